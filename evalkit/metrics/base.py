@@ -1,0 +1,76 @@
+"""The metric interface: batch in, list out, and a signature that says how scores were made.
+
+A metric scores :class:`Candidate` items (a document, one system's summary text and the
+length target it was asked for) and returns one :class:`MetricResult` per item, in order.
+A result holds one or more named values (``rouge1_f``, ``rouge1_p``...) and may hold
+``info`` (JSON-serializable facts such as unsupported entities).
+
+Work that depends only on the document (source entities, reference embeddings) must be done
+once per distinct document in a batch, not once per candidate.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from evalkit.fingerprint import fingerprint as make_fingerprint
+from evalkit.types import Document, LengthTarget
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One summary text to score against its document."""
+
+    document: Document
+    text: str
+    target: LengthTarget = field(default_factory=LengthTarget)
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """What a metric says about one candidate."""
+
+    values: Mapping[str, float | None]
+    """Metric name -> value; ``None`` when undefined for this candidate (see ``notes``)."""
+    notes: Mapping[str, str] = field(default_factory=dict)
+    """Metric name -> why its value is missing or what caveat applies."""
+    info: Mapping[str, Any] = field(default_factory=dict)
+    """JSON-serializable details (e.g. ``{"unsupported_entities": [...]}``)."""
+
+
+class Metric(ABC):
+    """Base class for every metric."""
+
+    kind: ClassVar[str]
+    """Registry name used in config files."""
+    version: ClassVar[str] = "1"
+    """Bump when the computation changes in a way that changes values."""
+    needs_references: ClassVar[bool] = False
+    """True when the metric is undefined for documents without reference summaries."""
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting that can change a value, library versions included."""
+        return {}
+
+    @property
+    def signature(self) -> str:
+        """Readable-and-exact identity of how this metric scores (``kind@digest``)."""
+        return make_fingerprint(self.kind, {"version": self.version, **self.settings()})
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The value names this metric produces, in display order."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def score(self, candidates: Sequence[Candidate]) -> list[MetricResult]:
+        """One result per candidate, in the same order."""
+
+    def close(self) -> None:
+        """Release heavy resources. Called once at the end of a run."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(signature={self.signature!r})"

@@ -1,0 +1,141 @@
+"""Length compliance: does a summary meet its "N words in K paragraphs" target?
+
+Counts use the one definition in :mod:`evalkit.text`. For each candidate:
+
+- ``length_words``, ``length_sentences``, ``length_paragraphs``: the counts;
+- ``length_word_deviation``: signed relative deviation ``(words - target) / target``
+  (undefined without a word target);
+- ``length_words_ok``: 1 when the word count meets the target's bound: ``about`` within
+  ``word_tolerance`` (default ±10 %), ``at_most`` not above it, ``at_least`` not below it,
+  ``exactly`` equal; ``length_sentences_ok`` and ``length_paragraphs_ok``: 1 when the counts
+  are within ``sentence_tolerance`` / ``paragraph_tolerance`` (default 0: exact);
+- ``length_ok``: 1 when every constraint the target sets is met;
+- ``compression``: source words / summary words (Grusky et al., 2018);
+- ``length_feasible``: 0 when the target cannot be met faithfully, that is, it asks for more
+  words or sentences than the source's own news content holds (page noise such as reader
+  appeals is removed by :func:`evalkit.clean.clean_text` before counting). Meeting such a
+  target requires padding or invented facts, which the entity metric then shows.
+- ``length_target_ratio``: target words / source content words.
+
+A constraint the target does not set gives ``None`` with a note, never a free pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from evalkit.metrics.base import Candidate, Metric, MetricResult
+from evalkit.text import count_paragraphs, count_sentences, count_words
+from evalkit.types import LengthTarget
+
+NAMES = ("length_words", "length_sentences", "length_paragraphs", "length_word_deviation", "length_words_ok",
+         "length_sentences_ok", "length_paragraphs_ok", "length_ok", "compression", "length_feasible",
+         "length_target_ratio")
+
+
+def source_content(text: str) -> tuple[int, int]:
+    """(words, sentences) of the source's news content, page noise removed."""
+    from evalkit.clean import clean_text
+
+    cleaned = clean_text(text).text
+    return count_words(cleaned), count_sentences(cleaned)
+
+
+def words_ok(words: int, target: LengthTarget, tolerance: float) -> bool:
+    """Whether ``words`` meets the target's word count under its bound."""
+    goal = target.words
+    if target.bound == "at_most":
+        return words <= goal
+    if target.bound == "at_least":
+        return words >= goal
+    if target.bound == "exactly":
+        return words == goal
+    return abs(words - goal) <= tolerance * goal
+
+
+class LengthCompliance(Metric):
+    """Counts, deviation from target, compliance flags, compression and feasibility."""
+
+    kind = "length"
+
+    def __init__(self, word_tolerance: float = 0.10, sentence_tolerance: int = 0, paragraph_tolerance: int = 0,
+                 max_target_ratio: float = 1.0) -> None:
+        if not 0 <= word_tolerance < 1:
+            raise ValueError(f"word_tolerance is a fraction between 0 and 1 (0.10 = ±10%), got {word_tolerance}")
+        if sentence_tolerance < 0 or paragraph_tolerance < 0:
+            raise ValueError("sentence_tolerance and paragraph_tolerance must be 0 or more")
+        if max_target_ratio <= 0:
+            raise ValueError(f"max_target_ratio must be positive, got {max_target_ratio}")
+        self.word_tolerance = word_tolerance
+        self.sentence_tolerance = sentence_tolerance
+        self.paragraph_tolerance = paragraph_tolerance
+        self.max_target_ratio = max_target_ratio
+
+    def settings(self) -> dict[str, Any]:
+        return {"word_tolerance": self.word_tolerance, "sentence_tolerance": self.sentence_tolerance,
+                "paragraph_tolerance": self.paragraph_tolerance, "max_target_ratio": self.max_target_ratio,
+                "counts": "evalkit.text", "source_cleaning": "evalkit.clean.clean_text"}
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return NAMES
+
+    def score(self, candidates: Sequence[Candidate]) -> list[MetricResult]:
+        sources: dict[str, tuple[int, int, int]] = {}
+        results = []
+        for cand in candidates:
+            doc = cand.document
+            if doc.id not in sources:
+                content_words, content_sentences = source_content(doc.text)
+                sources[doc.id] = (count_words(doc.text), content_words, content_sentences)
+            results.append(self._one(cand.text, cand.target, *sources[doc.id]))
+        return results
+
+    def _one(self, text: str, target: LengthTarget, source_words: int, content_words: int,
+             content_sentences: int) -> MetricResult:
+        words, sents, paras = count_words(text), count_sentences(text), count_paragraphs(text)
+        values: dict[str, float | None] = {"length_words": words, "length_sentences": sents,
+                                           "length_paragraphs": paras}
+        notes: dict[str, str] = {}
+        checks = []
+        if target.words is not None:
+            values["length_word_deviation"] = (words - target.words) / target.words
+            ok = words_ok(words, target, self.word_tolerance)
+            values["length_words_ok"] = float(ok)
+            checks.append(ok)
+            values["length_target_ratio"] = target.words / content_words if content_words else None
+        else:
+            for name in ("length_word_deviation", "length_words_ok", "length_target_ratio"):
+                values[name], notes[name] = None, "the target sets no word count"
+        if target.sentences is not None:
+            ok = abs(sents - target.sentences) <= self.sentence_tolerance
+            values["length_sentences_ok"] = float(ok)
+            checks.append(ok)
+        else:
+            values["length_sentences_ok"], notes["length_sentences_ok"] = None, "the target sets no sentence count"
+        if target.paragraphs is not None:
+            ok = abs(paras - target.paragraphs) <= self.paragraph_tolerance
+            values["length_paragraphs_ok"] = float(ok)
+            checks.append(ok)
+        else:
+            values["length_paragraphs_ok"], notes["length_paragraphs_ok"] = None, "the target sets no paragraph count"
+        if checks:
+            values["length_ok"] = float(all(checks))
+        else:
+            values["length_ok"], notes["length_ok"] = None, "no length target"
+        if words:
+            values["compression"] = source_words / words
+        else:
+            values["compression"], notes["compression"] = None, "empty summary"
+        feasible = True
+        if target.words is not None and target.words > self.max_target_ratio * content_words:
+            feasible = False
+            notes["length_feasible"] = (f"target {target.words} words but the source's content has "
+                                        f"{content_words}: it cannot be met without padding or invented facts")
+        if target.sentences is not None and target.sentences > content_sentences:
+            feasible = False
+            notes["length_feasible"] = (f"target {target.sentences} sentences but the source's content has "
+                                        f"{content_sentences}")
+        values["length_feasible"] = float(feasible)
+        return MetricResult(values, notes)
