@@ -42,6 +42,24 @@ def format_table(run, metrics: Sequence[str] | None = None) -> str:
     return "\n".join([fmt(header), rule, *map(fmt, lines), "", note])
 
 
+def format_ranking(run, metric: str | None = None, alpha: float = 0.05) -> str:
+    """Which systems are significantly better than which on the first headline metric."""
+    from evalkit import stats
+
+    frame = run.values()
+    metric = metric or next((m for m in HEADLINE if m in set(frame["metric"])), None)
+    if metric is None or frame.loc[frame["metric"] == metric, "system"].nunique() < 2:
+        return ""
+    table = stats.ranking(frame, metric, alpha=alpha)
+    scale = 100 if metric in PERCENT else 1
+    lines = [f"Ranking on {metric} (95% bootstrap CI; '>' = better by a paired permutation test, "
+             f"Holm-corrected, alpha={alpha}):"]
+    for _, row in table.iterrows():
+        lines.append(f"  {row['rank']}. {row['system']:<14} {scale * row['mean']:6.1f} "
+                     f"[{scale * row['ci_low']:.1f}, {scale * row['ci_high']:.1f}]  {row['better_than']}")
+    return "\n".join(lines)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from evalkit.experiment import Experiment
 
@@ -60,6 +78,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"evalkit run '{experiment.name}': {run.manifest['data']['n_documents']} documents x "
           f"{len(run.manifest['systems'])} systems, target {experiment.target.describe() or 'none'}")
     print(format_table(run))
+    ranking = format_ranking(run)
+    if ranking:
+        print("\n" + ranking)
     print(f"\nComputed {counts['summaries_computed']} summaries ({counts['summaries_cached']} from the store) and "
           f"{counts['scores_computed']} scores ({counts['scores_cached']} from the store); "
           f"{counts['summaries_failed']} failed.")
@@ -75,6 +96,75 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(f"run {run.run_id} ({run.manifest.get('created', '?')}), "
           f"{run.manifest['data']['n_documents']} documents")
     print(format_table(run, metrics))
+    ranking = format_ranking(run, metrics[0] if metrics else None)
+    if ranking:
+        print("\n" + ranking)
+    return 0
+
+
+COMPARE_CONFIG = Path(__file__).resolve().parent / "configs" / "compare.yaml"
+COMPARE_METRICS = ("length_words", "length_paragraphs", "length_ok", "length_feasible", "density",
+                   "novel_2gram", "entity_precision_source", "entity_unsupported_count")
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Clean a pasted article, read its length instruction, and compare strategies on it."""
+    from evalkit.clean import clean
+    from evalkit.data import DataError, document_from_request
+    from evalkit.experiment import Experiment
+
+    path = Path(args.article)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such article file")
+    raw = path.read_text(encoding="utf-8")
+    document = document_from_request(raw, doc_id=path.stem, instruction=args.instruction)
+    cleaned = clean(document.text)
+    if not cleaned.text.strip():
+        raise DataError(f"{path}: nothing is left of the article after removing page noise")
+    document = type(document)(id=document.id, text=cleaned.text, references=document.references,
+                              metadata={**document.metadata, "removed_lines": len(cleaned.removed)},
+                              target=document.target)
+    experiment = Experiment.from_yaml(Path(args.config) if args.config else COMPARE_CONFIG)
+    if args.output:
+        experiment.output_dir = Path(args.output)
+        experiment.store = experiment.output_dir / "store.sqlite"
+    experiment.progress = False
+    target = document.target or experiment.target
+    instruction = document.metadata.get("instruction")
+    print(f"Instruction: {instruction!r}" if instruction else "Instruction: (none; using the config's target)")
+    print(f"Target: {target.describe() or 'none'}")
+    print(cleaned.report())
+    run = experiment.run(documents=[document])
+    wide = run.wide().set_index("system")
+    notes = run.scores.dropna(subset=["note"])
+    feasible = notes[notes["metric"] == "length_feasible"]["note"]
+    if len(feasible):
+        print(f"\nWarning: {feasible.iloc[0]}.")
+    shown_texts: dict[str, str] = {}
+    for _, row in run.summaries.iterrows():
+        system = row["system"]
+        print(f"\n=== {system} ===")
+        if row["error"]:
+            print(f"(failed: {row['error']})")
+            continue
+        if row["text"] in shown_texts:
+            print(f"(identical to {shown_texts[row['text']]})")
+        else:
+            shown_texts[row["text"]] = system
+            print(row["text"])
+        if '"short_source": true' in row["details"]:
+            print("-- the article is shorter than the target: this is all of its content")
+        if system in wide.index:
+            shown = [f"{m}={wide.loc[system, m]:.3g}" for m in COMPARE_METRICS
+                     if m in wide.columns and wide.loc[system, m] == wide.loc[system, m]]
+            print("-- " + ", ".join(shown))
+        info = run.scores[(run.scores["system"] == system) & (run.scores["metric"] == "entities_info")]
+        if len(info):
+            import json
+
+            unsupported = json.loads(info["note"].iloc[0]).get("unsupported_entities", [])
+            print(f"-- entities not in the source: {', '.join(unsupported) if unsupported else 'none'}")
+    print(f"\nResults: {run.run_dir}")
     return 0
 
 
@@ -95,6 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run", help="a run folder (runs/<name>-<time>) or runs/ for the latest")
     report.add_argument("--metrics", help="comma-separated metric names to show")
     report.set_defaults(func=cmd_report)
+
+    compare = sub.add_parser("compare", help="clean one pasted article and compare strategies on it")
+    compare.add_argument("article", help="a text file: an optional instruction line, then the article")
+    compare.add_argument("--instruction", help='the length instruction, e.g. "in about 120 words, 2 paragraphs"')
+    compare.add_argument("--config", help=f"strategies and metrics (default: {COMPARE_CONFIG.name})")
+    compare.add_argument("--output", help="folder for the run and its store (default: runs/)")
+    compare.set_defaults(func=cmd_compare)
     return parser
 
 
