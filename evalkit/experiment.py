@@ -144,6 +144,7 @@ class Experiment:
             target_of = {r.document.id: r.target for r in requests}
             rows = []
             for metric in metrics:
+                metric.attach_cache(store)
                 metric.prepare(documents)
                 rows.extend(self._scores(store, metric, summaries, by_document, target_of, counts))
             manifest = self._manifest(documents, summarizers, metrics, counts, time.time() - started)

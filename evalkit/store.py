@@ -53,6 +53,15 @@ MIGRATIONS: tuple[str, ...] = (
         manifest TEXT NOT NULL
     );
     """,
+    """
+    CREATE TABLE artifacts (
+        namespace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value BLOB NOT NULL,
+        created REAL NOT NULL,
+        PRIMARY KEY (namespace, key)
+    );
+    """,
 )
 
 
@@ -167,6 +176,30 @@ class Store:
                     out[key] = MetricResult(json.loads(vals), json.loads(notes), json.loads(info))
         return out
 
+    # -- artifacts: per-document work that metrics reuse across runs ------------
+    def get_artifacts(self, namespace: str, keys: Iterable[str]) -> dict[str, bytes]:
+        keys = list(dict.fromkeys(keys))
+        out: dict[str, bytes] = {}
+        with self._lock:
+            for chunk in _chunks(keys, 500):
+                marks = ",".join("?" * len(chunk))
+                for key, value in self._db.execute(
+                    f"SELECT key, value FROM artifacts WHERE namespace = ? AND key IN ({marks})", [namespace, *chunk]
+                ):
+                    out[key] = value
+        return out
+
+    def put_artifacts(self, namespace: str, items: dict[str, bytes]) -> None:
+        now = time.time()
+        with self._lock:
+            self._db.executemany("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?)",
+                                 [(namespace, key, value, now) for key, value in items.items()])
+            self._db.commit()
+
+    def artifacts(self, namespace: str) -> ArtifactCache:
+        """A view of the artifact table limited to one namespace (what a metric is given)."""
+        return ArtifactCache(self, namespace)
+
     # -- runs -----------------------------------------------------------------
     def put_run(self, run_id: str, manifest: dict[str, Any]) -> None:
         with self._lock:
@@ -178,6 +211,24 @@ class Store:
         with self._lock:
             return {table: self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
                     for table in ("summaries", "scores", "runs")}
+
+
+class ArtifactCache:
+    """Bytes by key in one namespace of a store: source entities, reference embeddings.
+
+    A metric's namespace must include everything its artifacts depend on (model, version), so
+    a changed setting never reads a stale artifact.
+    """
+
+    def __init__(self, store: Store, namespace: str) -> None:
+        self.store, self.namespace = store, namespace
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
+        return self.store.get_artifacts(self.namespace, keys)
+
+    def put_many(self, items: dict[str, bytes]) -> None:
+        if items:
+            self.store.put_artifacts(self.namespace, items)
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

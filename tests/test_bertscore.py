@@ -106,3 +106,20 @@ def test_signature_covers_settings_and_errors_say_how_to_fix():
         BertScore(model="my-org/unknown-model")
     with pytest.raises(ValueError, match="baseline_path"):
         BertScore(rescale_with_baseline=True)
+
+
+def test_reference_embeddings_are_reused_across_runs_through_the_store(tmp_path):
+    from evalkit.store import Store
+
+    cands = candidates()
+    references = {r for d in DOCS for r in d.references}
+    with Store(tmp_path / "store.sqlite") as store:
+        first = BertScore()
+        first.attach_cache(store)
+        expected = first.score(cands)
+        second = BertScore()  # a new run: nothing in memory
+        second.attach_cache(store)
+        again = second.score(cands)
+    assert first.embedded_texts == len({c.text for c in cands} | references)
+    assert second.embedded_texts == len({c.text for c in cands} - references)  # only the summaries
+    assert [r.values for r in again] == [r.values for r in expected]  # bit-identical from the cache

@@ -65,6 +65,18 @@ class Metric(ABC):
         """The value names this metric produces, in display order."""
         raise NotImplementedError
 
+    cache = None
+    """An :class:`evalkit.store.ArtifactCache` the run attaches (``attach_cache``), or ``None``."""
+
+    def artifact_namespace(self) -> str | None:
+        """The namespace for reusable per-document artifacts, or ``None`` if the metric keeps none."""
+        return None
+
+    def attach_cache(self, store) -> None:
+        """Give the metric a place to keep per-document work across runs."""
+        namespace = self.artifact_namespace()
+        self.cache = store.artifacts(namespace) if namespace else None
+
     def prepare(self, documents: Sequence[Document]) -> None:
         """See the whole run's documents once before scoring (e.g. corpus IDF). Default: nothing."""
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 from collections import defaultdict
 from collections.abc import Sequence
 from importlib import metadata
@@ -147,6 +148,14 @@ class BertScore(Metric):
         prefix = "bertscore" if self.against == "references" else "bertscore_src"
         return (f"{prefix}_p", f"{prefix}_r", f"{prefix}_f")
 
+    def artifact_namespace(self) -> str | None:
+        # Reference (or source) embeddings are kept across runs; with idf their weights depend
+        # on the run's corpus, so nothing is kept then.
+        if self.idf:
+            return None
+        settings = {k: v for k, v in self.settings().items() if k not in ("against", "multi_reference")}
+        return f"bertscore-embeddings:{digest(settings)}"
+
     # -- model ----------------------------------------------------------------
     def _load(self) -> None:
         if self._model is not None:
@@ -189,11 +198,23 @@ class BertScore(Metric):
         weights[self._tokenizer.cls_token_id] = 0
         return weights
 
-    def embed(self, texts: Sequence[str]) -> None:
-        """Embed every text not yet in the cache, longest first, in batches."""
+    def embed(self, texts: Sequence[str], *, keep: bool = False) -> None:
+        """Embed every text not yet in memory, longest first, in batches.
+
+        With ``keep`` (document-side texts) the store's artifact cache is read first and
+        written after, so references are embedded once across runs.
+        """
         from bert_score.utils import get_bert_embedding
 
-        todo = sorted({t for t in texts if t not in self._cache}, key=len, reverse=True)
+        todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if keep and self.cache is not None and todo:
+            stored = self.cache.get_many(digest(t, 32) for t in todo)
+            for text in todo:
+                blob = stored.get(digest(text, 32))
+                if blob is not None:
+                    self._cache[text] = _unpack(blob)
+            todo = [t for t in todo if t not in self._cache]
+        todo.sort(key=len, reverse=True)
         if not todo:
             return
         self._load()
@@ -212,8 +233,11 @@ class BertScore(Metric):
                 vectors = vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)
                 full = len(self._tokenizer.encode(text.strip(), add_special_tokens=True, truncation=False,
                                                   verbose=False)) if n >= limit else n
-                self._cache[text] = (vectors, padded_idf[i, :n], max(0, full - n))
+                self._cache[text] = (vectors.astype(np.float32), padded_idf[i, :n].astype(np.float32),
+                                     max(0, full - n))
             self.embedded_texts += len(batch)
+        if keep and self.cache is not None:
+            self.cache.put_many({digest(t, 32): _pack(*self._cache[t]) for t in todo})
 
     def pair(self, candidate: str, reference: str) -> tuple[float, float, float]:
         """Raw (unrescaled) P, R, F1 of one candidate against one reference."""
@@ -230,8 +254,8 @@ class BertScore(Metric):
         def references(c: Candidate) -> tuple[str, ...]:
             return c.document.references if self.against == "references" else (c.document.text,)
 
-        self.embed([c.text for c in candidates if c.text.strip()] +
-                   [r for c in candidates for r in references(c) if r.strip()])
+        self.embed([r for c in candidates for r in references(c) if r.strip()], keep=True)
+        self.embed([c.text for c in candidates if c.text.strip()])
         results = []
         for cand in candidates:
             refs = [r for r in references(cand) if r.strip()]
@@ -254,3 +278,17 @@ class BertScore(Metric):
     def close(self) -> None:
         self._model = None
         self._cache.clear()
+        self.cache = None
+
+
+def _pack(vectors: np.ndarray, idf: np.ndarray, truncated: int) -> bytes:
+    n, d = vectors.shape
+    return struct.pack("<III", n, d, truncated) + vectors.tobytes() + idf.tobytes()
+
+
+def _unpack(blob: bytes) -> tuple[np.ndarray, np.ndarray, int]:
+    n, d, truncated = struct.unpack_from("<III", blob)
+    offset = 12 + 4 * n * d
+    vectors = np.frombuffer(blob, dtype=np.float32, count=n * d, offset=12).reshape(n, d)
+    idf = np.frombuffer(blob, dtype=np.float32, count=n, offset=offset)
+    return vectors, idf, truncated
