@@ -1,0 +1,349 @@
+"""Charts: each returns a Figure that shows every system, is labelled, saves as PNG, and colours consistently."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.colors import to_hex
+from matplotlib.container import BarContainer, ErrorbarContainer
+from matplotlib.figure import Figure
+
+from evalkit import plots
+from evalkit.experiment import Run
+
+SYSTEMS = ["lead", "textrank", "gpt-mini", "claude-small"]
+N_DOCS = 12
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def make_run(tmp_path: Path, *, words_target: int | None = 60, paragraphs: int | None = 2) -> Run:
+    """A synthetic run: 4 systems x 12 documents, entity precision sometimes undefined, cost for API systems."""
+    rng = np.random.default_rng(7)
+    rows, summaries = [], []
+    quality = {"lead": 0.38, "textrank": 0.33, "gpt-mini": 0.42, "claude-small": 0.40}
+    for d in range(N_DOCS):
+        doc = f"doc-{d:02d}"
+        for system in SYSTEMS:
+            base = quality[system] + rng.normal(0, 0.04)
+            values = {"rouge1_f": base, "rouge2_f": base * 0.45, "rougeL_f": base * 0.7, "rougeLsum_f": base * 0.8}
+            words = int(rng.normal(60 if system != "textrank" else 75, 8))
+            values["length_words"] = words
+            values["length_paragraphs"] = int(rng.integers(1, 4))
+            if words_target is not None:
+                values["length_words_ok"] = float(abs(words - words_target) <= 0.1 * words_target)
+                values["length_word_deviation"] = (words - words_target) / words_target
+            else:
+                values["length_words_ok"] = None
+                values["length_word_deviation"] = None
+            values["length_paragraphs_ok"] = (None if paragraphs is None
+                                              else float(values["length_paragraphs"] == paragraphs))
+            flags = [v for k, v in values.items() if k.endswith("_ok") and v is not None]
+            values["length_ok"] = float(all(flags)) if flags else None
+            n_entities = int(rng.integers(0, 5))
+            unsupported = int(rng.binomial(n_entities, 0.1 if system == "lead" else 0.25))
+            values["entity_precision_source"] = None if n_entities == 0 else 1 - unsupported / n_entities
+            values["entity_unsupported_count"] = unsupported
+            values["entity_count"] = n_entities
+            for metric, value in values.items():
+                rows.append((doc, system, metric, None if value is None else float(value), None))
+            rows.append((doc, system, "entities_info", None,
+                         json.dumps({"unsupported_entities": ["Atlantis"][:unsupported],
+                                     "summary_entities": ["Lyon", "Atlantis"][:n_entities]})))
+            details = {"selected": [0, 1]}
+            if system in ("gpt-mini", "claude-small"):
+                details.update({"cost_usd": 0.0004 if system == "gpt-mini" else 0.003,
+                                "latency_s": float(rng.uniform(0.8, 2.5)), "tokens": 900})
+            target_parts = []
+            if words_target is not None:
+                target_parts.append(f"words={words_target}")
+            if paragraphs is not None:
+                target_parts.append(f"paragraphs={paragraphs}")
+            if words_target is not None:
+                target_parts.append("bound=about")
+            summaries.append({"document_id": doc, "system": system, "text": f"Summary of {doc} by {system}.",
+                              "error": None, "seconds": float(rng.uniform(0.001, 0.01)),
+                              "fingerprint": f"{system}@0", "target": ",".join(target_parts) or "none",
+                              "details": json.dumps(details, sort_keys=True)})
+    scores = pd.DataFrame(rows, columns=["document_id", "system", "metric", "value", "note"])
+    manifest = {"systems": {s: {"kind": s} for s in SYSTEMS},
+                "config": {"target": {"words": words_target, "paragraphs": paragraphs, "bound": "about"}}}
+    return Run(tmp_path / "run", manifest, scores, pd.DataFrame(summaries))
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Run:
+    return make_run(tmp_path)
+
+
+def check_saved(fig: Figure, tmp_path: Path) -> None:
+    path = tmp_path / "x.png"
+    fig.savefig(path)
+    data = path.read_bytes()
+    assert len(data) > 1000
+    assert data[:8] == PNG_MAGIC
+
+
+def check_labels(fig: Figure) -> None:
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert axes
+    for ax in axes:
+        assert ax.get_title(), "every panel has a title"
+        assert ax.get_xlabel(), "every panel has an x label"
+    assert axes[0].get_ylabel()
+
+
+def bars(ax) -> list:
+    """The BarContainers of an axes (``ax.bar`` with ``yerr`` also adds an ErrorbarContainer)."""
+    return [c for c in ax.containers if isinstance(c, BarContainer)]
+
+
+def bar_colors(ax) -> dict[str, str]:
+    """System -> colour of the bars drawn for it (each ax.bar call carries the system as label)."""
+    return {c.get_label(): to_hex(c.patches[0].get_facecolor()) for c in bars(ax) if c.patches}
+
+
+def errorbar_colors(ax) -> dict[str, str]:
+    """System -> colour of its errorbar point."""
+    return {c.get_label(): to_hex(c.lines[0].get_color()) for c in ax.containers
+            if isinstance(c, ErrorbarContainer) and c.get_label() and not c.get_label().startswith("_")}
+
+
+# -- colours -------------------------------------------------------------------------------
+
+def test_system_colors_follow_run_order_and_are_distinct(run):
+    colors = plots.system_colors(run)
+    assert list(colors) == SYSTEMS
+    assert len(set(colors.values())) == len(SYSTEMS)
+    assert colors == plots.system_colors(SYSTEMS)
+    # Many systems still get a colour each.
+    many = plots.system_colors([f"s{i}" for i in range(12)])
+    assert len(set(many.values())) == 12
+
+
+def test_system_colors_do_not_depend_on_the_subset_a_chart_shows(tmp_path):
+    run = make_run(tmp_path)
+    # Drop every rouge row of "lead": metric_comparison shows 3 systems, but colours stay those of the run.
+    run.scores = run.scores[~((run.scores["system"] == "lead") & run.scores["metric"].str.startswith("rouge"))]
+    fig = plots.metric_comparison(run, n_resamples=200)
+    colors = bar_colors(fig.axes[0])
+    assert set(colors) == {"textrank", "gpt-mini", "claude-small"}
+    expected = plots.system_colors(SYSTEMS)
+    assert all(colors[s] == to_hex(expected[s]) for s in colors)
+
+
+# -- metric_comparison -----------------------------------------------------------------------
+
+def test_metric_comparison(run, tmp_path):
+    fig = plots.metric_comparison(run, n_resamples=500)
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    colors = bar_colors(ax)
+    assert list(colors) == SYSTEMS
+    # 3 metrics x 4 systems bars.
+    assert sum(len(c.patches) for c in bars(ax)) == 3 * len(SYSTEMS)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["ROUGE-1 F1", "ROUGE-2 F1", "ROUGE-Lsum F1"]
+    assert "%" in ax.get_ylabel()
+    # Bar heights are percent means.
+    lead_r1 = run.scores.query("system == 'lead' and metric == 'rouge1_f'")["value"].mean() * 100
+    assert bars(ax)[0].patches[0].get_height() == pytest.approx(lead_r1)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[: len(SYSTEMS)] == SYSTEMS and "significantly below" in legend[-1]
+    check_labels(fig)
+    check_saved(fig, tmp_path)
+
+
+def test_metric_comparison_marks_a_clearly_worse_system(tmp_path):
+    # "bad" is 0.3 below "good" on every document: the permutation test must flag it.
+    rows = [(f"d{i}", s, "rouge1_f", v + 0.01 * (i % 3), None)
+            for i in range(12) for s, v in (("good", 0.5), ("bad", 0.2))]
+    table = pd.DataFrame(rows, columns=["document_id", "system", "metric", "value", "note"])
+    fig = plots.metric_comparison(table, ["rouge1_f"], n_resamples=500)
+    stars = [t for t in fig.axes[0].texts if t.get_text() == "*"]
+    assert len(stars) == 1
+    # The star sits above the "bad" bar (systems in name order without a manifest: bad, good).
+    bad_bar = bars(fig.axes[0])[0].patches[0]
+    assert stars[0].get_position()[0] == pytest.approx(bad_bar.get_x() + bad_bar.get_width() / 2, abs=0.01)
+
+
+def test_metric_comparison_unknown_metric_says_what_exists(run):
+    with pytest.raises(ValueError, match="bertscore_f.*rouge1_f"):
+        plots.metric_comparison(run, ["bertscore_f"])
+
+
+# -- length_compliance -----------------------------------------------------------------------
+
+def test_length_compliance(run, tmp_path):
+    fig = plots.length_compliance(run, n_resamples=200)
+    assert isinstance(fig, Figure)
+    box_ax, share_ax = fig.axes[0], fig.axes[1]
+    ticks = [t.get_text().split("\n")[0] for t in box_ax.get_xticklabels()]
+    assert ticks == SYSTEMS
+    assert "words" in box_ax.get_ylabel()
+    # The target line is drawn at 60 words.
+    assert any(np.allclose(line.get_ydata(), 60) for line in box_ax.get_lines() if "target" in line.get_label())
+    # Share panel: words, paragraphs, all constraints; one bar series per system.
+    assert [t.get_text().split("\n")[0] for t in share_ax.get_xticklabels()] == ["words", "paragraphs", "all"]
+    assert list(bar_colors(share_ax)) == SYSTEMS
+    assert "%" in share_ax.get_ylabel()
+    check_labels(fig)
+    check_saved(fig, tmp_path)
+
+
+def test_length_compliance_without_targets_says_so(tmp_path):
+    run = make_run(tmp_path, words_target=None, paragraphs=None)
+    run.manifest["config"]["target"] = {"words": None, "paragraphs": None}
+    fig = plots.length_compliance(run, n_resamples=200)
+    assert "no word target" in fig.get_suptitle() and "no paragraph target" in fig.get_suptitle()
+    assert len(fig.axes) == 1  # no compliance flag is defined, so no share panel
+    assert [t.get_text().split("\n")[0] for t in fig.axes[0].get_xticklabels()] == SYSTEMS
+    check_saved(fig, tmp_path)
+
+
+def test_length_compliance_per_document_targets_show_deviation(tmp_path):
+    run = make_run(tmp_path)
+    run.summaries["target"] = [f"words={50 + 10 * (i % 3)},bound=about" for i in range(len(run.summaries))]
+    fig = plots.length_compliance(run, n_resamples=200)
+    assert "deviation" in fig.axes[0].get_ylabel()
+
+
+def test_length_compliance_accepts_scores_frame_and_derives_target(run, tmp_path):
+    # No summaries, no manifest: the target (60) is recovered from length_words / (1 + deviation).
+    fig = plots.length_compliance(run.scores, n_resamples=200)
+    assert "60 words" in fig.axes[0].get_title()
+
+
+# -- factuality --------------------------------------------------------------------------------
+
+def test_factuality(run, tmp_path):
+    fig = plots.factuality(run, n_resamples=500)
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    colors = bar_colors(ax)
+    assert list(colors) == SYSTEMS
+    # The rate is 1 - mean precision over summaries with entities (undefined excluded).
+    lead = run.scores.query("system == 'lead' and metric == 'entity_precision_source'")["value"]
+    expected = (1 - lead.dropna().astype(float).mean()) * 100
+    assert bars(ax)[0].patches[0].get_height() == pytest.approx(expected)
+    # The tick label gives n defined / all.
+    assert ax.get_xticklabels()[0].get_text() == f"lead\nn={lead.notna().sum()}/{N_DOCS}"
+    assert "%" in ax.get_ylabel()
+    check_labels(fig)
+    check_saved(fig, tmp_path)
+
+
+def test_quality_vs_factuality(run, tmp_path):
+    fig = plots.quality_vs_factuality(run, n_resamples=500)
+    ax = fig.axes[0]
+    colors = errorbar_colors(ax)
+    assert list(colors) == SYSTEMS
+    assert sorted(t.get_text() for t in ax.texts) == sorted(SYSTEMS)  # every point is labelled
+    assert ax.get_xlabel().startswith("entity precision vs source (%)")
+    assert ax.get_ylabel() == "ROUGE-L F1 (%)"
+    check_labels(fig)
+    check_saved(fig, tmp_path)
+
+
+def test_same_system_same_colour_in_different_charts(run):
+    bars = bar_colors(plots.metric_comparison(run, n_resamples=200).axes[0])
+    factual = bar_colors(plots.factuality(run, n_resamples=200).axes[0])
+    points = errorbar_colors(plots.quality_vs_factuality(run, n_resamples=200).axes[0])
+    for system in SYSTEMS:
+        assert bars[system] == factual[system] == points[system]
+    assert len(set(bars.values())) == len(SYSTEMS)
+
+
+# -- quality_vs_cost ---------------------------------------------------------------------------
+
+def test_quality_vs_cost_never_draws_unknown_cost_as_zero(run, tmp_path):
+    fig = plots.quality_vs_cost(run, n_resamples=200)
+    cost_ax, unknown_ax, latency_ax = fig.axes
+    on_cost = errorbar_colors(cost_ax)
+    assert set(on_cost) == {"gpt-mini", "claude-small"}
+    xs = {c.get_label(): c.lines[0].get_xdata()[0] for c in cost_ax.containers if isinstance(c, ErrorbarContainer)}
+    assert xs == {"gpt-mini": pytest.approx(0.0004), "claude-small": pytest.approx(0.003)}
+    assert set(errorbar_colors(unknown_ax)) == {"lead", "textrank"}
+    assert "cost unknown" in unknown_ax.get_xlabel()
+    assert set(errorbar_colors(latency_ax)) == set(SYSTEMS)  # latency is known for all (seconds)
+    # API systems use details.latency_s, not seconds.
+    latency = {c.get_label(): c.lines[0].get_xdata()[0] for c in latency_ax.containers
+               if isinstance(c, ErrorbarContainer)}
+    gpt = [json.loads(d)["latency_s"] for d in run.summaries.query("system == 'gpt-mini'")["details"]]
+    assert latency["gpt-mini"] == pytest.approx(np.mean(gpt))
+    assert errorbar_colors(latency_ax)["lead"] == to_hex(plots.system_colors(SYSTEMS)["lead"])
+    check_labels(fig)
+    check_saved(fig, tmp_path)
+
+
+def test_cost_table_partial_and_failed_summaries(run):
+    summaries = run.summaries.copy()
+    first = summaries.index[summaries["system"] == "gpt-mini"][0]
+    summaries.loc[first, "details"] = "{}"
+    failed = summaries.index[summaries["system"] == "claude-small"][0]
+    summaries.loc[failed, "error"] = "rate limited"
+    table = plots.cost_table(run.scores, "rouge1_f", summaries=summaries, n_resamples=200).set_index("system")
+    assert table.loc["gpt-mini", "n_cost"] == N_DOCS - 1
+    assert table.loc["claude-small", "n_summaries"] == N_DOCS - 1
+    assert np.isnan(table.loc["lead", "cost_usd"])
+    with pytest.raises(ValueError, match="summaries"):
+        plots.cost_table(run.scores)
+
+
+# -- document view -----------------------------------------------------------------------------
+
+def test_document_view_html_marks_and_escapes(run):
+    scores = run.scores.copy()
+    summaries = run.summaries.copy()
+    where = (summaries["document_id"] == "doc-00") & (summaries["system"] == "gpt-mini")
+    summaries.loc[where, "text"] = 'AT&T met <b>Atlantis</b> officials in "Lyon".'
+    info = ((scores["document_id"] == "doc-00") & (scores["system"] == "gpt-mini")
+            & (scores["metric"] == "entities_info"))
+    scores.loc[info, "note"] = json.dumps({"unsupported_entities": ["Atlantis", "AT&T"], "summary_entities": []})
+    page = plots.document_view_html(scores, "doc-00", "Officials met in Lyon <today>.", summaries=summaries)
+    assert "<mark>Atlantis</mark>" in page
+    assert "<mark>AT&amp;T</mark>" in page
+    assert "&lt;b&gt;" in page and "<b>" not in page
+    assert "&quot;Lyon&quot;" in page
+    assert "Lyon &lt;today&gt;." in page  # the source is escaped too
+    for system in SYSTEMS:
+        assert f">{system}</h4>" in page
+
+
+def test_entity_spans_respect_word_boundaries_and_prefer_longest():
+    text = "The US and USB makers met in New York and new york."
+    spans = plots.entity_spans(text, ["US", "New York", "York"])
+    assert [text[s:e] for s, e in spans] == ["US", "New York", "new york"]
+
+
+def test_document_view_figure_text_and_errors(run, tmp_path):
+    summaries = run.summaries.copy()
+    summaries.loc[(summaries["document_id"] == "doc-01") & (summaries["system"] == "lead"),
+                  ["text", "error"]] = ["", "timeout"]
+    fig = plots.document_view(run.scores, "doc-01", "A source with $5 and $6 in it.", summaries=summaries)
+    assert isinstance(fig, Figure)
+    check_saved(fig, tmp_path)
+    shown = [t.get_text() for t in fig.axes[0].texts]
+    assert all(s in shown for s in SYSTEMS)
+    assert "(no summary: timeout)" in shown
+    text = plots.document_view(run, "doc-01", output="text")
+    assert "LEAD" in text and "[[Atlantis]]" not in text.split("LEAD")[0]
+    with pytest.raises(KeyError, match="not in this run"):
+        plots.document_view_html(run, "nope")
+
+
+# -- save_all ------------------------------------------------------------------------------------
+
+def test_save_all_writes_pngs_for_what_the_run_has(run, tmp_path):
+    paths = plots.save_all(run, tmp_path / "charts")
+    assert sorted(p.name for p in paths) == sorted(["metric_comparison.png", "length_compliance.png",
+                                                    "factuality.png", "quality_vs_factuality.png",
+                                                    "quality_vs_cost.png"])
+    for path in paths:
+        assert path.read_bytes()[:8] == PNG_MAGIC
+    # Without entity scores the factuality charts are skipped.
+    run.scores = run.scores[~run.scores["metric"].str.startswith("entit")]
+    names = {p.name for p in plots.save_all(run, tmp_path / "fewer")}
+    assert "factuality.png" not in names and "metric_comparison.png" in names
