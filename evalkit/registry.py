@@ -21,6 +21,7 @@ SUMMARIZERS: dict[str, str] = {
     "lexrank": "evalkit.summarizers.extractive:LexRank",
     "random": "evalkit.summarizers.extractive:RandomSentences",
     "oracle": "evalkit.summarizers.extractive:Oracle",
+    "precomputed": "evalkit.summarizers.precomputed:Precomputed",
     "hf-seq2seq": "evalkit.summarizers.local:Seq2SeqSummarizer",
     "hf-chat": "evalkit.summarizers.local:ChatSummarizer",
     "openai": "evalkit.summarizers.api:OpenAISummarizer",

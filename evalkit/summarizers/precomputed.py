@@ -1,0 +1,84 @@
+"""Summaries that already exist: a system's outputs read from a file, scored like any strategy.
+
+Researchers often have outputs from a model run elsewhere (a paper's released outputs, a
+benchmark such as FRANK, a colleague's GPU job). ``kind: precomputed`` reads them from a
+JSONL, CSV or Parquet file with a document-id column and a summary column, optionally
+filtered to one system. The fingerprint covers the file's content, so editing the file
+re-scores it. A document with no output in the file becomes a failed summary that says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from evalkit.summarizers.base import Request, Sink, Summarizer
+from evalkit.types import Summary
+
+
+class Precomputed(Summarizer):
+    """Outputs read from a file, keyed by document id."""
+
+    kind = "precomputed"
+
+    def __init__(self, name: str | None = None, *, path: str, id_column: str = "document_id",
+                 summary_column: str = "summary", system_column: str | None = None,
+                 system: str | None = None) -> None:
+        super().__init__(name)
+        self.path = Path(path)
+        if not self.path.exists():
+            raise ValueError(f"precomputed: {self.path} does not exist; give the file of system outputs as path")
+        if (system_column is None) != (system is None):
+            raise ValueError("precomputed: give both system_column and system to pick one system's rows, or neither")
+        self.id_column, self.summary_column = id_column, summary_column
+        self.system_column, self.system = system_column, system
+        self._outputs: dict[str, str] | None = None
+
+    def settings(self) -> dict[str, Any]:
+        return {"content": hashlib.sha256(self.path.read_bytes()).hexdigest()[:16], "id_column": self.id_column,
+                "summary_column": self.summary_column, "system_column": self.system_column, "system": self.system}
+
+    def outputs(self) -> dict[str, str]:
+        if self._outputs is None:
+            from evalkit.data import DataError, _read_jsonl
+
+            suffix = self.path.suffix.lower()
+            if suffix in (".jsonl", ".ndjson"):
+                rows = _read_jsonl(self.path)
+            else:
+                import pandas as pd
+
+                frame = pd.read_parquet(self.path) if suffix in (".parquet", ".pq") else \
+                    pd.read_csv(self.path, dtype=str, keep_default_na=False)
+                rows = frame.to_dict("records")
+            outputs: dict[str, str] = {}
+            for number, row in enumerate(rows, start=1):
+                if self.system_column and row.get(self.system_column) != self.system:
+                    continue
+                missing = [c for c in (self.id_column, self.summary_column) if c not in row]
+                if missing:
+                    raise DataError(f"{self.path}, row {number}: missing column(s) {missing}; the row has "
+                                    f"{sorted(row)}. Set id_column / summary_column to match the file")
+                doc_id = str(row[self.id_column])
+                if doc_id in outputs:
+                    raise DataError(f"{self.path}, row {number}: a second output for document {doc_id!r}")
+                outputs[doc_id] = str(row[self.summary_column])
+            self._outputs = outputs
+        return self._outputs
+
+    def summarize(self, requests: Sequence[Request], sink: Sink | None = None) -> list[Summary]:
+        outputs = self.outputs()
+        results = []
+        for request in requests:
+            text = outputs.get(request.document.id)
+            if text is None:
+                summary = self.failure(request, f"no output for document {request.document.id!r} in {self.path.name}")
+            else:
+                summary = Summary(document_id=request.document.id, system=self.name, text=text,
+                                  fingerprint=self.fingerprint, details={"source_file": self.path.name})
+            if sink is not None:
+                sink(summary)
+            results.append(summary)
+        return results
