@@ -18,7 +18,6 @@ bit and scores batches in parallel); ``engine="python"`` uses ``rouge-score`` it
 from __future__ import annotations
 
 from collections.abc import Sequence
-from importlib import metadata
 from typing import Any
 
 from evalkit.metrics.base import Candidate, Metric, MetricResult
@@ -27,13 +26,6 @@ from evalkit.text import sentences
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 TOKENIZERS = ("default", "unicode")
 ENGINES = ("rs", "python")
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "missing"
 
 
 def sentence_lines(text: str) -> str:
@@ -66,7 +58,7 @@ class Rouge(Metric):
         # The engine is not part of the signature: both engines give identical scores.
         return {"types": list(self.types), "stemmer": self.stemmer, "tokenizer": self.tokenizer,
                 "sentence_split": "evalkit.text.sentences", "multi_reference": "max-f",
-                "rouge_score": _version("rouge-score") if self.engine == "python" else "rs-compatible"}
+                "semantics": "rouge-score 0.1.2"}
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -6,8 +6,9 @@ order, as sumy does. Targets are met by budget:
 
 - ``sentences``: at most that many sentences;
 - ``words``: sentences are added best-first while they fit the budget; with ``bound: about``
-  one more sentence is added when that lands closer to the target. ``Lead(cut="word")`` instead
-  cuts the leading text at exactly the word budget (the "first N words" baseline);
+  one more sentence is added when that lands closer to the target, and with ``at_least`` when
+  the floor is not yet reached. ``Lead(cut="word")`` instead cuts the leading text at exactly
+  the word budget (the "first N words" baseline);
 - ``paragraphs``: the chosen sentences are split into that many paragraphs, as evenly as possible;
 - an empty target means three sentences (the news-summarization convention).
 
@@ -73,7 +74,10 @@ def select_sentences(sents: Sequence[str], scores: Sequence[float], target: Leng
             if not chosen:
                 chosen.append(i)  # never return nothing: one sentence, even over budget
                 total += lengths[i]
-            elif target.bound in ("about", "at_least") and abs(total + lengths[i] - budget) < abs(total - budget):
+            elif target.bound == "at_least" and total < budget:
+                chosen.append(i)  # a floor: go over rather than stop short of it
+                total += lengths[i]
+            elif target.bound == "about" and abs(total + lengths[i] - budget) < abs(total - budget):
                 chosen.append(i)
                 total += lengths[i]
             if target.bound != "at_least":
