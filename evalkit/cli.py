@@ -188,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--config", help=f"strategies and metrics (default: {COMPARE_CONFIG.name})")
     compare.add_argument("--output", help="folder for the run and its store (default: runs/)")
     compare.set_defaults(func=cmd_compare)
+
+    from evalkit import gate
+
+    gate.add_commands(sub)  # baseline save, check
     return parser
 
 

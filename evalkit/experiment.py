@@ -186,7 +186,8 @@ class Experiment:
                    if k not in stored or (stored[k]["error"] is not None and not replay)]
         if replay and missing:
             why = "replay_only is set" if self.replay_only else f"{OFFLINE_ENV} is set"
-            ids = ", ".join(r.document.id for _, r in missing[:10]) + (" ..." if len(missing) > 10 else "")
+            ids = ", ".join(r.document.id for _, r in missing[:10])
+            ids += f" and {len(missing) - 10} more" if len(missing) > 10 else ""
             raise ReplayMissError(
                 f"{why}, so system {summarizer.name!r} ({summarizer.fingerprint}) may not call its API, but the store "
                 f"{self.store} has no summary for {len(missing)} of {len(requests)} document(s): {ids}. Run without "
@@ -274,7 +275,8 @@ class Experiment:
             "metrics": {m.kind: m.signature for m in metrics},
             "metric_signature": digest(sorted(m.signature for m in metrics)),
             "data": {"spec": self.data.to_dict(), "n_documents": len(documents),
-                     "documents": digest([[d.id, document_hash(d.text, d.references)] for d in documents])},
+                     "documents": digest([[d.id, document_hash(d.text, d.references)] for d in documents]),
+                     "document_hashes": {d.id: document_hash(d.text, d.references) for d in documents}},
             "counts": counts,
             "seconds": round(seconds, 3),
         }

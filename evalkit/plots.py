@@ -74,11 +74,12 @@ _LABELS = {
     "length_ok": "all length constraints met",
     "length_feasible": "target feasible",
     "compression": "compression",
+    "length_compression": "compression",
     "coverage": "extractive coverage",
     "density": "extractive density",
 }
 _UNITS = {"length_words": "words", "length_sentences": "sentences", "length_paragraphs": "paragraphs",
-          "entity_count": "count", "entity_unsupported_count": "count", "compression": "source words / summary words",
+          "entity_count": "count", "entity_unsupported_count": "count", "compression": "source words / summary words", "length_compression": "source words / summary words",
           "density": "words"}
 _FRACTION_PREFIXES = ("rouge", "bertscore", "entity_precision", "entity_recall", "entity_f1", "novel_",
                       "coverage", "length_feasible", "length_word_deviation")

@@ -28,7 +28,7 @@ def test_counts_and_deviation_by_hand():
     assert v["length_word_deviation"] == pytest.approx((7 - 10) / 10)
     assert v["length_words_ok"] == 0.0  # 30% short, tolerance 10%
     assert v["length_ok"] == 0.0
-    assert v["compression"] == pytest.approx(23 / 7)
+    assert v["length_compression"] == pytest.approx(23 / 7)
 
 
 @pytest.mark.parametrize(
@@ -79,14 +79,14 @@ def test_empty_summary():
     v = score("", LengthTarget(words=10))
     assert v.values["length_words"] == 0
     assert v.values["length_words_ok"] == 0.0
-    assert v.values["compression"] is None and v.notes["compression"] == "empty summary"
+    assert v.values["length_compression"] is None and v.notes["length_compression"] == "empty summary"
 
 
 def test_summary_longer_than_source_is_scored_not_rejected():
     text = SOURCE.text + " " + SOURCE.text
     v = score(text, LengthTarget(words=46)).values
     assert v["length_words"] == 46 and v["length_words_ok"] == 1.0
-    assert v["compression"] == pytest.approx(0.5)
+    assert v["length_compression"] == pytest.approx(0.5)
 
 
 def test_infeasible_targets_are_flagged():

@@ -10,7 +10,8 @@ Counts use the one definition in :mod:`evalkit.text`. For each candidate:
   ``exactly`` equal; ``length_sentences_ok`` and ``length_paragraphs_ok``: 1 when the counts
   are within ``sentence_tolerance`` / ``paragraph_tolerance`` (default 0: exact);
 - ``length_ok``: 1 when every constraint the target sets is met;
-- ``compression``: source words / summary words (Grusky et al., 2018);
+- ``length_compression``: source words / summary words (the extractiveness metric's
+  ``compression`` is the same ratio over its own tokens);
 - ``length_feasible``: 0 when the target cannot be met faithfully, that is, it asks for more
   words or sentences than the source's own news content holds (page noise such as reader
   appeals is removed by :func:`evalkit.clean.clean_text` before counting). Meeting such a
@@ -30,7 +31,7 @@ from evalkit.text import count_paragraphs, count_sentences, count_words
 from evalkit.types import LengthTarget
 
 NAMES = ("length_words", "length_sentences", "length_paragraphs", "length_word_deviation", "length_words_ok",
-         "length_sentences_ok", "length_paragraphs_ok", "length_ok", "compression", "length_feasible",
+         "length_sentences_ok", "length_paragraphs_ok", "length_ok", "length_compression", "length_feasible",
          "length_target_ratio")
 
 
@@ -125,9 +126,9 @@ class LengthCompliance(Metric):
         else:
             values["length_ok"], notes["length_ok"] = None, "no length target"
         if words:
-            values["compression"] = source_words / words
+            values["length_compression"] = source_words / words
         else:
-            values["compression"], notes["compression"] = None, "empty summary"
+            values["length_compression"], notes["length_compression"] = None, "empty summary"
         feasible = True
         if target.words is not None and target.words > self.max_target_ratio * content_words:
             feasible = False
