@@ -70,6 +70,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.limit:
         experiment.data = type(experiment.data)(**{**experiment.data.__dict__, "limit": args.limit})
     experiment.progress = not args.quiet
+    if args.replay:
+        experiment.replay_only = True
+    if args.dry_run:
+        from evalkit.pricing import estimate_cost
+
+        plan = experiment.plan()
+        print(f"Dry run of '{experiment.name}': nothing is generated or sent.")
+        total = 0.0
+        unknown = False
+        for summarizer, pending in plan:
+            estimate = estimate_cost(summarizer, pending)
+            print(f"  {estimate.describe()}" + ("" if estimate.requests or not pending else
+                                                f" ({len(pending)} summaries to compute)"))
+            if estimate.requests:
+                unknown |= estimate.usd is None
+                total += estimate.usd or 0.0
+        print(f"Estimated API cost: {'at least ' if unknown else ''}${total:.4f}")
+        return 0
     run = experiment.run()
     counts = run.manifest["counts"]
     print(f"evalkit run '{experiment.name}': {run.manifest['data']['n_documents']} documents x "
@@ -81,6 +99,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"\nComputed {counts['summaries_computed']} summaries ({counts['summaries_cached']} from the store) and "
           f"{counts['scores_computed']} scores ({counts['scores_cached']} from the store); "
           f"{counts['summaries_failed']} failed.")
+    from evalkit.pricing import total_cost
+
+    cost = total_cost(run.summaries)
+    if cost.requests:
+        print(cost.describe())
     print(f"Results: {run.run_dir}/scores.csv (tidy), summaries.jsonl, manifest.json")
     return 0
 
@@ -175,6 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--store", help="SQLite store path (default: <output>/store.sqlite)")
     run.add_argument("--limit", type=int, help="only the first N documents")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--dry-run", action="store_true",
+                     help="show what would be computed and estimate API cost; send nothing")
+    run.add_argument("--replay", action="store_true",
+                     help="never call an API: fail on any summary missing from the store (also EVALKIT_OFFLINE=1)")
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser("report", help="print a stored run's per-system table")

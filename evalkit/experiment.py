@@ -177,6 +177,25 @@ class Experiment:
                 item.close()
         return run
 
+    def plan(self, documents: Sequence[Document] | None = None) -> list[tuple[Summarizer, list[Request]]]:
+        """Each system with the requests the store does not have yet: what a run would compute.
+
+        Nothing is generated or sent; ``evalkit run --dry-run`` prices this with
+        :func:`evalkit.pricing.estimate_cost`.
+        """
+        documents = list(documents) if documents is not None else data_module.load(self.data)
+        requests = [Request(doc, doc.target or self.target) for doc in documents]
+        plan = []
+        with Store(self.store) as store:
+            for spec in self.systems:
+                summarizer = build_summarizer(spec)
+                keys = [summary_key(summarizer.fingerprint, r, uses_references=summarizer.uses_references)
+                        for r in requests]
+                stored = store.get_summaries(keys)
+                plan.append((summarizer, [r for k, r in zip(keys, requests)
+                                          if k not in stored or stored[k]["error"] is not None]))
+        return plan
+
     def _summaries(self, store: Store, summarizer: Summarizer, requests: list[Request],
                    counts: dict[str, int]) -> list[Summary]:
         keys = [summary_key(summarizer.fingerprint, r, uses_references=summarizer.uses_references) for r in requests]
