@@ -161,6 +161,7 @@ class Experiment:
             requests = [Request(doc, doc.target or self.target) for doc in documents]
             for summarizer in summarizers:
                 summaries.extend(self._summaries(store, summarizer, requests, counts))
+                summarizer.close()  # free a local model before the next system loads its own
             by_document = {doc.id: doc for doc in documents}
             target_of = {r.document.id: r.target for r in requests}
             rows = []
