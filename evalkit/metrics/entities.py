@@ -119,6 +119,7 @@ the articles.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -660,8 +661,20 @@ class EntityOverlap(Metric):
             self._nlp = nlp
         return self._nlp
 
+    def artifact_namespace(self) -> str | None:
+        # NER output depends only on the model (and spaCy), not on matching options.
+        settings = self.settings()
+        return f"ner:{digest([settings['model'], settings['model_version'], settings['spacy'], settings['components']])}"
+
     def _run_ner(self, texts: Iterable[str]) -> None:
         todo = [t for t in dict.fromkeys(texts) if t not in self._ner]
+        if todo and self.cache is not None:  # NER results kept by earlier runs
+            stored = self.cache.get_many(digest(t, 32) for t in todo)
+            for text in todo:
+                blob = stored.get(digest(text, 32))
+                if blob is not None:
+                    self._ner[text] = tuple(tuple(pair) for pair in json.loads(blob))
+            todo = [t for t in todo if t not in self._ner]
         if not todo:
             return
         nlp = self.nlp
@@ -671,6 +684,9 @@ class EntityOverlap(Metric):
         for text, doc in zip(todo, nlp.pipe(todo, batch_size=self.batch_size)):
             self._ner[text] = tuple((ent.text, ent.label_) for ent in doc.ents)
             self.ner_counts[text] += 1
+        if self.cache is not None:
+            self.cache.put_many({digest(t, 32): json.dumps(self._ner[t], ensure_ascii=False).encode("utf-8")
+                                 for t in todo})
 
     def _analyse(self, text: str) -> Analysis:
         ents = self._ner[text]
@@ -820,3 +836,4 @@ class EntityOverlap(Metric):
         """Drop the pipeline and the NER results (variants keep theirs)."""
         self._nlp = None
         self._ner = {}
+        self.cache = None
