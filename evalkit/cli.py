@@ -229,10 +229,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     from evalkit.data import DataError
     from evalkit.registry import ConfigError
+    from evalkit.targets import TargetParseError
 
     try:
         return args.func(args)
-    except (ConfigError, DataError, FileNotFoundError, KeyError) as exc:
+    except (ConfigError, DataError, TargetParseError, FileNotFoundError, KeyError) as exc:
         print(f"evalkit: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

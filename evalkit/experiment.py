@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from evalkit.metrics.base import Candidate, Metric, MetricResult
 from evalkit.registry import ConfigError, build_metric, build_summarizer
 from evalkit.store import Store, document_hash, score_key, summary_key
 from evalkit.summarizers.base import Request, Summarizer, Sink
-from evalkit.types import Document, LengthTarget, Summary
+from evalkit.types import Document, LengthTarget, ScoreRow, Summary
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +250,7 @@ class Experiment:
         return out
 
     def _scores(self, store: Store, metric: Metric, summaries: list[Summary], by_document: dict[str, Document],
-                target_of: dict[str, LengthTarget], counts: dict[str, int]) -> list[tuple]:
+                target_of: dict[str, LengthTarget], counts: dict[str, int]) -> list[ScoreRow]:
         ok = [s for s in summaries if s.ok]
         ok.sort(key=lambda s: s.document_id)  # keep a document's candidates together in a chunk
         candidates = [Candidate(by_document[s.document_id], s.text, target_of[s.document_id]) for s in ok]
@@ -274,14 +274,14 @@ class Experiment:
             result = results[key]
             for name in metric.names:
                 value = result.values.get(name)
-                rows.append((summary.document_id, summary.system, name,
-                             None if value is None else float(value), result.notes.get(name)))
+                rows.append(ScoreRow(summary.document_id, summary.system, name,
+                                     None if value is None else float(value), result.notes.get(name)))
             if result.info:
-                rows.append((summary.document_id, summary.system, f"{metric.kind}_info", None,
-                             json.dumps(result.info, ensure_ascii=False, sort_keys=True)))
+                rows.append(ScoreRow(summary.document_id, summary.system, f"{metric.kind}_info", None,
+                                     json.dumps(result.info, ensure_ascii=False, sort_keys=True)))
         for summary in summaries:
             if not summary.ok:
-                rows.extend((summary.document_id, summary.system, name, None, f"no summary: {summary.error}")
+                rows.extend(ScoreRow(summary.document_id, summary.system, name, None, f"no summary: {summary.error}")
                             for name in metric.names)
         return rows
 
@@ -324,7 +324,7 @@ class Run:
         return self.run_dir.name
 
     @classmethod
-    def create(cls, output_dir: Path, name: str, manifest: dict[str, Any], rows: list[tuple],
+    def create(cls, output_dir: Path, name: str, manifest: dict[str, Any], rows: list[ScoreRow],
                summaries: list[Summary], target_of: Mapping[str, LengthTarget]) -> Run:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         run_dir = output_dir / f"{name}-{stamp}"
@@ -334,7 +334,7 @@ class Run:
             run_dir = output_dir / f"{name}-{stamp}-{suffix}"
         run_dir.mkdir(parents=True)
         manifest = {**manifest, "run_id": run_dir.name}
-        scores = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+        scores = pd.DataFrame([astuple(row) for row in rows], columns=list(TABLE_COLUMNS))
         summary_frame = pd.DataFrame([{
             "document_id": s.document_id, "system": s.system, "text": s.text, "error": s.error,
             "seconds": s.seconds, "fingerprint": s.fingerprint, "target": target_of[s.document_id].key(),
@@ -362,6 +362,25 @@ class Run:
         summaries = pd.read_json(path / "summaries.jsonl", orient="records", lines=True, dtype={"document_id": str})
         return cls(path, manifest, scores, summaries)
 
+    def rows(self) -> list[ScoreRow]:
+        """The tidy table as :class:`~evalkit.types.ScoreRow` values."""
+        return [ScoreRow(r.document_id, r.system, r.metric, None if pd.isna(r.value) else float(r.value),
+                         None if r.note is None or pd.isna(r.note) else r.note)
+                for r in self.scores.itertuples(index=False)]
+
+    def merge(self, other: Run) -> pd.DataFrame:
+        """Both runs' tidy tables in one, after checking they were scored the same way.
+
+        Raises :class:`SignatureMismatch` naming the metric whose settings differ, or the
+        systems the two runs share (a system is identified by name; merge renamed runs instead).
+        """
+        check_comparable(self.manifest, other.manifest)
+        shared = set(self.scores["system"]) & set(other.scores["system"])
+        if shared:
+            raise SignatureMismatch(f"both runs have system(s) {sorted(shared)}; rename them in one run's config "
+                                    "before merging, so every row stays attributable")
+        return pd.concat([self.scores, other.scores], ignore_index=True)
+
     def values(self) -> pd.DataFrame:
         """The numeric rows only (``*_info`` rows dropped), values as floats."""
         frame = self.scores[~self.scores["metric"].str.endswith("_info")].copy()
@@ -387,6 +406,27 @@ class Run:
         if metrics is not None:
             table = table[list(metrics)]
         return table
+
+
+class SignatureMismatch(ValueError):
+    """Two runs were scored differently (or on different documents) and cannot be compared or merged."""
+
+
+def check_comparable(a: Mapping[str, Any], b: Mapping[str, Any]) -> None:
+    """Raise :class:`SignatureMismatch` unless two run manifests scored the same metrics the same way."""
+    metrics_a, metrics_b = a.get("metrics", {}), b.get("metrics", {})
+    problems = []
+    for kind in sorted(set(metrics_a) | set(metrics_b)):
+        sig_a, sig_b = metrics_a.get(kind), metrics_b.get(kind)
+        if sig_a != sig_b:
+            problems.append(f"metric {kind!r}: {sig_a or 'not scored'} vs {sig_b or 'not scored'}")
+    for field_name in ("target",):
+        ta, tb = a.get("config", {}).get(field_name), b.get("config", {}).get(field_name)
+        if ta != tb:
+            problems.append(f"length target: {ta} vs {tb}")
+    if problems:
+        raise SignatureMismatch(f"runs {a.get('run_id', '?')} and {b.get('run_id', '?')} were not scored the same way: "
+                                + "; ".join(problems) + ". Re-score one with the other's metric settings.")
 
 
 def _progress(total: int, label: str, enabled: bool):

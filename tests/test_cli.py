@@ -119,3 +119,42 @@ def test_module_entry_point_exit_code(tmp_path):
     assert result.returncode == 2
     assert "no such config file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# --------------------------------------------------------------------------- compare
+
+CASE = REPO / "data" / "cases" / "scraped_example.txt"
+EXPECTED = REPO / "data" / "cases" / "scraped_example.expected.json"
+
+
+def test_compare_parses_the_instruction_cleans_the_page_and_warns_the_target_cannot_be_met(tmp_path, capsys):
+    import json
+
+    assert main(["compare", str(CASE), "--output", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "Instruction: 'Summarize this content to 1500 words in 5 paragraphs'" in out
+    assert "Target: in about 1500 words, in 5 paragraphs" in out
+    expected = json.loads(EXPECTED.read_text(encoding="utf-8"))
+    assert f"Removed {len(expected['dropped'])} lines" in out
+    assert "target 1500 words but the source's content has" in out  # infeasible, said plainly
+    for system in ("lead", "lead-words", "textrank", "lexrank"):
+        assert f"=== {system} ===" in out
+    assert "the article is shorter than the target" in out
+    assert "entities not in the source: none" in out  # extractive summaries invent nothing
+    for line in expected["dropped"]:
+        if len(line) > 20:
+            assert line not in out.split("=== lead ===")[1]  # page noise never reaches a summary
+
+
+def test_compare_with_an_explicit_instruction_and_bad_input(tmp_path, capsys):
+    article = tmp_path / "article.txt"
+    article.write_text("The council approved the budget on Monday. Residents protested outside the hall. "
+                       "The mayor promised a review of the plan next month.", encoding="utf-8")
+    assert main(["compare", str(article), "--instruction", "in one sentence", "--output", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "Target: in 1 sentence" in out
+    assert "The council approved the budget on Monday." in out
+    assert main(["compare", str(tmp_path / "missing.txt")]) == 2
+    assert "no such article file" in capsys.readouterr().err
+    assert main(["compare", str(article), "--instruction", "make it nice"]) == 2
+    assert "cannot read a length target" in capsys.readouterr().err

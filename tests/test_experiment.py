@@ -181,6 +181,28 @@ def test_failed_summaries_become_rows_with_notes(tiny_rows, tmp_path):
 # -- configuration errors ---------------------------------------------------------
 
 
+def test_runs_merge_only_when_scored_the_same_way(tiny_documents, tmp_path):
+    from evalkit.experiment import Experiment, SignatureMismatch
+
+    def run(systems, metrics, out):
+        experiment = Experiment(systems=systems, metrics=metrics, target={"sentences": 2}, progress=False)
+        return experiment.relocate(tmp_path / out).run(documents=tiny_documents)
+
+    a = run([{"kind": "lead", "name": "lead-2"}], ["rouge", "length"], "a")
+    b = run([{"kind": "textrank"}], ["rouge", "length"], "b")
+    merged = a.merge(b)
+    assert set(merged["system"]) == {"lead-2", "textrank"}
+    assert len(merged) == len(a.scores) + len(b.scores)
+    unstemmed = run([{"kind": "textrank"}], [{"kind": "rouge", "stemmer": False}, "length"], "c")
+    with pytest.raises(SignatureMismatch, match="metric 'rouge': rouge@") as error:
+        a.merge(unstemmed)
+    assert "length" not in str(error.value).split("not scored the same way")[1]  # only the difference is named
+    with pytest.raises(SignatureMismatch, match="lead-2"):
+        a.merge(a)
+    rows = a.rows()
+    assert len(rows) == len(a.scores) and {r.metric for r in rows} >= {"rouge1_f", "length_ok"}
+
+
 def test_unknown_strategy_suggests_the_closest(tiny_jsonl, tmp_path):
     with pytest.raises(ConfigError, match=r"unknown strategy 'textrnak'\. Did you mean 'textrank'\?"):
         Experiment.from_dict(config(tiny_jsonl, tmp_path, systems=[{"kind": "textrnak"}])).run()
