@@ -74,19 +74,19 @@ def _build(cls: type, kind: str, options: dict[str, Any], what: str) -> Any:
         raise ConfigError(f"{what} {kind!r}: {exc}") from exc
 
 
-def build_summarizer(spec: Mapping[str, Any] | str) -> Summarizer:
-    """A summarizer from ``{"kind": "lead", "name": "lead-3", ...options}`` or a bare kind."""
+def _from_spec(table: Mapping[str, str], spec: Mapping[str, Any] | str, what: str) -> Any:
     spec = {"kind": spec} if isinstance(spec, str) else dict(spec)
     kind = spec.pop("kind", None)
     if not kind:
-        raise ConfigError(f"each system needs a 'kind' (one of {', '.join(sorted(SUMMARIZERS))}); got {spec}")
-    return _build(_resolve(SUMMARIZERS, kind, "strategy"), kind, spec, "strategy")
+        raise ConfigError(f"each {what} needs a 'kind' (one of {', '.join(sorted(table))}); got {spec}")
+    return _build(_resolve(table, kind, what), kind, spec, what)
+
+
+def build_summarizer(spec: Mapping[str, Any] | str) -> Summarizer:
+    """A summarizer from ``{"kind": "lead", "name": "lead-3", ...options}`` or a bare kind."""
+    return _from_spec(SUMMARIZERS, spec, "strategy")
 
 
 def build_metric(spec: Mapping[str, Any] | str) -> Metric:
     """A metric from ``{"kind": "rouge", ...options}`` or a bare kind."""
-    spec = {"kind": spec} if isinstance(spec, str) else dict(spec)
-    kind = spec.pop("kind", None)
-    if not kind:
-        raise ConfigError(f"each metric needs a 'kind' (one of {', '.join(sorted(METRICS))}); got {spec}")
-    return _build(_resolve(METRICS, kind, "metric"), kind, spec, "metric")
+    return _from_spec(METRICS, spec, "metric")

@@ -66,6 +66,21 @@ _SECRET_PATTERNS = (re.compile(r"(?i)\b(bearer\s+)\S+"), re.compile(r"\bsk-[A-Za
 _ARTICLE = "\x00article\x00"
 
 
+def check_prompt(prompt: str) -> None:
+    """Refuse a prompt template that lacks ``{article}`` or ``{target}`` or uses other fields."""
+    if not isinstance(prompt, str):
+        raise ValueError(f"prompt must be a string template, got {type(prompt).__name__}")
+    missing = [f"{{{field}}}" for field in ("article", "target") if f"{{{field}}}" not in prompt]
+    if missing:
+        raise ValueError(f"the prompt template must contain {' and '.join(missing)} (the length target is part "
+                         f"of the task), e.g. {DEFAULT_PROMPT!r}")
+    try:
+        prompt.format(article="", target="")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(f"the prompt template may use only {{article}} and {{target}} (write {{{{ and }}}} for "
+                         f"literal braces): {exc!r}") from exc
+
+
 class MissingKeyError(ConfigError):
     """The environment variable that should hold an API key is not set."""
 
@@ -145,7 +160,7 @@ class APISummarizer(Summarizer):
                              f"{self.default_key_env}), not a key; put the key in that variable")
         self.system_prompt = system_prompt or None
         self.prompt = prompt
-        self._check_prompt(prompt)
+        check_prompt(prompt)
         if temperature is not None and (isinstance(temperature, bool) or not 0 <= temperature <= 2):
             raise ValueError(f"temperature must be between 0 and 2 (or null to send none), got {temperature!r}")
         self.temperature = None if temperature is None else float(temperature)
@@ -173,20 +188,6 @@ class APISummarizer(Summarizer):
         self._pause_until = 0.0
         self._pause_lock = threading.Lock()
         self._rng = random.Random()  # jitter only spaces requests out; it never changes an output
-
-    @staticmethod
-    def _check_prompt(prompt: str) -> None:
-        if not isinstance(prompt, str):
-            raise ValueError(f"prompt must be a string template, got {type(prompt).__name__}")
-        missing = [f"{{{field}}}" for field in ("article", "target") if f"{{{field}}}" not in prompt]
-        if missing:
-            raise ValueError(f"the prompt template must contain {' and '.join(missing)} (the length target is part "
-                             f"of the task), e.g. {DEFAULT_PROMPT!r}")
-        try:
-            prompt.format(article="", target="")
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"the prompt template may use only {{article}} and {{target}} (write {{{{ and }}}} for "
-                             f"literal braces): {exc!r}") from exc
 
     # -- identity ---------------------------------------------------------------
     def settings(self) -> dict[str, Any]:

@@ -70,7 +70,7 @@ from typing import Any, ClassVar
 
 from evalkit.fingerprint import canonical_json, digest
 from evalkit.pricing import WORDS_PER_PARAGRAPH, WORDS_PER_SENTENCE, WORDS_UNCONSTRAINED, expected_words
-from evalkit.summarizers.api import DEFAULT_PROMPT, DEFAULT_SYSTEM_PROMPT  # the same defaults as API models
+from evalkit.summarizers.api import DEFAULT_PROMPT, DEFAULT_SYSTEM_PROMPT, check_prompt  # as API models
 from evalkit.summarizers.base import Request, Sink, Summarizer
 from evalkit.text import count_words
 from evalkit.types import LengthTarget, Summary
@@ -891,7 +891,7 @@ class ChatSummarizer(LocalSummarizer):
                  trust_remote_code: bool = False) -> None:
         if system_prompt is not None and not isinstance(system_prompt, str):
             raise ValueError(f"system_prompt must be a string or null, got {system_prompt!r}")
-        _check_prompt(prompt)
+        check_prompt(prompt)
         if chat_template is not None and (not isinstance(chat_template, str) or not chat_template.strip()):
             raise ValueError("chat_template must be a Jinja template string or null (the tokenizer's own)")
         self.system_prompt = system_prompt or None
@@ -1009,17 +1009,3 @@ def _share(target: LengthTarget, parts: int) -> LengthTarget:
     words = math.ceil(expected_words(target) / parts)
     bound = target.bound if target.words is not None else "about"
     return LengthTarget(words=max(words, 1), bound=bound)
-
-
-def _check_prompt(prompt: str) -> None:
-    if not isinstance(prompt, str):
-        raise ValueError(f"prompt must be a string template, got {type(prompt).__name__}")
-    missing = [f"{{{name}}}" for name in ("article", "target") if f"{{{name}}}" not in prompt]
-    if missing:
-        raise ValueError(f"the prompt template must contain {' and '.join(missing)} (the length target is part of "
-                         f"the task), e.g. {DEFAULT_PROMPT!r}")
-    try:
-        prompt.format(article="", target="")
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ValueError(f"the prompt template may use only {{article}} and {{target}} (write {{{{ and }}}} for "
-                         f"literal braces): {exc!r}") from exc
