@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.yaml"
@@ -141,9 +142,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     cleaned = clean(document.text)
     if not cleaned.text.strip():
         raise DataError(f"{path}: nothing is left of the article after removing page noise")
-    document = type(document)(id=document.id, text=cleaned.text, references=document.references,
-                              metadata={**document.metadata, "removed_lines": len(cleaned.removed)},
-                              target=document.target)
+    document = replace(document, text=cleaned.text,
+                       metadata={**document.metadata, "removed_lines": len(cleaned.removed)})
     experiment = Experiment.from_yaml(Path(args.config) if args.config else COMPARE_CONFIG)
     if args.output:
         experiment.relocate(args.output)
