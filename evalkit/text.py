@@ -61,7 +61,7 @@ def _is_abbreviation(token: str) -> bool:
         return False
     if "." in core:  # U.S., e.g., a.m., p.m.
         return True
-    if len(core) == 1 and core.isalpha():  # an initial: "V. Stiviano"
+    if len(core) == 1 and core.isalpha():  # an initial: "V. Marlowe"
         return True
     return core.lower() in ABBREVIATIONS
 

@@ -45,13 +45,13 @@ def test_words_split_on_any_whitespace():
         ("The talks ended at 3 p.m. on Friday. Nobody spoke.",
          ["The talks ended at 3 p.m. on Friday.", "Nobody spoke."]),
         # a single capital letter followed by a period is an initial
-        ("A judge ordered V. Stiviano to pay. She appealed.", ["A judge ordered V. Stiviano to pay.", "She appealed."]),
+        ("A judge ordered V. Marlowe to pay. She appealed.", ["A judge ordered V. Marlowe to pay.", "She appealed."]),
         ("John F. Kennedy spoke. The crowd cheered.", ["John F. Kennedy spoke.", "The crowd cheered."]),
         # numbers with a decimal point are not sentence ends (no whitespace after the period)
         ("It cost $2.6 million. Prices rose.", ["It cost $2.6 million.", "Prices rose."]),
         # question and exclamation marks, ellipsis
-        ("Who is V. Stiviano? Nobody knows! He paused… Then he spoke.",
-         ["Who is V. Stiviano?", "Nobody knows!", "He paused…", "Then he spoke."]),
+        ("Who is V. Marlowe? Nobody knows! He paused… Then he spoke.",
+         ["Who is V. Marlowe?", "Nobody knows!", "He paused…", "Then he spoke."]),
         # a lower-case next word continues the sentence
         ("He shouted wow! and left the room.", ["He shouted wow! and left the room."]),
         # closing quotes and brackets stay with their sentence
