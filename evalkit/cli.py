@@ -10,55 +10,10 @@ from dataclasses import replace
 from pathlib import Path
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.yaml"
-HEADLINE = ("rouge1_f", "rouge2_f", "rougeLsum_f", "bertscore_f", "entity_precision_source", "length_words",
-            "length_ok", "length_feasible", "density")
-PERCENT = {"rouge1_f", "rouge2_f", "rougeL_f", "rougeLsum_f", "bertscore_f", "entity_precision_source",
-           "length_ok", "length_feasible", "length_words_ok"}
-
 log = logging.getLogger("evalkit")
 
 
-def format_table(run, metrics: Sequence[str] | None = None) -> str:
-    """The per-system mean table as text: percentages for rates and F-scores."""
-    frame = run.values()
-    available = set(frame["metric"])
-    chosen = [m for m in (metrics or HEADLINE) if m in available]
-    if not chosen:
-        return "(no scores in this run)"
-    table = run.table(chosen)
-    counts = run.summaries.groupby("system")["error"].apply(lambda e: int(e.notna().sum()))
-    header = ["system", *chosen, "failed"]
-    lines = []
-    for system, row in table.iterrows():
-        cells = [str(system)]
-        for metric in chosen:
-            value = row[metric]
-            cells.append("n/a" if value != value else f"{100 * value:.1f}" if metric in PERCENT else f"{value:.1f}")
-        cells.append(str(counts.get(system, 0)))
-        lines.append(cells)
-    widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
-    fmt = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-    rule = "  ".join("-" * w for w in widths)
-    note = "F-scores and rates in %; length_words is the mean word count."
-    return "\n".join([fmt(header), rule, *map(fmt, lines), "", note])
-
-
-def format_ranking(run, metric: str | None = None, alpha: float = 0.05) -> str:
-    """Which systems are significantly better than which on the first headline metric."""
-    from evalkit import stats
-
-    frame = run.values()
-    metric = metric or next((m for m in HEADLINE if m in set(frame["metric"])), None)
-    if metric is None or frame.loc[frame["metric"] == metric, "system"].nunique() < 2:
-        return ""
-    table = stats.ranking(frame, metric, alpha=alpha)
-    scale = 100 if metric in PERCENT else 1
-    lines = [f"Ranking on {metric} (95% bootstrap CI; '>' = better by a paired permutation test, "
-             f"Holm-corrected, alpha={alpha}):"]
-    for _, row in table.iterrows():
-        lines.append(f"  {row['rank']}. {row['system']:<14} {scale * row['mean']:6.1f} "
-                     f"[{scale * row['ci_low']:.1f}, {scale * row['ci_high']:.1f}]  {row['better_than']}")
-    return "\n".join(lines)
+from evalkit.tables import format_ranking, format_table  # noqa: E402  (the views of a run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -110,7 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from evalkit.experiment import Run
+    from evalkit.runs import Run
 
     run = Run.load(args.run)
     metrics = args.metrics.split(",") if args.metrics else None

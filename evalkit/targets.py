@@ -60,8 +60,11 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, replace
+from collections.abc import Mapping
 from fractions import Fraction
+from typing import Any
 
+from evalkit.errors import TargetParseError
 from evalkit.text import count_words
 from evalkit.types import Bound, LengthTarget
 
@@ -79,22 +82,8 @@ MAX_INSTRUCTION_WORDS = 30
 _UNITS = ("paragraphs", "sentences", "words")  # largest first: the order counts are resolved in
 
 
-class TargetParseError(ValueError):
-    """An instruction from which no length target can be read; the message says why and what works."""
-
-    def __init__(self, text: str, reason: str, hint: str | None = None) -> None:
-        self.text = text
-        self.reason = reason
-        self.hint = hint
-        shown = text if len(text) <= 200 else text[:200] + "…"
-        message = f"cannot read a length target from {shown!r}: {reason}."
-        if hint:
-            message += f" {hint}"
-        message += " Understood forms include " + ", ".join(repr(e) for e in EXAMPLES) + "."
-        super().__init__(message)
-
-    def __reduce__(self):  # keep the three fields when pickled (e.g. across worker processes)
-        return (type(self), (self.text, self.reason, self.hint))
+def _parse_error(text: str, reason: str, hint: str | None = None) -> TargetParseError:
+    return TargetParseError(text, reason, hint, EXAMPLES)
 
 
 # --- normalising the text ---------------------------------------------------------------
@@ -282,12 +271,12 @@ def _to_int(token: str, text: str) -> int:
         token = token[:-1]
     if "," in token:
         if not re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", token):
-            raise TargetParseError(text, f"{token!r} is not a number evalkit can read",
+            raise _parse_error(text, f"{token!r} is not a number evalkit can read",
                                    "Write thousands as 1,500 or 1500.")
         token = token.replace(",", "")
     value = Fraction(token) * (1000 if thousands else 1)
     if value.denominator != 1:
-        raise TargetParseError(text, f"{token}{'k' if thousands else ''} is not a whole number",
+        raise _parse_error(text, f"{token}{'k' if thousands else ''} is not a whole number",
                                "Give a whole count, e.g. '3 sentences'.")
     return int(value)
 
@@ -300,7 +289,7 @@ def _combine_bounds(first: Bound | None, second: Bound | None, phrase: str, text
         return first
     if first == "about":
         return second
-    raise TargetParseError(text, f"{phrase!r} sets both {first} and {second}",
+    raise _parse_error(text, f"{phrase!r} sets both {first} and {second}",
                            "Keep one qualifier, e.g. 'at most 50 words'.")
 
 
@@ -309,7 +298,7 @@ def _read_mention(match: re.Match[str], norm: str, text: str) -> _Mention:
     phrase = match.group(0).strip()
     qty_start = match.start("qty")
     if qty_start and norm[qty_start - 1] == "-" and (qty_start < 2 or not norm[qty_start - 2].isalnum()):
-        raise TargetParseError(text, f"it asks for a negative number of {unit} ('-{phrase}')",
+        raise _parse_error(text, f"it asks for a negative number of {unit} ('-{phrase}')",
                                f"Give a positive count, e.g. '3 {unit}'.")
     if match.group("one"):
         low = high = 1
@@ -321,11 +310,11 @@ def _read_mention(match: re.Match[str], norm: str, text: str) -> _Mention:
     if match.group("hi3"):
         high = int(match.group("hi3"))
     if low < 1 or high < 1:
-        raise TargetParseError(text, f"it asks for 0 {unit} ({phrase!r})",
+        raise _parse_error(text, f"it asks for 0 {unit} ({phrase!r})",
                                f"A target needs at least 1, e.g. '3 {unit}'; "
                                "to set no length at all, give no target.")
     if low > high:
-        raise TargetParseError(text, f"the range in {phrase!r} runs backwards",
+        raise _parse_error(text, f"the range in {phrase!r} runs backwards",
                                f"Put the smaller number first, e.g. '{high}-{low} {unit}'.")
     if unit == "words":
         value = (low + high + 1) // 2  # midpoint, rounded half up
@@ -359,11 +348,11 @@ def _link_containers(mentions: list[_Mention], norm: str, text: str) -> list[_Me
         if per is None and mention.each:
             containers = [m for m in mentions[:index] if _UNITS.index(m.unit) < _UNITS.index(mention.unit)]
             if not containers:
-                raise TargetParseError(text, f"{mention.phrase!r} says 'each' but gives nothing to count it per",
+                raise _parse_error(text, f"{mention.phrase!r} says 'each' but gives nothing to count it per",
                                        "Say how many, e.g. '2 paragraphs of about 100 words each'.")
             per = containers[-1].unit
         if per is not None and _UNITS.index(per) >= _UNITS.index(mention.unit):
-            raise TargetParseError(text, f"{mention.phrase!r} counts {mention.unit} per {per[:-1]}",
+            raise _parse_error(text, f"{mention.phrase!r} counts {mention.unit} per {per[:-1]}",
                                    "Give words per sentence or paragraph, or sentences per paragraph.")
         linked.append(replace(mention, per=per))
     return linked
@@ -379,7 +368,7 @@ def _check_unsupported(norm: str, text: str) -> None:
         hint = f"Ask for sentences or paragraphs instead, e.g. 'in {count} sentences'."
     else:
         hint = "Give a word count instead, e.g. 'under 50 words'."
-    raise TargetParseError(
+    raise _parse_error(
         text, f"it counts {unit}, which is not a length unit evalkit scores (words, sentences, paragraphs)", hint
     )
 
@@ -396,7 +385,7 @@ def parse_target(text: str) -> LengthTarget:
     if not isinstance(text, str):
         raise TypeError(f"a length instruction must be a string, got {type(text).__name__}: {text!r}")
     if not text.strip():
-        raise TargetParseError(text, "it is empty", "Give a count, e.g. 'in 3 sentences'.")
+        raise _parse_error(text, "it is empty", "Give a count, e.g. 'in 3 sentences'.")
     norm = _normalise(text)
     _check_unsupported(norm, text)
     mentions = [
@@ -405,7 +394,7 @@ def parse_target(text: str) -> LengthTarget:
         if not _SOURCE_NOUN.match(norm, match.end())
     ]
     if not mentions:
-        raise TargetParseError(text, "it gives no count of words, sentences or paragraphs",
+        raise _parse_error(text, "it gives no count of words, sentences or paragraphs",
                                "Add one, e.g. 'Summarize in 3 sentences'.")
     mentions = _link_containers(mentions, norm, text)
 
@@ -418,7 +407,7 @@ def parse_target(text: str) -> LengthTarget:
             value = mention.value
             if mention.per is not None:
                 if mention.per not in totals:
-                    raise TargetParseError(
+                    raise _parse_error(
                         text, f"{mention.phrase!r} gives {unit} per {mention.per[:-1]} but no number of {mention.per}",
                         f"Say how many, e.g. '2 {mention.per} of {mention.value} {unit} each'.")
                 value *= totals[mention.per]
@@ -427,20 +416,20 @@ def parse_target(text: str) -> LengthTarget:
                 bounds.setdefault(mention.bound, mention.phrase)
         if len(seen) > 1:
             (first, first_phrase), (second, second_phrase) = list(seen.items())[:2]
-            raise TargetParseError(
+            raise _parse_error(
                 text, f"it gives {unit} twice with different counts ({first_phrase!r} is {first}, "
                       f"{second_phrase!r} is {second})", f"Keep one count of {unit}.")
         if seen:
             value = next(iter(seen))
             if value > MAX_COUNTS[unit]:
-                raise TargetParseError(
+                raise _parse_error(
                     text, f"{value:,} {unit} is more than evalkit accepts ({MAX_COUNTS[unit]:,})",
                     "Is it a typo? Give a smaller count.")
             totals[unit] = value
         if unit == "words":
             strict = [b for b in bounds if b != "about"]
             if len(strict) > 1:
-                raise TargetParseError(
+                raise _parse_error(
                     text, f"it qualifies words in conflicting ways ({bounds[strict[0]]!r} is {strict[0]}, "
                           f"{bounds[strict[1]]!r} is {strict[1]})", "Keep one qualifier.")
             bound = strict[0] if strict else ("about" if bounds else None)
@@ -450,10 +439,10 @@ def parse_target(text: str) -> LengthTarget:
     smallest_unit = sentences or paragraphs
     if words is not None and smallest_unit is not None and words < smallest_unit and bound != "at_least":
         container = "sentences" if sentences else "paragraphs"
-        raise TargetParseError(text, f"it asks for {words} words in {smallest_unit} {container}",
+        raise _parse_error(text, f"it asks for {words} words in {smallest_unit} {container}",
                                f"Every {container[:-1]} needs a word; give more words or fewer {container}.")
     if sentences is not None and paragraphs is not None and sentences < paragraphs:
-        raise TargetParseError(text, f"it asks for {sentences} sentences in {paragraphs} paragraphs",
+        raise _parse_error(text, f"it asks for {sentences} sentences in {paragraphs} paragraphs",
                                "Every paragraph needs a sentence; give more sentences or fewer paragraphs.")
     return LengthTarget(words=words, sentences=sentences, paragraphs=paragraphs, bound=bound, instruction=text)
 
@@ -489,3 +478,29 @@ def split_instruction(text: str) -> tuple[str | None, str]:
         logger.warning("first line looks like an instruction but is kept as text: %s", error)
         return None, text
     return line, rest.lstrip()
+
+
+def as_target(value: LengthTarget | Mapping[str, Any] | str | int | None) -> LengthTarget:
+    """A length target from what a config file or a caller may give.
+
+    ``None`` is the empty target; an int is a word count; a string is an instruction
+    ("3 sentences", "about 50 words"); a mapping names the fields.
+    """
+    if value is None:
+        return LengthTarget()
+    if isinstance(value, LengthTarget):
+        return value
+    if isinstance(value, bool):
+        raise TypeError("a length target cannot be a boolean; give e.g. 60, '3 sentences' or {'words': 60}")
+    if isinstance(value, int):
+        return LengthTarget(words=value)
+    if isinstance(value, str):
+        return parse_target(value)
+    if isinstance(value, Mapping):
+        unknown = set(value) - {"words", "sentences", "paragraphs", "bound", "instruction"}
+        if unknown:
+            raise ValueError(
+                f"unknown length-target field(s) {sorted(unknown)}; use words, sentences, paragraphs, bound"
+            )
+        return LengthTarget(**dict(value))
+    raise TypeError(f"cannot make a length target from {type(value).__name__}: {value!r}")

@@ -1,4 +1,4 @@
-"""The value types that flow through evalkit: documents, length targets, summaries, scores.
+"""The value types that flow through evalkit: documents, length targets, requests, summaries, scores.
 
 Every strategy, metric, store and report speaks in these types, so there is one
 definition of each idea. They are frozen dataclasses: a value, once made, is not changed.
@@ -7,7 +7,7 @@ definition of each idea. They are frozen dataclasses: a value, once made, is not
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -71,34 +71,6 @@ class LengthTarget:
     def to_dict(self) -> dict[str, Any]:
         return {"words": self.words, "sentences": self.sentences, "paragraphs": self.paragraphs,
                 "bound": self.bound, "instruction": self.instruction}
-
-    @classmethod
-    def from_value(cls, value: LengthTarget | Mapping[str, Any] | str | int | None) -> LengthTarget:
-        """Build a target from what a config file or a caller may give.
-
-        ``None`` is the empty target; an int is a word count; a string is an instruction
-        ("3 sentences", "about 50 words"); a mapping names the fields.
-        """
-        if value is None:
-            return cls()
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, bool):
-            raise TypeError("a length target cannot be a boolean; give e.g. 60, '3 sentences' or {'words': 60}")
-        if isinstance(value, int):
-            return cls(words=value)
-        if isinstance(value, str):
-            from evalkit.targets import parse_target  # late import: targets builds on this module
-
-            return parse_target(value)
-        if isinstance(value, Mapping):
-            unknown = set(value) - {"words", "sentences", "paragraphs", "bound", "instruction"}
-            if unknown:
-                raise ValueError(
-                    f"unknown length-target field(s) {sorted(unknown)}; use words, sentences, paragraphs, bound"
-                )
-            return cls(**dict(value))
-        raise TypeError(f"cannot make a length target from {type(value).__name__}: {value!r}")
 
 
 @dataclass(frozen=True)
@@ -166,3 +138,113 @@ class ScoreRow:
     @property
     def defined(self) -> bool:
         return self.value is not None and not (isinstance(self.value, float) and math.isnan(self.value))
+
+
+@dataclass(frozen=True)
+class Request:
+    """One unit of work for a summarizer: a document and the length to aim for."""
+
+    document: Document
+    target: LengthTarget
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One summary text to score against its document."""
+
+    document: Document
+    text: str
+    target: LengthTarget = field(default_factory=LengthTarget)
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """What a metric says about one candidate."""
+
+    values: Mapping[str, float | None]
+    """Metric name -> value; ``None`` when undefined for this candidate (see ``notes``)."""
+    notes: Mapping[str, str] = field(default_factory=dict)
+    """Metric name -> why its value is missing or what caveat applies."""
+    info: Mapping[str, Any] = field(default_factory=dict)
+    """JSON-serializable details (e.g. ``{"unsupported_entities": [...]}``)."""
+
+
+Scale = Literal["fraction", "count", "words", "ratio", "score", "seconds", "flag"]
+SCALES: tuple[str, ...] = ("fraction", "count", "words", "ratio", "score", "seconds", "flag")
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What one value a metric produces *is*: declared once, by the metric, and read by every view.
+
+    The CLI table, the charts, the gate's default directions and the HTML report take names,
+    labels, units and directions from here (and, for a stored run, from its manifest), so no
+    other module keeps a list of metric names. The pattern is HELM's ``Field`` and
+    lm-evaluation-harness's ``MetricSpec``.
+    """
+
+    name: str
+    """The value's name in the tidy table, e.g. ``rouge1_f``."""
+    label: str
+    """How a chart or table heads it, e.g. ``ROUGE-1 F1``."""
+    scale: Scale = "score"
+    """``fraction``: a share in [0, 1] shown in %; ``flag``: a yes/no share shown in %; ``count``,
+    ``words``: counts; ``ratio``: a positive ratio; ``score``: any other number; ``seconds``."""
+    higher_is_better: bool | None = True
+    """Which direction is better; ``None`` for values that are neither (a word count)."""
+    unit: str | None = None
+    """The unit after the number (``words``, ``sentences``); ``%`` is implied by the fraction scales."""
+    description: str = ""
+    """One line: what the value measures and how."""
+    headline: bool = False
+    """Shown by default in the CLI table and the HTML report's summary."""
+    tolerance: float | None = None
+    """The smallest change that matters, in the value's own units: the CI gate's default tolerance.
+    ``None``: not gated unless a policy names it (and never for values with no better direction)."""
+
+    def __post_init__(self) -> None:
+        if self.scale not in SCALES:
+            raise ValueError(f"Measure {self.name!r}: scale must be one of {', '.join(SCALES)}, got {self.scale!r}")
+
+    @property
+    def is_fraction(self) -> bool:
+        """True for values in [0, 1] that are shown as percentages."""
+        return self.scale in ("fraction", "flag")
+
+    @property
+    def display_factor(self) -> float:
+        """Multiply a value by this for display (100 for fractions)."""
+        return 100.0 if self.is_fraction else 1.0
+
+    @property
+    def axis_label(self) -> str:
+        """The label with its unit, for a chart axis: ``ROUGE-1 F1 (%)``, ``words``."""
+        unit = "%" if self.is_fraction else self.unit
+        return f"{self.label} ({unit})" if unit and unit not in self.label else self.label
+
+    def format(self, value: float | None, digits: int = 1) -> str:
+        """A value as the table shows it: ``42.6`` for a fraction 0.426, ``n/a`` when undefined."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "n/a"
+        return f"{self.display_factor * value:.{digits}f}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "label": self.label, "scale": self.scale,
+                "higher_is_better": self.higher_is_better, "unit": self.unit,
+                "description": self.description, "headline": self.headline, "tolerance": self.tolerance}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Measure:
+        known = {"name", "label", "scale", "higher_is_better", "unit", "description", "headline", "tolerance"}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def measures_by_name(measures: Sequence[Measure]) -> dict[str, Measure]:
+    """Name -> measure, refusing two measures of one name (two metrics would overwrite each other's rows)."""
+    out: dict[str, Measure] = {}
+    for measure in measures:
+        if measure.name in out and out[measure.name] != measure:
+            raise ValueError(f"two metrics produce a value named {measure.name!r}; give one of them other "
+                             "settings (e.g. a prefix) so every row is attributable")
+        out[measure.name] = measure
+    return out

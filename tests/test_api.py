@@ -370,15 +370,6 @@ def test_replay_serves_the_store_and_fails_loudly_on_a_miss(how, serve, tmp_path
     assert len(server.log()) == requests_made
 
 
-def test_offline_env_stops_a_direct_summarize_call(serve, monkeypatch):
-    server = serve()
-    monkeypatch.setenv("EVALKIT_OFFLINE", "1")
-    with pytest.raises(ReplayMissError, match="EVALKIT_OFFLINE"):
-        summarizer("openai", server).summarize([Request(documents(1)[0], LengthTarget(words=30))])
-    assert server.log() == []
-
-
-# -- a killed run ---------------------------------------------------------------------------------------------------
 def _config(tmp_path: Path, server: FakeAPIServer, data: Path, name: str) -> Path:
     import yaml
 

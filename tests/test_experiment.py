@@ -120,7 +120,12 @@ def test_manifest_records_how_the_run_was_made(tiny_jsonl, tmp_path):
                              "random": RandomSentences(seed=0).fingerprint}
     assert {name: s["fingerprint"] for name, s in manifest["systems"].items()} == expected_fingerprints
     assert manifest["systems"]["random"]["settings"]["seed"] == 0
-    assert manifest["metrics"] == {"rouge": Rouge().signature, "length": LengthCompliance().signature}
+    assert {k: v["signature"] for k, v in manifest["metrics"].items()} == {"rouge": Rouge().signature,
+                                                                           "length": LengthCompliance().signature}
+    assert manifest["metrics"]["rouge"]["config"] == {"kind": "rouge"}
+    measures = {m["name"]: m for m in manifest["metrics"]["rouge"]["measures"]}
+    assert measures["rougeLsum_f"]["label"] == "ROUGE-L (summary-level, Lsum) F1"
+    assert measures["rouge1_f"]["scale"] == "fraction" and measures["rouge1_f"]["higher_is_better"] is True
     assert manifest["metric_signature"]
     assert manifest["data"]["n_documents"] == 4
     assert manifest["run_id"] == run.run_dir.name

@@ -154,7 +154,7 @@ def test_baseline_holds_scores_signatures_fingerprints_and_data_identity(base_ru
     assert sorted(baseline["systems"]) == ["lead", "random", "textrank"]
     assert sorted(baseline["metrics"]) == sorted(GATED)  # bertscore_f, entity_precision_source: optional, absent
     assert baseline["not_gated"] == []
-    assert baseline["metrics"]["rouge1_f"] == {"kind": "rouge", "signature": base_run.manifest["metrics"]["rouge"],
+    assert baseline["metrics"]["rouge1_f"] == {"kind": "rouge", "signature": base_run.manifest["metrics"]["rouge"]["signature"],
                                                "config": {"kind": "rouge"}}
     assert baseline["metrics"]["length_ok"]["kind"] == "length"
     assert baseline["metric_signature"] == base_run.manifest["metric_signature"]
@@ -306,7 +306,7 @@ def test_lower_is_better_metric_and_per_system_override(base_run, halved_run, tm
 def test_another_metric_signature_is_could_not_compare(base_run, unstemmed_run, baseline_file):
     result = check(unstemmed_run, baseline_file)
     assert result.verdict == "incomparable" and result.exit_code == 3
-    old, new = base_run.manifest["metrics"]["rouge"], unstemmed_run.manifest["metrics"]["rouge"]
+    old, new = base_run.manifest["metrics"]["rouge"]["signature"], unstemmed_run.manifest["metrics"]["rouge"]["signature"]
     assert old != new
     rouge = [c for c in result.checks if c.metric.startswith("rouge")]
     assert rouge and all(c.status == "error" and old in c.reason and new in c.reason for c in rouge)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.targets import EXAMPLES, TargetParseError, parse_target, split_instruction
+from evalkit.targets import EXAMPLES, TargetParseError, as_target, parse_target, split_instruction
 from evalkit.types import LengthTarget
 
 CASE_FILE = Path(__file__).resolve().parents[1].parent / "shared" / "cases" / "scraped_news_request.txt"
@@ -197,9 +197,9 @@ def test_split_instruction_logs_an_instruction_without_target(caplog: pytest.Log
 
 
 def test_length_target_from_string_uses_parse_target() -> None:
-    target = LengthTarget.from_value("3 sentences")
+    target = as_target("3 sentences")
     assert target == LengthTarget(sentences=3)
     assert target.instruction == "3 sentences"
-    assert LengthTarget.from_value("under 60 words") == LengthTarget(words=60, bound="at_most")
+    assert as_target("under 60 words") == LengthTarget(words=60, bound="at_most")
     with pytest.raises(TargetParseError):
-        LengthTarget.from_value("Summarize this article")
+        as_target("Summarize this article")

@@ -13,32 +13,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from evalkit.fingerprint import fingerprint as make_fingerprint
-from evalkit.types import Document, LengthTarget
+from evalkit.types import Candidate, Document, Measure, MetricResult
 
-
-@dataclass(frozen=True)
-class Candidate:
-    """One summary text to score against its document."""
-
-    document: Document
-    text: str
-    target: LengthTarget = field(default_factory=LengthTarget)
-
-
-@dataclass(frozen=True)
-class MetricResult:
-    """What a metric says about one candidate."""
-
-    values: Mapping[str, float | None]
-    """Metric name -> value; ``None`` when undefined for this candidate (see ``notes``)."""
-    notes: Mapping[str, str] = field(default_factory=dict)
-    """Metric name -> why its value is missing or what caveat applies."""
-    info: Mapping[str, Any] = field(default_factory=dict)
-    """JSON-serializable details (e.g. ``{"unsupported_entities": [...]}``)."""
+__all__ = ["Candidate", "Metric", "MetricResult", "Measure"]
 
 
 class Metric(ABC):
@@ -61,9 +41,27 @@ class Metric(ABC):
         return make_fingerprint(self.kind, {"version": self.version, **self.settings()})
 
     @property
+    def key(self) -> str:
+        """This instance's key in a run's manifest: the kind, unless two instances of a kind differ.
+
+        Metrics whose value names depend on a setting (BERTScore ``against: source`` gives
+        ``bertscore_src_*``) override it, so two instances of one kind coexist in a manifest.
+        """
+        return self.kind
+
+    @abstractmethod
+    def measures(self) -> tuple[Measure, ...]:
+        """What each value this metric produces is (name, label, scale, direction), in display order."""
+
+    @property
     def names(self) -> tuple[str, ...]:
         """The value names this metric produces, in display order."""
-        raise NotImplementedError
+        return tuple(m.name for m in self.measures())
+
+    def describe(self, spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """This instance as a run manifest records it: kind, config, signature and its measures."""
+        return {"kind": self.kind, "config": dict(spec or {"kind": self.kind}), "signature": self.signature,
+                "measures": [m.to_dict() for m in self.measures()]}
 
     cache = None
     """An :class:`evalkit.store.ArtifactCache` the run attaches (``attach_cache``), or ``None``."""

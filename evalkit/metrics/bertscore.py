@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from evalkit.fingerprint import digest
-from evalkit.metrics.base import Candidate, Metric, MetricResult
+from evalkit.metrics.base import Candidate, Measure, Metric, MetricResult
 
 log = logging.getLogger(__name__)
 
@@ -144,9 +144,21 @@ class BertScore(Metric):
         return settings
 
     @property
-    def names(self) -> tuple[str, ...]:
-        prefix = "bertscore" if self.against == "references" else "bertscore_src"
-        return (f"{prefix}_p", f"{prefix}_r", f"{prefix}_f")
+    def key(self) -> str:
+        return "bertscore" if self.against == "references" else "bertscore_src"
+
+    def measures(self) -> tuple[Measure, ...]:
+        prefix = self.key
+        model = Path(self.model).name if Path(self.model).exists() else self.model
+        vs = "" if self.against == "references" else " vs source"
+        parts = (("p", "precision"), ("r", "recall"), ("f", "F1"))
+        return tuple(Measure(f"{prefix}_{part}", f"BERTScore{vs} {word} ({model})", "fraction",
+                             description=f"BERTScore {word} (Zhang et al. 2020) with {model}, layer {self.num_layers}"
+                                         f"{', rescaled' if self.rescale_with_baseline else ''}, against "
+                                         f"{'the best reference' if self.against == 'references' else 'the source'}",
+                             headline=(part == "f" and self.against == "references"),
+                             tolerance=0.005 if part == "f" else None)
+                     for part, word in parts)
 
     def artifact_namespace(self) -> str | None:
         # Reference (or source) embeddings are kept across runs; with idf their weights depend

@@ -131,7 +131,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evalkit.fingerprint import digest
-from evalkit.metrics.base import Candidate, Metric, MetricResult
+from evalkit.metrics.base import Candidate, Measure, Metric, MetricResult
 
 log = logging.getLogger(__name__)
 
@@ -144,9 +144,26 @@ ENTITY_TYPES: tuple[str, ...] = ("PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "
 NUMBER_TYPES: tuple[str, ...] = ("CARDINAL", "DATE", "MONEY", "PERCENT", "QUANTITY", "TIME")
 """Numeric labels counted by the ``number_*`` values."""
 
-NAMES: tuple[str, ...] = ("entity_precision_source", "entity_precision_target", "entity_recall_target",
-                          "entity_f1_target", "entity_count", "entity_unsupported_count",
-                          "number_precision_source", "number_count", "number_unsupported_count")
+MEASURES: tuple[Measure, ...] = (
+    Measure("entity_precision_source", "entity precision vs source", "fraction", True, None,
+            "share of the summary's named entities found in the source (1 - hallucination rate; Nan et al. 2021)",
+            headline=True, tolerance=0.01),
+    Measure("entity_precision_target", "entity precision vs reference", "fraction", True, None,
+            "share of the summary's named entities found in the reference"),
+    Measure("entity_recall_target", "entity recall vs reference", "fraction", True, None,
+            "share of the reference's named entities found in the summary"),
+    Measure("entity_f1_target", "entity F1 vs reference", "fraction", True, None,
+            "harmonic mean of entity precision and recall against the reference"),
+    Measure("entity_count", "entities per summary", "count", None, "entities", "named entities in the summary"),
+    Measure("entity_unsupported_count", "unsupported entities per summary", "count", False, "entities",
+            "named entities in the summary that the source does not support"),
+    Measure("number_precision_source", "number precision vs source", "fraction", True, None,
+            "share of the summary's numbers and dates found in the source"),
+    Measure("number_count", "numbers per summary", "count", None, "numbers", "numbers and dates in the summary"),
+    Measure("number_unsupported_count", "unsupported numbers per summary", "count", False, "numbers",
+            "numbers and dates in the summary that the source does not support"),
+)
+NAMES: tuple[str, ...] = tuple(m.name for m in MEASURES)
 
 MATCH_MODES: tuple[str, ...] = ("text", "entities")
 
@@ -637,9 +654,8 @@ class EntityOverlap(Metric):
                 "number_fillers": digest(sorted(NUMBER_FILLERS)), "placeholders": sorted(PLACEHOLDERS),
                 "components": "ner+listened-tok2vec"}
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        return NAMES
+    def measures(self) -> tuple[Measure, ...]:
+        return MEASURES
 
     # ----------------------------------------------------------------- NER
 

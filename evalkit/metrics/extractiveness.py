@@ -50,7 +50,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from evalkit.metrics.base import Candidate, Metric, MetricResult
+from evalkit.metrics.base import Candidate, Measure, Metric, MetricResult
 from evalkit.text import words
 
 NGRAM_ORDERS: tuple[int, ...] = (1, 2, 3)
@@ -139,9 +139,15 @@ class Extractiveness(Metric):
     kind = "extractiveness"
     version = "1"
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        return ("coverage", "density", "compression") + tuple(f"novel_{n}gram" for n in NGRAM_ORDERS)
+    def measures(self) -> tuple[Measure, ...]:
+        return (Measure("coverage", "extractive coverage", "fraction", None, None,
+                        "share of summary words inside fragments copied from the source (Grusky et al. 2018)"),
+                Measure("density", "extractive density", "score", None, "words",
+                        "mean squared length of copied fragments (Grusky et al. 2018)", headline=True),
+                Measure("compression", "compression", "ratio", None, "source words / summary words",
+                        "source words divided by summary words"),
+                *(Measure(f"novel_{n}gram", f"novel {n}-grams", "fraction", None, None,
+                          f"share of summary {n}-grams not in the source") for n in NGRAM_ORDERS))
 
     def settings(self) -> dict[str, Any]:
         return {

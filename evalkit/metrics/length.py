@@ -26,13 +26,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from evalkit.metrics.base import Candidate, Metric, MetricResult
+from evalkit.metrics.base import Candidate, Measure, Metric, MetricResult
 from evalkit.text import count_paragraphs, count_sentences, count_words
 from evalkit.types import LengthTarget
 
-NAMES = ("length_words", "length_sentences", "length_paragraphs", "length_word_deviation", "length_words_ok",
-         "length_sentences_ok", "length_paragraphs_ok", "length_ok", "length_compression", "length_feasible",
-         "length_target_ratio")
+MEASURES = (
+    Measure("length_words", "summary length", "words", None, "words", "words in the summary", headline=True),
+    Measure("length_sentences", "sentences", "count", None, "sentences", "sentences in the summary"),
+    Measure("length_paragraphs", "paragraphs", "count", None, "paragraphs", "paragraphs in the summary"),
+    Measure("length_word_deviation", "deviation from word target", "fraction", None, None,
+            "(words - target words) / target words; signed"),
+    Measure("length_words_ok", "word count on target", "flag", True, None,
+            "the word count meets the target's bound (about: within 10 %)"),
+    Measure("length_sentences_ok", "sentence count on target", "flag", True, None, "exactly the target's sentences"),
+    Measure("length_paragraphs_ok", "paragraph count on target", "flag", True, None, "exactly the target's paragraphs"),
+    Measure("length_ok", "all length constraints met", "flag", True, None,
+            "every count the target sets is met", headline=True, tolerance=0.02),
+    Measure("length_compression", "compression", "ratio", None, "source words / summary words",
+            "source words divided by summary words"),
+    Measure("length_feasible", "target feasible", "flag", True, None,
+            "the target fits in the source's news content (page noise removed)", headline=True),
+    Measure("length_target_ratio", "target / source content", "ratio", None, None,
+            "target words divided by the source's content words; above 1 the target cannot be met faithfully"),
+)
+NAMES = tuple(m.name for m in MEASURES)
 
 
 def source_content(text: str) -> tuple[int, int]:
@@ -78,9 +95,8 @@ class LengthCompliance(Metric):
                 "paragraph_tolerance": self.paragraph_tolerance, "max_target_ratio": self.max_target_ratio,
                 "counts": "evalkit.text", "source_cleaning": "evalkit.clean.clean_text"}
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        return NAMES
+    def measures(self) -> tuple[Measure, ...]:
+        return MEASURES
 
     def score(self, candidates: Sequence[Candidate]) -> list[MetricResult]:
         sources: dict[str, tuple[int, int, int]] = {}

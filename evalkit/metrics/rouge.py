@@ -20,12 +20,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from evalkit.metrics.base import Candidate, Metric, MetricResult
+from evalkit.metrics.base import Candidate, Measure, Metric, MetricResult
 from evalkit.text import sentences
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 TOKENIZERS = ("default", "unicode")
 ENGINES = ("rs", "python")
+PARTS = {"f": "F1", "p": "precision", "r": "recall"}
+ROUGE_DESCRIPTIONS = {"rouge1": "unigram overlap", "rouge2": "bigram overlap",
+                      "rougeL": "longest common subsequence over the whole text (flat)",
+                      "rougeLsum": "union LCS over sentences (summary-level, what papers report as ROUGE-L)"}
+
+
+def rouge_label(rouge_type: str) -> str:
+    """``rouge1`` -> ``ROUGE-1``; ``rougeL`` and ``rougeLsum`` say which ROUGE-L they are."""
+    if rouge_type == "rougeL":
+        return "ROUGE-L (flat)"
+    if rouge_type == "rougeLsum":
+        return "ROUGE-L (summary-level, Lsum)"
+    return f"ROUGE-{rouge_type[5:]}"
 
 
 def sentence_lines(text: str) -> str:
@@ -60,9 +73,13 @@ class Rouge(Metric):
                 "sentence_split": "evalkit.text.sentences", "multi_reference": "max-f",
                 "semantics": "rouge-score 0.1.2"}
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(f"{t}_{part}" for t in self.types for part in ("f", "p", "r"))
+    def measures(self) -> tuple[Measure, ...]:
+        return tuple(Measure(f"{t}_{part}", f"{rouge_label(t)} {PARTS[part]}", "fraction",
+                             description=f"{PARTS[part]} of {ROUGE_DESCRIPTIONS.get(t, t)} against the best "
+                                         "reference (rouge-score semantics)",
+                             headline=(part == "f" and t in ("rouge1", "rouge2", "rougeLsum")),
+                             tolerance=0.005 if part == "f" else None)  # half a ROUGE point
+                     for t in self.types for part in ("f", "p", "r"))
 
     @property
     def scorer(self):

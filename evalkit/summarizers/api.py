@@ -22,8 +22,8 @@ How requests behave (see ``docs/api-models.md``):
   made: a run served entirely from the store needs no key. A missing key raises
   :class:`MissingKeyError` before any request. The key is never in ``settings()``, the
   fingerprint, ``repr``, a summary, or a log line; provider error text is scrubbed of it.
-- **Replay**: with ``EVALKIT_OFFLINE=1`` :meth:`summarize` refuses to make requests and raises
-  an error naming the documents that would need one.
+- **Replay** is the runner's policy (``Experiment.replay_only``, ``EVALKIT_OFFLINE=1``): these
+  classes declare ``makes_requests`` and the runner never hands them a request it may not send.
 - **Cost**: each summary's ``details`` has ``tokens_prompt``, ``tokens_completion`` (the
   provider's ``usage``), ``cost_usd`` (``None`` with ``cost_note`` for an unpriced model),
   ``latency_s`` (the successful attempt), ``attempts``, ``model`` (as the provider named it),
@@ -49,7 +49,7 @@ from typing import Any, ClassVar
 
 from evalkit.pricing import (Price, TOKENS_PER_WORD, expected_words, load_prices, parse_price, price_for,
                              unknown_price_note)
-from evalkit.registry import ConfigError
+from evalkit.errors import MissingKeyError
 from evalkit.summarizers.base import Request, Sink, Summarizer
 from evalkit.types import LengthTarget, Summary
 
@@ -79,10 +79,6 @@ def check_prompt(prompt: str) -> None:
     except (KeyError, IndexError, ValueError) as exc:
         raise ValueError(f"the prompt template may use only {{article}} and {{target}} (write {{{{ and }}}} for "
                          f"literal braces): {exc!r}") from exc
-
-
-class MissingKeyError(ConfigError):
-    """The environment variable that should hold an API key is not set."""
 
 
 def scrub(text: str, secret: str | None) -> str:
@@ -246,14 +242,6 @@ class APISummarizer(Summarizer):
         requests = list(requests)
         if not requests:
             return []
-        from evalkit.experiment import OFFLINE_ENV, ReplayMissError, offline_requested
-
-        if offline_requested():
-            ids = ", ".join(r.document.id for r in requests[:10])
-            ids += f" and {len(requests) - 10} more" if len(requests) > 10 else ""
-            raise ReplayMissError(f"{OFFLINE_ENV} is set, so {self.name} ({self.kind}, {self.model}) may not call its "
-                                  f"API, but it was asked for {len(requests)} summaries: {ids}. Unset {OFFLINE_ENV} "
-                                  f"to request them.")
         client = self.client()  # a missing key fails here, before any request
         results: list[Summary | None] = [None] * len(requests)
         stop = threading.Event()

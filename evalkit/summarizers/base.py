@@ -12,24 +12,17 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from evalkit.fingerprint import fingerprint as make_fingerprint
-from evalkit.types import Document, LengthTarget, Summary
+from evalkit.types import Request, Summary
+
+__all__ = ["Request", "Sink", "Summarizer"]
 
 log = logging.getLogger(__name__)
 
 Sink = Callable[[Summary], None]
 """Called with each summary as soon as it exists (the run uses it to write to the store)."""
-
-
-@dataclass(frozen=True)
-class Request:
-    """One unit of work for a summarizer: a document and the length to aim for."""
-
-    document: Document
-    target: LengthTarget
 
 
 class Summarizer(ABC):
@@ -41,6 +34,9 @@ class Summarizer(ABC):
     """Bump when the algorithm changes in a way that changes outputs."""
     uses_references: ClassVar[bool] = False
     """True when outputs depend on the references (the oracle): they then key the store too."""
+    makes_requests: ClassVar[bool] = False
+    """True for strategies that call a paid or remote API: the runner replays them from the store
+    when ``replay_only`` (or ``EVALKIT_OFFLINE=1``) is set, and prices them in a dry run."""
 
     def __init__(self, name: str | None = None) -> None:
         self.name = name or self.kind

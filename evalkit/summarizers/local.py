@@ -104,12 +104,7 @@ _BUDGET_RULE = {"headroom": HEADROOM, "at_least_headroom": AT_LEAST_HEADROOM, "m
                 "words_per_paragraph": WORDS_PER_PARAGRAPH, "words_unconstrained": WORDS_UNCONSTRAINED}
 
 
-class ModelLoadError(RuntimeError):
-    """A local model (or its tokenizer) could not be loaded; the message says what to do."""
-
-
-class ModelNotFoundError(ModelLoadError):
-    """The model is neither a local directory nor available from the hub (or its cache)."""
+from evalkit.errors import ModelLoadError, ModelNotFoundError  # noqa: E402  (re-exported)
 
 
 # -- token budgets ------------------------------------------------------------------------
