@@ -27,7 +27,7 @@ import numpy as np
 
 from evalkit.fingerprint import digest
 from evalkit.summarizers.base import Request, Summarizer
-from evalkit.text import count_words, join_paragraphs, sentences, words
+from evalkit.text import TEXT_VERSION, count_words, join_paragraphs, join_sentences, sentences, truncate_words, words
 from evalkit.types import LengthTarget
 
 DEFAULT_SENTENCES = 3
@@ -91,13 +91,15 @@ def select_sentences(sents: Sequence[str], scores: Sequence[float], target: Leng
 def shape_paragraphs(chosen: Sequence[str], paragraphs: int | None) -> str:
     """Split sentences into ``paragraphs`` contiguous groups as evenly as possible."""
     if not paragraphs or paragraphs <= 1 or len(chosen) <= 1:
-        return " ".join(chosen)
+        return join_sentences(list(chosen))
     groups = np.array_split(np.arange(len(chosen)), min(paragraphs, len(chosen)))
     return join_paragraphs([[chosen[i] for i in group] for group in groups])
 
 
 class _SentenceRanker(Summarizer):
     """A strategy that scores sentences and lets :func:`select_sentences` do the rest."""
+
+    version = f"text-v{TEXT_VERSION}"  # sentences and words follow evalkit.text; its changes change outputs
 
     def rate(self, sents: list[str], request: Request) -> list[float]:
         raise NotImplementedError
@@ -148,8 +150,7 @@ class Lead(_SentenceRanker):
             remaining = budget - sum(count_words(s) for s in kept)
             if remaining <= 0:
                 break
-            sent_words = words(sent)
-            kept.append(sent if len(sent_words) <= remaining else " ".join(sent_words[:remaining]))
+            kept.append(truncate_words(sent, remaining))
         details: dict[str, Any] = {}
         if sum(count_words(s) for s in kept) < budget:
             details["short_source"] = True
