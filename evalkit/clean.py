@@ -26,7 +26,8 @@ and noise comes as whole lines. Each line is classified by these rules, in order
    period); without such a line before it, it drops one headline-like line after it. A list
    heading ("Most read", "You may also like") drops the headline-like lines that follow it.
    "Read more: <headline>" on one line is a teaser too.
-4. **Prompts by phrase.** Cookie banners, newsletter sign-ups, "Follow us on ...", privacy
+4. **Prompts by phrase** (in lines of at most three sentences: a longer line is a paragraph of
+   reporting, as whole CNN/DailyMail articles on one line are). Cookie banners, newsletter sign-ups, "Follow us on ...", privacy
    notices, bylines and datelines ("By Jane Doe | World", "Updated 3 hours ago") and
    stand-alone appeal sentences ("Please support us", "Your donation helps us ...").
 
@@ -309,6 +310,7 @@ _DATELINE = re.compile(
 )
 _CREDIT = re.compile(r"^(?:photo|photos|image|picture|photograph|credit|video)(?: credit)?:\s", re.IGNORECASE)
 _SHORT_PROMPT_MAX_WORDS = 12
+_PROMPT_MAX_SENTENCES = 3
 
 _TEASER_PREFIX = re.compile(
     r"^(?:read more|read next|read also|also read|related|see also)\s*[:|»›>–—-]\s*(.+)$"
@@ -473,7 +475,9 @@ def clean_text(text: str) -> CleanResult:
                 reasons[previous] = "related-teaser"
             else:
                 teasers_left = 1
-        reasons[i] = reason if reason is not None else _prompt_reason(line)
+        if reason is None and len(sentences(line)) <= _PROMPT_MAX_SENTENCES:
+            reason = _prompt_reason(line)  # a paragraph of reporting is never a prompt, whatever it quotes
+        reasons[i] = reason
 
     kept_lines: list[str] = []
     removed: list[RemovedLine] = []

@@ -5,7 +5,7 @@ report sits inside the text rather than on lines of its own, where :func:`evalki
 line rules cannot see it. :func:`inline_noise` finds these spans in one line (each span starts
 and ends at whitespace, so word counts add up):
 
-- ``video-prompt``: "Scroll down for video" (any case; "videos", "and pictures");
+- ``video-prompt``: "Scroll down for video" (any case; "videos", "more", "and pictures");
 - ``comments-closed``: "Sorry we are not currently accepting comments on this article.";
 - ``byline``: a Daily Mail header at the start, "By . Jane Doe . PUBLISHED: . 10:37 EST,
   3 January 2014 . | . UPDATED: . 11:02 EST, 3 January 2014 ." and "Last updated at 4:51 PM
@@ -31,7 +31,7 @@ import re
 
 __all__ = ["inline_noise"]
 
-_VIDEO_PROMPT = re.compile(r"(?<!\S)scroll down for (?:the )?videos?(?: and pictures)?[.…:!]*(?!\S)", re.IGNORECASE)
+_VIDEO_PROMPT = re.compile(r"(?<!\S)scroll down for (?:the )?(?:videos?|more)(?: and pictures)?[.…:!]*(?!\S)", re.IGNORECASE)
 _COMMENTS_CLOSED = re.compile(
     r"(?<!\S)sorry,? we are not currently accepting comments on this article\.?(?!\S)", re.IGNORECASE)
 _STAMP = r"(?:PUBLISHED|UPDATED): \. \d{1,2}:\d{2} (?:EST|EDT|GMT|BST), \d{1,2} [A-Z][a-z]+ \d{4} \.(?: \| \.)?"

@@ -440,3 +440,12 @@ def test_cnndm_cleaning_removes_only_known_noise(cnndm_documents):
     # no sentence is cut from the CNN articles, which carry no Daily Mail captions
     cnn = [d for d in cnndm_documents if d.text.startswith("(CNN)")]
     assert cnn and all(not any(line.reason == "caption" for line in clean_text(d.text).removed) for d in cnn)
+
+
+def test_a_one_line_article_quoting_a_plea_is_kept():
+    # a whole article on one line (as in CNN/DailyMail): four sentences, one quoting a sign that thanks
+    # readers; rule 4 would take a short line saying this for a reader appeal, never a paragraph
+    text = ("A statue of the firefighter was unveiled on Sunday. It stands outside the station. "
+            "A sign beside it reads 'thank you for your support, our town'. Hundreds of people came.")
+    result = clean_text(text)
+    assert result.text == text and not result.removed
