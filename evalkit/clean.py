@@ -560,10 +560,10 @@ _SHOWN_CHARS = 200
 def clean_documents(documents: Sequence[Document]) -> list[Document]:
     """Each document with its text cleaned by :func:`clean`, and ``metadata["cleaning"]`` saying what went.
 
-    The entry holds ``removed_lines`` (whole lines and parts of lines), ``removed_words``,
-    ``kept_words``, ``by_reason`` and ``removed`` (line, reason, text up to 200 characters), so
-    a person can check the cleaning. A document whose every line would go keeps its text, with
-    ``skipped`` saying why. HTML that cannot be cleaned is a :class:`DataError`.
+    The entry holds ``removed_lines`` (lines and parts of lines), ``removed_words``, ``kept_words``,
+    ``by_reason`` and ``removed`` (line, reason, text up to 200 characters) for a person to check.
+    A document whose every line would go keeps its text, with ``skipped`` saying why. HTML that
+    cannot be cleaned is a :class:`DataError`.
     """
     out = []
     for document in documents:
@@ -579,9 +579,8 @@ def clean_documents(documents: Sequence[Document]) -> list[Document]:
         if not result.text.strip():
             logger.warning("cleaning would remove all of document %s; its text is kept as it was", document.id)
             report = {"version": CLEAN_VERSION, "skipped": "every line looked like page noise; text kept as it was"}
-            out.append(replace(document, metadata={**document.metadata, "cleaning": report}))
-            continue
-        out.append(replace(document, text=result.text, metadata={**document.metadata, "cleaning": report}))
+        text = result.text if result.text.strip() else document.text
+        out.append(replace(document, text=text, metadata={**document.metadata, "cleaning": report}))
     return out
 
 

@@ -449,3 +449,13 @@ def test_a_one_line_article_quoting_a_plea_is_kept():
             "A sign beside it reads 'thank you for your support, our town'. Hundreds of people came.")
     result = clean_text(text)
     assert result.text == text and not result.removed
+
+
+def test_a_document_that_is_all_noise_keeps_its_text_and_says_so():
+    from evalkit.clean import clean_documents, cleaning_summary
+    from evalkit.types import Document
+
+    (document,) = clean_documents([Document(id="n", text="Advertisement\nShare", references=("x",))])
+    assert document.text == "Advertisement\nShare"
+    assert "skipped" in document.metadata["cleaning"]
+    assert cleaning_summary([document])["skipped"] == 1

@@ -126,3 +126,14 @@ def test_chinese_lead_is_fully_extractive(docs):
     assert result.values["coverage"] == pytest.approx(1.0)
     assert result.values["density"] == pytest.approx(15.0)
     assert result.values["novel_1gram"] == 0.0
+
+
+@pytest.mark.parametrize("lang", ["ru", "zh", "ar"])
+def test_oracle_finds_the_sentence_that_shares_words_with_the_reference(docs, lang):
+    from evalkit.summarizers.extractive import Oracle
+
+    doc = docs[lang]
+    # only the lead sentence shares words with the reference (the others share none, or fewer
+    # and add length), so the greedy oracle picks it and stops
+    (summary,) = Oracle().summarize([Request(doc, LengthTarget())])
+    assert summary.ok and summary.details["selected"] == [0]
