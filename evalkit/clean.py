@@ -26,7 +26,8 @@ and noise comes as whole lines. Each line is classified by these rules, in order
    period); without such a line before it, it drops one headline-like line after it. A list
    heading ("Most read", "You may also like") drops the headline-like lines that follow it.
    "Read more: <headline>" on one line is a teaser too.
-4. **Prompts by phrase.** Cookie banners, newsletter sign-ups, "Follow us on ...", privacy
+4. **Prompts by phrase** (in lines of at most three sentences: a longer line is a paragraph of
+   reporting, as whole CNN/DailyMail articles on one line are). Cookie banners, newsletter sign-ups, "Follow us on ...", privacy
    notices, bylines and datelines ("By Jane Doe | World", "Updated 3 hours ago") and
    stand-alone appeal sentences ("Please support us", "Your donation helps us ...").
 
@@ -39,13 +40,14 @@ element, so "AFP contributed reporting." stays.
 
 Limits, on purpose or not yet handled:
 
-- Only whole lines are removed; noise glued into a paragraph (a "Read more" link inside a
-  sentence) stays.
+- Inside a line only the CNN/DailyMail spans of :mod:`evalkit.clean_inline` are cut ("Scroll
+  down for video", labelled photo captions, Daily Mail bylines...); other noise glued into a
+  paragraph (a "Read more" link inside a sentence) stays.
 - Unknown short lines are kept: a crosshead ("The deal") and a section label that is not in
   the vocabulary ("Ukraine war") look the same, and losing a crosshead is worse.
 - A crosshead placed right after a lone "Read more" with no headline before it can be taken
   for a teaser headline.
-- Photo captions and credits other than "Photo: X" lines are kept.
+- Photo captions other than "Photo: X" lines and labelled Daily Mail captions are kept.
 - An appeal box with no header line is only partly caught: its plea sentences go, the
   paragraphs around them ("We are facing unprecedented challenges...") stay.
 - An article that resumes right after a mid-article appeal box with a line that itself talks
@@ -63,13 +65,20 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
+from evalkit.clean_inline import inline_noise
+from evalkit.errors import DataError
 from evalkit.text import sentences, words
+from evalkit.types import Document
+
+CLEAN_VERSION = "2"
+"""Bumped when cleaning removes more or less (2: noise inside lines, :mod:`evalkit.clean_inline`)."""
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CleanResult", "RemovedLine", "clean", "clean_html", "clean_text"]
+__all__ = ["CleanResult", "RemovedLine", "clean", "clean_documents", "clean_html", "clean_text", "cleaning_summary"]
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,10 @@ class RemovedLine:
     reason: str
     """A short code for why: ``"reader-appeal"``, ``"navigation"``, ``"related-teaser"``,
     ``"read-more"``, ``"ui-control"``, ``"social"``, ``"cookie"``, ``"newsletter"``,
-    ``"privacy"``, ``"advertisement"``, ``"byline"`` or ``"credit"``."""
+    ``"privacy"``, ``"advertisement"``, ``"byline"`` or ``"credit"``; for parts of a line
+    (:mod:`evalkit.clean_inline`) also ``"video-prompt"``, ``"comments-closed"`` and ``"caption"``."""
+    inline: bool = False
+    """True when only ``text``, a part of the line, was removed and the rest of the line kept."""
 
 
 @dataclass(frozen=True)
@@ -298,6 +310,7 @@ _DATELINE = re.compile(
 )
 _CREDIT = re.compile(r"^(?:photo|photos|image|picture|photograph|credit|video)(?: credit)?:\s", re.IGNORECASE)
 _SHORT_PROMPT_MAX_WORDS = 12
+_PROMPT_MAX_SENTENCES = 3
 
 _TEASER_PREFIX = re.compile(
     r"^(?:read more|read next|read also|also read|related|see also)\s*[:|»›>–—-]\s*(.+)$"
@@ -462,12 +475,17 @@ def clean_text(text: str) -> CleanResult:
                 reasons[previous] = "related-teaser"
             else:
                 teasers_left = 1
-        reasons[i] = reason if reason is not None else _prompt_reason(line)
+        if reason is None and len(sentences(line)) <= _PROMPT_MAX_SENTENCES:
+            reason = _prompt_reason(line)  # a paragraph of reporting is never a prompt, whatever it quotes
+        reasons[i] = reason
 
     kept_lines: list[str] = []
     removed: list[RemovedLine] = []
     for number, (line, reason) in enumerate(zip(lines, reasons), start=1):
         if reason is None:
+            line, parts = inline_noise(line)
+            removed.extend(RemovedLine(line_number=number, text=part, reason=why, inline=True)
+                           for part, why in parts)
             if line.strip() or (kept_lines and kept_lines[-1].strip()):
                 kept_lines.append(line)
         else:
@@ -534,3 +552,49 @@ def clean(text_or_html: str) -> CleanResult:
     if _looks_like_html(text_or_html):
         return clean_html(text_or_html)
     return clean_text(text_or_html)
+
+
+_SHOWN_CHARS = 200
+
+
+def clean_documents(documents: Sequence[Document]) -> list[Document]:
+    """Each document with its text cleaned by :func:`clean`, and ``metadata["cleaning"]`` saying what went.
+
+    The entry holds ``removed_lines`` (lines and parts of lines), ``removed_words``, ``kept_words``,
+    ``by_reason`` and ``removed`` (line, reason, text up to 200 characters) for a person to check.
+    A document whose every line would go keeps its text, with ``skipped`` saying why. HTML that
+    cannot be cleaned is a :class:`DataError`.
+    """
+    out = []
+    for document in documents:
+        try:
+            result = clean(document.text)
+        except (ImportError, ValueError) as exc:
+            raise DataError(f"document {document.id!r}: {exc}") from exc
+        report = {"version": CLEAN_VERSION, "removed_lines": len(result.removed),
+                  "removed_words": result.removed_words, "kept_words": result.kept_words,
+                  "by_reason": dict(Counter(line.reason for line in result.removed)),
+                  "removed": [{"line": line.line_number, "reason": line.reason, "inline": line.inline,
+                               "text": line.text[:_SHOWN_CHARS]} for line in result.removed]}
+        if not result.text.strip():
+            logger.warning("cleaning would remove all of document %s; its text is kept as it was", document.id)
+            report = {"version": CLEAN_VERSION, "skipped": "every line looked like page noise; text kept as it was"}
+        text = result.text if result.text.strip() else document.text
+        out.append(replace(document, text=text, metadata={**document.metadata, "cleaning": report}))
+    return out
+
+
+def cleaning_summary(documents: Sequence[Document]) -> dict | None:
+    """Totals over ``metadata["cleaning"]`` for a run manifest, or ``None`` when the documents were not cleaned."""
+    reports = [d.metadata["cleaning"] for d in documents if "cleaning" in d.metadata]
+    if not reports:
+        return None
+    by_reason: Counter = Counter()
+    for report in reports:
+        by_reason.update(report.get("by_reason", {}))
+    return {"version": CLEAN_VERSION, "documents": len(reports),
+            "changed": sum(1 for r in reports if r.get("removed_lines")),
+            "skipped": sum(1 for r in reports if "skipped" in r),
+            "removed_lines": sum(r.get("removed_lines", 0) for r in reports),
+            "removed_words": sum(r.get("removed_words", 0) for r in reports),
+            "by_reason": dict(by_reason.most_common())}

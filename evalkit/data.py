@@ -81,6 +81,9 @@ class DataSpec:
     """``head`` takes the first ``limit`` documents, ``random`` a seeded random sample (in source order)."""
     seed: int = 0
     require_references: bool = True
+    clean: bool = False
+    """Strip page noise from every text with :func:`evalkit.clean.clean` (opt-in); each document's
+    ``metadata["cleaning"]`` then says what was removed (see :func:`evalkit.clean.clean_documents`)."""
 
     @classmethod
     def from_value(cls, value: DataSpec | Mapping[str, Any] | str | None) -> DataSpec:
@@ -108,6 +111,8 @@ class DataSpec:
             raise DataError("data takes 'path' or 'hf', not both")
         if value.get("sample", "head") not in ("head", "random"):
             raise DataError(f"data.sample must be 'head' or 'random', got {value['sample']!r}")
+        if not isinstance(value.get("clean", False), bool):
+            raise DataError(f"data.clean must be true or false, got {value['clean']!r}")
         limit = value.get("limit")
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
             raise DataError(f"data.limit must be a positive whole number, got {limit!r}")
@@ -129,7 +134,12 @@ def load(spec: DataSpec | Mapping[str, Any] | str | None = None) -> list[Documen
     else:
         path = BUNDLED if spec.path == "bundled" else Path(spec.path)
         documents = load_file(path, columns=spec.columns, require_references=spec.require_references)
-    return sample(documents, limit=spec.limit, how=spec.sample, seed=spec.seed)
+    documents = sample(documents, limit=spec.limit, how=spec.sample, seed=spec.seed)
+    if spec.clean:
+        from evalkit.clean import clean_documents
+
+        documents = clean_documents(documents)
+    return documents
 
 
 def sample(documents: Sequence[Document], *, limit: int | None, how: str = "head", seed: int = 0) -> list[Document]:

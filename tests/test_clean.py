@@ -345,3 +345,117 @@ def test_clean_html_without_trafilatura_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "trafilatura", None)  # makes "import trafilatura" fail
     with pytest.raises(ImportError, match=r'pip install "evalkit\[notebooks\]"'):
         clean_html(PAGE)
+
+
+# --- noise inside one-line articles (CNN/DailyMail style); texts invented for the tests -------
+
+DM_ARTICLE = (
+    "By . Jane Roe . PUBLISHED: . 10:37 EST, 3 January 2014 . | . UPDATED: . 11:02 EST, 3 January 2014 . "
+    "A council in Westbrook has closed its only swimming pool. The pool needed repairs costing $2 million. "
+    "Scroll down for video Shut: The pool in Westbrook, which opened in 1971 and has been closed since Monday "
+    "The council said it had no money left. Residents of Westbrook have started a petition. "
+    "Sorry we are not currently accepting comments on this article."
+)
+DM_KEPT = ("A council in Westbrook has closed its only swimming pool. The pool needed repairs costing $2 million. "
+           "The council said it had no money left. Residents of Westbrook have started a petition.")
+
+
+def test_inline_noise_is_cut_out_of_a_one_line_article():
+    result = clean_text(DM_ARTICLE)
+    assert result.text == DM_KEPT
+    assert [(line.reason, line.text) for line in result.removed] == [
+        ("byline", "By . Jane Roe . PUBLISHED: . 10:37 EST, 3 January 2014 . | . UPDATED: . 11:02 EST, "
+                   "3 January 2014 ."),
+        ("video-prompt", "Scroll down for video"),
+        ("caption", "Shut: The pool in Westbrook, which opened in 1971 and has been closed since Monday"),
+        ("comments-closed", "Sorry we are not currently accepting comments on this article."),
+    ]
+    assert all(line.inline and line.line_number == 1 for line in result.removed)
+    assert result.kept_words + result.removed_words == len(words(DM_ARTICLE))
+    assert "caption" in result.report()
+
+
+@pytest.mark.parametrize("text", [
+    # a caption label followed by a real sentence with no seam: nothing is cut
+    "Rain fell. Warning: The river rose two metres overnight and the bridge was closed.",
+    # a colon in reporting, not after a sentence end
+    "The mayor said one thing to reporters: Nobody would lose their job",
+    # the caption would end on "of": "a painting of The Queen" stays whole, so nothing is cut
+    "Rain fell. Portrait: a painting of The Queen hangs in the hall.",
+])
+def test_inline_noise_keeps_sentences_it_cannot_delimit(text):
+    assert clean_text(text).text == text
+
+
+def test_read_more_teaser_at_the_end_of_a_line():
+    text = "The ship sailed on Monday. READ MORE: Navy unveils its largest ship in decades"
+    result = clean_text(text)
+    assert result.text == "The ship sailed on Monday."
+    assert result.removed[0].reason == "related-teaser"
+
+
+def test_chained_captions_are_cut_one_by_one():
+    text = ("The dog was found on Friday. Found: The dog was discovered in a field near the farm "
+            "Home: The dog back with its owner on Saturday afternoon The owner thanked the police.")
+    result = clean_text(text)
+    assert result.text == "The dog was found on Friday. The owner thanked the police."
+    assert [line.reason for line in result.removed] == ["caption", "caption"]
+
+
+# --- data: {clean: true} ---------------------------------------------------------------------
+
+
+def test_data_clean_option_cleans_texts_and_reports_per_document(tmp_path):
+    from evalkit.clean import cleaning_summary
+    from evalkit.data import DataError, DataSpec, load
+
+    path = tmp_path / "docs.jsonl"
+    rows = [{"id": "dm", "article": DM_ARTICLE, "references": ["The pool closed."]},
+            {"id": "plain", "article": "Snow fell. Roads closed.", "references": ["Snow."]}]
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    raw = load({"path": str(path)})
+    assert raw[0].text == DM_ARTICLE and "cleaning" not in raw[0].metadata
+    assert cleaning_summary(raw) is None
+    cleaned = load({"path": str(path), "clean": True})
+    assert cleaned[0].text == DM_KEPT
+    report = cleaned[0].metadata["cleaning"]
+    assert report["removed_lines"] == 4
+    assert report["by_reason"] == {"byline": 1, "video-prompt": 1, "caption": 1, "comments-closed": 1}
+    assert report["kept_words"] + report["removed_words"] == len(words(DM_ARTICLE))
+    assert cleaned[1].text == "Snow fell. Roads closed." and cleaned[1].metadata["cleaning"]["removed_lines"] == 0
+    summary = cleaning_summary(cleaned)
+    assert (summary["documents"], summary["changed"], summary["removed_lines"]) == (2, 1, 4)
+    assert DataSpec.from_value({"path": str(path), "clean": True}).to_dict()["clean"] is True
+    with pytest.raises(DataError, match="data.clean must be true or false"):
+        DataSpec.from_value({"path": str(path), "clean": "yes"})
+
+
+def test_cnndm_cleaning_removes_only_known_noise(cnndm_documents):
+    removed = [line for d in cnndm_documents for line in clean_text(d.text).removed]
+    reasons = {line.reason for line in removed}
+    assert {"video-prompt", "caption", "comments-closed"} <= reasons
+    # every "Scroll down for video" in the sample goes, and none of the remaining text says it
+    cleaned = [clean_text(d.text).text for d in cnndm_documents]
+    assert not any("scroll down for video" in text.lower() for text in cleaned)
+    # no sentence is cut from the CNN articles, which carry no Daily Mail captions
+    cnn = [d for d in cnndm_documents if d.text.startswith("(CNN)")]
+    assert cnn and all(not any(line.reason == "caption" for line in clean_text(d.text).removed) for d in cnn)
+
+
+def test_a_one_line_article_quoting_a_plea_is_kept():
+    # a whole article on one line (as in CNN/DailyMail): four sentences, one quoting a sign that thanks
+    # readers; rule 4 would take a short line saying this for a reader appeal, never a paragraph
+    text = ("A statue of the firefighter was unveiled on Sunday. It stands outside the station. "
+            "A sign beside it reads 'thank you for your support, our town'. Hundreds of people came.")
+    result = clean_text(text)
+    assert result.text == text and not result.removed
+
+
+def test_a_document_that_is_all_noise_keeps_its_text_and_says_so():
+    from evalkit.clean import clean_documents, cleaning_summary
+    from evalkit.types import Document
+
+    (document,) = clean_documents([Document(id="n", text="Advertisement\nShare", references=("x",))])
+    assert document.text == "Advertisement\nShare"
+    assert "skipped" in document.metadata["cleaning"]
+    assert cleaning_summary([document])["skipped"] == 1

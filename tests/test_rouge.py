@@ -127,6 +127,7 @@ def test_unicode_tokenizer_keeps_matches_the_default_tokenizer_loses(engine):
     doc = Document(id="m", text="x", references=(reference,))
     default, = Rouge(["rouge1"], engine=engine).score([Candidate(doc, prediction)])
     unicode, = Rouge(["rouge1"], tokenizer="unicode", engine=engine).score([Candidate(doc, prediction)])
+    assert not default.notes  # mostly ASCII letters: auto keeps rouge-score's tokenizer
     # unicode (NFKC, case folding): [zürich, beat, łódź] on both sides -> F = 1
     assert unicode.values["rouge1_f"] == pytest.approx(1.0)
     # default ([a-z0-9] only): reference -> [z, rich, beat, d]; prediction -> [zu, rich, beat, o, dz];
@@ -140,10 +141,14 @@ def test_unicode_tokenizer_keeps_matches_the_default_tokenizer_loses(engine):
 def test_unicode_tokenizer_keeps_words_without_ascii_letters(engine):
     doc = Document(id="m", text="x", references=("Москва ответила Киеву",))
     prediction = "МОСКВА молчит"
-    default, = Rouge(["rouge1"], engine=engine).score([Candidate(doc, prediction)])
+    default, = Rouge(["rouge1"], tokenizer="default", engine=engine).score([Candidate(doc, prediction)])
     unicode, = Rouge(["rouge1"], tokenizer="unicode", engine=engine).score([Candidate(doc, prediction)])
+    auto, = Rouge(["rouge1"], engine=engine).score([Candidate(doc, prediction)])
     # default: no [a-z0-9] at all, both sides tokenize to nothing -> 0
     assert default.values["rouge1_f"] == 0.0
+    # auto (the default setting) sees Cyrillic references and uses the unicode tokenizer, and says so
+    assert auto.values == unicode.values
+    assert "unicode" in auto.notes["rouge1_f"] and auto.info == {"tokenizer": "unicode"}
     # unicode (case folded): [москва, ответила, киеву] vs [москва, молчит]: overlap 1 -> P = 1/2, R = 1/3, F = 2/5
     assert unicode.values["rouge1_p"] == pytest.approx(1 / 2)
     assert unicode.values["rouge1_r"] == pytest.approx(1 / 3)
@@ -155,6 +160,8 @@ def test_signature_covers_settings_and_names_follow_types():
     assert Rouge().signature == Rouge().signature
     assert Rouge().signature != Rouge(stemmer=False).signature
     assert Rouge().signature != Rouge(tokenizer="unicode").signature
+    assert Rouge().signature != Rouge(tokenizer="default").signature
+    assert len({Rouge(multi_reference=m).signature for m in ("max", "mean", "jackknife")}) == 3
     assert Rouge().signature != Rouge(["rouge1"]).signature
     assert Rouge(["rouge1", "rougeLsum"]).names == ("rouge1_f", "rouge1_p", "rouge1_r",
                                                     "rougeLsum_f", "rougeLsum_p", "rougeLsum_r")
@@ -167,6 +174,7 @@ def test_signature_covers_settings_and_names_follow_types():
         ({"types": []}, "unknown type"),
         ({"tokenizer": "spacy"}, "tokenizer must be one of"),
         ({"engine": "perl"}, "engine must be one of"),
+        ({"multi_reference": "best"}, "multi_reference must be one of"),
     ],
 )
 def test_bad_options(options, message):
@@ -188,3 +196,66 @@ def test_both_engines_share_one_signature():
 
     assert Rouge(engine="rs").signature == Rouge(engine="python").signature
     assert Rouge(stemmer=False).signature != Rouge().signature
+
+
+# -- multi-reference conventions ------------------------------------------------
+
+
+def _with_extra_references(documents):
+    """Each document with three references: its highlights, the highlights' sentences in reverse order
+    (same unigrams, different bigrams and LCS) and the article's lead sentence (a different text)."""
+    out = []
+    for d in documents:
+        highlights = sentences(d.references[0])
+        out.append(Document(id=d.id, text=d.text, references=(
+            d.references[0], " ".join(reversed(highlights)), sentences(d.text)[0])))
+    return out
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_mean_is_the_mean_of_rouge_score_per_reference(engine, cnndm_documents, reference_scorer):
+    documents = _with_extra_references(cnndm_documents[:40])
+    candidates = [Candidate(d, lead3(d.text)) for d in documents]
+    results = Rouge(engine=engine, multi_reference="mean").score(candidates)
+    for document, candidate, result in zip(documents, candidates, results):
+        per_reference = [reference_scorer.score(sentence_lines(r), sentence_lines(candidate.text))
+                         for r in document.references]
+        for rouge_type in ROUGE_TYPES:
+            for part, attr in PARTS.items():
+                expected = sum(getattr(s[rouge_type], attr) for s in per_reference) / len(per_reference)
+                assert result.values[f"{rouge_type}_{part}"] == pytest.approx(expected, abs=1e-9, rel=0)
+
+
+def test_jackknife_by_hand():
+    # prediction "the cat sat", three references; ROUGE-1 (no stems change these words):
+    #   r1 "the cat sat"      overlap 3: P = 3/3, R = 3/3, F = 1
+    #   r2 "the cat"          overlap 2: P = 2/3, R = 2/2, F = 2*(2/3)/(5/3) = 4/5
+    #   r3 "a dog sat down"   overlap 1: P = 1/3, R = 1/4, F = 2*(1/12)/(7/12) = 2/7
+    # leave-one-out subsets and their best (by F): {r2, r3} -> r2, {r1, r3} -> r1, {r1, r2} -> r1
+    # jackknife = mean of (r2, r1, r1): P = (2/3 + 1 + 1)/3 = 8/9, R = 1, F = (4/5 + 1 + 1)/3 = 14/15
+    doc = Document(id="j", text="x", references=("the cat sat", "the cat", "a dog sat down"))
+    candidate = Candidate(doc, "the cat sat")
+    jack, = Rouge(["rouge1"], multi_reference="jackknife").score([candidate])
+    assert jack.values["rouge1_p"] == pytest.approx(8 / 9)
+    assert jack.values["rouge1_r"] == pytest.approx(1.0)
+    assert jack.values["rouge1_f"] == pytest.approx(14 / 15)
+    # mean: P = (1 + 2/3 + 1/3)/3 = 2/3, R = (1 + 1 + 1/4)/3 = 3/4, F = (1 + 4/5 + 2/7)/3 = 73/105
+    mean, = Rouge(["rouge1"], multi_reference="mean").score([candidate])
+    assert (mean.values["rouge1_p"], mean.values["rouge1_r"], mean.values["rouge1_f"]) == pytest.approx(
+        (2 / 3, 3 / 4, 73 / 105))
+    best, = Rouge(["rouge1"], multi_reference="max").score([candidate])
+    assert best.values["rouge1_f"] == pytest.approx(1.0)
+
+
+def test_jackknife_with_one_reference_is_that_reference(cnndm_documents, cnndm_expected):
+    candidates = [Candidate(d, lead3(d.text)) for d in cnndm_documents[:20]]
+    for result, expected in zip(Rouge(multi_reference="jackknife").score(candidates), cnndm_expected[:20]):
+        assert_matches(result, expected)
+
+
+def test_measure_descriptions_say_how_references_combine():
+    assert "averaged over the references" in Rouge(multi_reference="mean").measures()[0].description
+    assert "jackknifed" in Rouge(multi_reference="jackknife").measures()[0].description
+    labels = {m.name: m.label for m in Rouge().measures()}
+    assert labels["rougeL_f"] == "ROUGE-L (flat) F1"
+    assert labels["rougeLsum_f"] == "ROUGE-L (summary-level, Lsum) F1"

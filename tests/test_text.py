@@ -2,8 +2,8 @@
 
 import pytest
 
-from evalkit.text import (count_paragraphs, count_sentences, count_words, join_paragraphs, paragraphs, sentences,
-                          words)
+from evalkit.text import (count_paragraphs, count_sentences, count_words, join_paragraphs, join_sentences,
+                          mostly_non_ascii, paragraphs, sentences, truncate_words, words)
 
 # -- words --------------------------------------------------------------------
 
@@ -16,7 +16,8 @@ def test_words_need_a_letter_or_digit():
 
 def test_words_in_any_script():
     text = "Zürich und Łódź — naïve café, Москва 東京 ¿qué?"
-    assert words(text) == ["Zürich", "und", "Łódź", "naïve", "café,", "Москва", "東京", "¿qué?"]
+    # each Han character is a word of its own
+    assert words(text) == ["Zürich", "und", "Łódź", "naïve", "café,", "Москва", "東", "京", "¿qué?"]
 
 
 @pytest.mark.parametrize("text", ["", "   \n\t ", "— – ... !? «»"])
@@ -133,3 +134,57 @@ def test_join_paragraphs_round_trips():
     assert joined == "A one. A two.\n\nB one."
     assert paragraphs(joined) == ["A one. A two.", "B one."]
     assert [sentences(p) for p in paragraphs(joined)] == [["A one.", "A two."], ["B one."]]
+
+
+# -- scripts beyond Latin -----------------------------------------------------
+
+
+def test_chinese_and_japanese_words_are_characters():
+    # 北京 今天 下雨 = 6 characters; the full-width comma and stop are not words
+    assert words("北京，今天下雨。") == ["北", "京", "今", "天", "下", "雨"]
+    # digits and Latin letters inside a Chinese token stay one word each run
+    assert words("2024年3月GDP增长") == ["2024", "年", "3", "月", "GDP", "增", "长"]
+    # Hiragana and Katakana count per character too: と う き ょ う (5) + タ ワ ー (3)
+    assert count_words("とうきょう タワー") == 8
+
+
+def test_korean_counts_by_spaces():
+    assert words("서울 시청 앞에서") == ["서울", "시청", "앞에서"]
+
+
+def test_full_width_stops_end_sentences_without_a_space():
+    text = "北京今天下雨。东京也下雨！他说：“好吗？”然后走了"
+    assert sentences(text) == ["北京今天下雨。", "东京也下雨！", "他说：“好吗？”", "然后走了"]
+
+
+def test_arabic_and_devanagari_sentence_ends():
+    arabic = "هل ذهب الولد إلى المدرسة؟ نعم ذهب. وعاد في المساء"
+    assert sentences(arabic) == ["هل ذهب الولد إلى المدرسة؟", "نعم ذهب.", "وعاد في المساء"]
+    # right-to-left text is split, never reordered: the sentences put back together are the text
+    assert " ".join(sentences(arabic)) == arabic
+    assert count_words(arabic) == 10
+    urdu = "وہ گھر گیا۔ پھر واپس آیا"
+    assert sentences(urdu) == ["وہ گھر گیا۔", "پھر واپس آیا"]
+    hindi = "राम घर गया। सीता भी गई॥ फिर बारिश हुई"
+    assert sentences(hindi) == ["राम घर गया।", "सीता भी गई॥", "फिर बारिश हुई"]
+
+
+def test_truncate_words_keeps_the_text_as_written():
+    assert truncate_words("One, two  three. Four", 3) == "One, two  three."
+    assert truncate_words("北京今天下雨。", 4) == "北京今天"
+    assert truncate_words("short", 5) == "short"
+    assert truncate_words("a b", 0) == ""
+
+
+def test_join_sentences_puts_no_space_after_chinese():
+    assert join_sentences(["北京下雨。", "东京晴。"]) == "北京下雨。东京晴。"
+    assert join_sentences(["Rain fell.", "Then snow."]) == "Rain fell. Then snow."
+    assert join_paragraphs([["北京下雨。", "东京晴。"], ["Rain fell."]]) == "北京下雨。东京晴。\n\nRain fell."
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Москва ответила Киеву", True), ("北京今天下雨", True), ("ذهب الولد", True),
+    ("Zürich beat Łódź in the final", False), ("The cat sat. 2,000 ¥", False), ("", False),
+])
+def test_mostly_non_ascii(text, expected):
+    assert mostly_non_ascii(text) is expected

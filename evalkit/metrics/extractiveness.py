@@ -51,12 +51,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from evalkit.metrics.base import Candidate, Measure, Metric, MetricResult
-from evalkit.text import words
+from evalkit.text import TEXT_VERSION, words
 
 NGRAM_ORDERS: tuple[int, ...] = (1, 2, 3)
 
 TOKENIZATION = (
-    "evalkit.text.words (whitespace-separated tokens containing a letter or digit); "
+    f"evalkit.text.words v{TEXT_VERSION} (whitespace-separated tokens containing a letter or digit, "
+    "each Chinese/Japanese character a token); "
     "leading and trailing characters matching [\\W_] (Unicode) stripped; str.lower(); "
     "inner punctuation kept"
 )

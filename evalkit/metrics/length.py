@@ -26,8 +26,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from evalkit.clean import CLEAN_VERSION
 from evalkit.metrics.base import Candidate, Measure, Metric, MetricResult
-from evalkit.text import count_paragraphs, count_sentences, count_words
+from evalkit.text import TEXT_VERSION, count_paragraphs, count_sentences, count_words
 from evalkit.types import LengthTarget
 
 MEASURES = (
@@ -93,7 +94,7 @@ class LengthCompliance(Metric):
     def settings(self) -> dict[str, Any]:
         return {"word_tolerance": self.word_tolerance, "sentence_tolerance": self.sentence_tolerance,
                 "paragraph_tolerance": self.paragraph_tolerance, "max_target_ratio": self.max_target_ratio,
-                "counts": "evalkit.text", "source_cleaning": "evalkit.clean.clean_text"}
+                "counts": f"evalkit.text v{TEXT_VERSION}", "source_cleaning": f"evalkit.clean.clean_text v{CLEAN_VERSION}"}
 
     def measures(self) -> tuple[Measure, ...]:
         return MEASURES

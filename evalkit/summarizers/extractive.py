@@ -27,7 +27,8 @@ import numpy as np
 
 from evalkit.fingerprint import digest
 from evalkit.summarizers.base import Request, Summarizer
-from evalkit.text import count_words, join_paragraphs, sentences, words
+from evalkit.text import (TEXT_VERSION, count_words, join_paragraphs, join_sentences, mostly_non_ascii, sentences,
+                          truncate_words, words)
 from evalkit.types import LengthTarget
 
 DEFAULT_SENTENCES = 3
@@ -91,13 +92,15 @@ def select_sentences(sents: Sequence[str], scores: Sequence[float], target: Leng
 def shape_paragraphs(chosen: Sequence[str], paragraphs: int | None) -> str:
     """Split sentences into ``paragraphs`` contiguous groups as evenly as possible."""
     if not paragraphs or paragraphs <= 1 or len(chosen) <= 1:
-        return " ".join(chosen)
+        return join_sentences(list(chosen))
     groups = np.array_split(np.arange(len(chosen)), min(paragraphs, len(chosen)))
     return join_paragraphs([[chosen[i] for i in group] for group in groups])
 
 
 class _SentenceRanker(Summarizer):
     """A strategy that scores sentences and lets :func:`select_sentences` do the rest."""
+
+    version = f"text-v{TEXT_VERSION}"  # sentences and words follow evalkit.text; its changes change outputs
 
     def rate(self, sents: list[str], request: Request) -> list[float]:
         raise NotImplementedError
@@ -148,8 +151,7 @@ class Lead(_SentenceRanker):
             remaining = budget - sum(count_words(s) for s in kept)
             if remaining <= 0:
                 break
-            sent_words = words(sent)
-            kept.append(sent if len(sent_words) <= remaining else " ".join(sent_words[:remaining]))
+            kept.append(truncate_words(sent, remaining))
         details: dict[str, Any] = {}
         if sum(count_words(s) for s in kept) < budget:
             details["short_source"] = True
@@ -264,7 +266,8 @@ class Oracle(_SentenceRanker):
     """The greedy ROUGE oracle (Nallapati et al., 2017; Liu & Lapata, 2019's BertSum labels).
 
     Repeatedly adds the sentence that most raises the mean of ROUGE-1 and ROUGE-2 F1 against
-    the best-matching reference (rouge-score tokenization with Porter stemming), until no
+    the best-matching reference (rouge-score tokenization with Porter stemming; the Unicode
+    tokenizer for references mostly in non-ASCII letters, as ROUGE's ``tokenizer: auto``), until no
     sentence raises it or the target's budget is reached. It reads the references, so it is an
     upper bound, not a system.
     """
@@ -277,7 +280,8 @@ class Oracle(_SentenceRanker):
         self.stop_when_no_gain = stop_when_no_gain
 
     def settings(self) -> dict[str, Any]:
-        return {"stop_when_no_gain": self.stop_when_no_gain, "objective": "mean(rouge1_f, rouge2_f), porter stem"}
+        return {"stop_when_no_gain": self.stop_when_no_gain, "objective": "mean(rouge1_f, rouge2_f), porter stem",
+                "tokens": "unicode when the references are mostly non-ASCII letters"}
 
     def summarize_one(self, request: Request) -> tuple[str, dict[str, Any]]:
         if not request.document.references:
@@ -292,9 +296,14 @@ class Oracle(_SentenceRanker):
 
     def pick(self, sents: list[str], request: Request) -> list[int]:
         """Sentence indices in the order the greedy search added them."""
-        from rouge_score.tokenizers import DefaultTokenizer
+        if mostly_non_ascii(" ".join(request.document.references)):  # as ROUGE's tokenizer: auto does
+            from rouge_score_rs.tokenizers import UnicodeTokenizer
 
-        tokenizer = DefaultTokenizer(use_stemmer=True)
+            tokenizer = UnicodeTokenizer()
+        else:
+            from rouge_score.tokenizers import DefaultTokenizer
+
+            tokenizer = DefaultTokenizer(use_stemmer=True)
         sent_tokens = [tokenizer.tokenize(s) for s in sents]
         sent_words = [count_words(s) for s in sents]
         ref_grams = [(Counter(r), Counter(zip(r, r[1:])))
