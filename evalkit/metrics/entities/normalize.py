@@ -1,0 +1,142 @@
+"""Entity normalisation: the words matching compares, entity keys (titles, "the"), aliases.
+
+See *Normalization* and *Aliases* in :mod:`evalkit.metrics.entities.metric`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+
+TITLES: tuple[str, ...] = (
+    "mr", "mrs", "ms", "miss", "mx", "dr", "doctor", "prof", "professor", "sir", "dame", "lord", "lady",
+    "rev", "reverend", "president", "vice president", "prime minister", "deputy prime minister",
+    "chancellor", "secretary", "secretary of state", "foreign secretary", "home secretary",
+    "health secretary", "defence secretary", "defense secretary", "minister", "foreign minister",
+    "senator", "sen", "congressman", "congresswoman", "rep", "representative", "gov", "governor",
+    "mayor", "judge", "justice", "chief justice", "gen", "general", "col", "colonel", "lt", "lieutenant",
+    "capt", "captain", "sgt", "sergeant", "cpl", "corporal", "det", "detective", "insp", "inspector",
+    "officer", "chief executive", "ceo", "chairman", "coach", "manager", "pope", "prince", "princess",
+    "duke", "duchess", "ayatollah", "sheikh", "mp",
+)
+"""Titles dropped from the front of an entity (lowercase, words separated by one space)."""
+
+ALIASES: dict[str, tuple[str, ...]] = {
+    "united states": ("US", "usa", "united states of america", "america", "american", "americans"),
+    "united kingdom": ("uk", "britain", "great britain", "british", "briton", "britons"),
+    "united nations": ("un",),
+    "european union": ("eu",),
+    "russia": ("russian federation", "russian", "russians"),
+    "china": ("people's republic of china", "prc", "chinese"),
+    "north korea": ("dprk", "north korean", "north koreans"),
+    "south korea": ("republic of korea", "south korean", "south koreans"),
+    "united arab emirates": ("uae",),
+    "nato": ("north atlantic treaty organization", "north atlantic treaty organisation"),
+    "islamic state": ("isis", "isil", "daesh"),
+    "fbi": ("federal bureau of investigation",),
+    "cia": ("central intelligence agency",),
+    "nhs": ("national health service",),
+    "bbc": ("british broadcasting corporation",),
+    "imf": ("international monetary fund",),
+    "france": ("french",),
+    "germany": ("german", "germans"),
+    "italy": ("italian", "italians"),
+    "spain": ("spanish",),
+    "ukraine": ("ukrainian", "ukrainians"),
+    "iran": ("iranian", "iranians"),
+    "iraq": ("iraqi", "iraqis"),
+    "syria": ("syrian", "syrians"),
+    "israel": ("israeli", "israelis"),
+    "india": ("indian", "indians"),
+    "pakistan": ("pakistani", "pakistanis"),
+    "afghanistan": ("afghan", "afghans"),
+    "japan": ("japanese",),
+    "mexico": ("mexican", "mexicans"),
+    "canada": ("canadian", "canadians"),
+    "australia": ("australian", "australians"),
+    "scotland": ("scottish", "scot", "scots"),
+    "wales": ("welsh",),
+    "ireland": ("irish",),
+    "england": ("english",),
+    "egypt": ("egyptian", "egyptians"),
+    "turkey": ("turkish",),
+    "greece": ("greek", "greeks"),
+    "brazil": ("brazilian", "brazilians"),
+    "nigeria": ("nigerian", "nigerians"),
+}
+"""Canonical name -> other names of the same thing (demonyms included); matched on whole keys."""
+
+APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "´": "'"})
+POSSESSIVE = re.compile(r"(?<=[^\W_])\s*'s\b", re.IGNORECASE)
+_PLURAL_POSSESSIVE = re.compile(r"(?<=[sS])'(?=[\s\W]|$)")
+_WORD = re.compile(r"[^\W_]+(?:['.][^\W_]+)*\.?")
+
+def clean(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).translate(APOSTROPHES).replace("\\'", "'")
+    text = POSSESSIVE.sub("", text)
+    return _PLURAL_POSSESSIVE.sub("", text)
+
+
+def normalize_tokens(text: str) -> list[str]:
+    """The words of ``text`` as matching sees them (see *Normalization* in the module docstring)."""
+    out = []
+    for match in _WORD.finditer(clean(text)):
+        raw = match.group()
+        token = raw.replace(".", "").replace("'", "").lower()
+        if token == "us" and raw != "us":  # U.S., US, u.s. -> the country; the pronoun "us" stays
+            token = "US"
+        out.append(token)
+    return out
+
+
+_TITLE_SET = {tuple(t.split()) for t in TITLES}
+_TITLE_KEYS = sorted(_TITLE_SET, key=len, reverse=True)
+
+
+def entity_key(text: str) -> tuple[str, ...]:
+    """The normalized key of an entity: words without leading "the" and titles (may be empty)."""
+    tokens = normalize_tokens(text)
+    changed = True
+    while changed and len(tokens) > 1:
+        changed = False
+        if tokens[0] == "the":
+            tokens, changed = tokens[1:], True
+            continue
+        for title in _TITLE_KEYS:
+            n = len(title)
+            if tuple(tokens[:n]) == title and len(tokens) > n and tokens[n] != "of":
+                tokens, changed = tokens[n:], True
+                break
+    if tuple(tokens) in _TITLE_SET:  # only a title ("Dr", "the President"): not an entity
+        return ()
+    return tuple(tokens)
+
+
+def _alias_table() -> dict[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    """Key -> every key of its alias group (itself included)."""
+    table: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = {}
+    for canonical, others in ALIASES.items():
+        group = tuple(dict.fromkeys(tuple(normalize_tokens(name)) if name != "US" else ("US",)
+                                    for name in (canonical, *others)))
+        for key in group:
+            table[key] = group
+    return table
+
+
+_ALIAS_GROUPS = _alias_table()
+
+
+def alias_keys(key: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """``key`` and the other keys of its alias group (just ``key`` when it has none)."""
+    return _ALIAS_GROUPS.get(key, (key,))
+
+
+def canonical_key(key: tuple[str, ...]) -> tuple[str, ...]:
+    """The first key of ``key``'s alias group (used to de-duplicate a text's entities)."""
+    return alias_keys(key)[0]
+
+
+def phrase(tokens: Iterable[str]) -> str:
+    return " " + " ".join(tokens) + " "
+
