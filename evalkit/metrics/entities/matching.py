@@ -43,13 +43,17 @@ PLACEHOLDERS = frozenset({"unk"})
 """Normalized words that stand for a word a system could not produce (``UNK``, ``[UNK]``, ``<unk>``)."""
 
 
-def distinct(ents: Iterable[tuple[str, str]], types: frozenset[str]) -> tuple[tuple[Entity, ...], tuple[Entity, ...]]:
-    """``(entities, placeholder entities)`` of the given types, de-duplicated by canonical key."""
+def distinct(ents: Iterable[tuple[str, str]], types: frozenset[str], *,
+             name: bool) -> tuple[tuple[Entity, ...], tuple[Entity, ...]]:
+    """``(entities, placeholder entities)`` of the given types, de-duplicated by canonical key.
+
+    ``name``: the types are names (see :func:`entity_key`), not numbers.
+    """
     seen: dict[tuple[str, ...], Entity] = {}
     for text, label in ents:
         if label not in types:
             continue
-        key = entity_key(text)
+        key = entity_key(text, name=name)
         if not key:
             continue
         seen.setdefault(canonical_key(key), Entity(text, label, key))

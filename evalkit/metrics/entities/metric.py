@@ -40,15 +40,21 @@ listed in ``info["placeholder_entities"]`` (on FRANK, counting them as unsupport
 CNN/DM partial correlation from 0.09 to 0.01).
 
 **Normalization** (:func:`entity_key`; the same token rules make the text streams):
-NFKC; ’ ‘ ´ and a literal ``\\'`` become ``'``; the possessive ``'s`` (also PTB's ``king 's``)
-and a plural possessive's trailing ``'`` are dropped; words are runs of letters and digits
-that may hold inner ``.`` or ``'`` (``U.S.``, ``O'Neill``); those marks are removed and the
-word lowercased (``u.s.`` -> ``us``); hyphens, slashes and other punctuation separate words.
-``US``/``U.S.`` written in capitals or with periods becomes the token ``US``, while the
-lowercase pronoun ``us`` stays ``us``. An entity key then loses any leading ``the`` and any
-leading title from :data:`TITLES` (``Mr``, ``Dr``, ``President``, ``Secretary of State``...),
-repeatedly, but never down to nothing and never when what is left starts with ``of``
-("Duchess of Cambridge" stays). An entity that is only a title ("Dr") is not an entity.
+NFKC; ’ ‘ ´ and a literal ``\\'`` become ``'``; a one-letter word, a spaced apostrophe and a
+word are one name again (PTB's ``o ' sullivan`` is ``o'sullivan``); the possessive ``'s`` (also
+PTB's ``king 's``) and a plural possessive's trailing ``'`` are dropped; words are runs of
+letters and digits that may hold inner ``.`` or ``'`` (``U.S.``, ``O'Neill``); those marks are
+removed and the word lowercased (``u.s.`` -> ``us``); hyphens, slashes and other punctuation
+separate words. ``US``/``U.S.`` written in capitals or with periods becomes the token ``US``,
+while the lowercase pronoun ``us`` stays ``us``. Clock times become one 24-hour token ("3 pm",
+"3pm", "3 p.m.", "3.00pm" and "15:00" are all ``15:00``); a time without am/pm only when it
+cannot be a 12-hour one ("15:00", "09:30"; "3:00" stays two numbers). A unit written onto its
+number is split from it ("10kg" reads "10 kg"; :data:`~evalkit.metrics.entities.normalize.UNITS`).
+An entity key then loses any leading ``the`` and any leading title from :data:`TITLES` (``Mr``,
+``Dr``, ``President``, ``Secretary of State``...), repeatedly, but never down to nothing and
+never when what is left starts with ``of`` ("Duchess of Cambridge" stays). An entity that is
+only a title ("Dr") is not an entity. A named entity also loses a score at either end (NER
+often reads "Leeds Rhinos 29-10" as one name; the name is "Leeds Rhinos").
 
 **Support.** A summary entity with key ``k`` is supported by a text (the source, or a
 reference for the target values) when, for ``k`` or any alias of ``k`` (see below),
@@ -87,15 +93,19 @@ its whole text, not only from its entities.
 **Lowercased, PTB-tokenized output.** Many system outputs (most of FRANK's and XSum's) read
 ``the study 's author , dr urho kujala .``; NER finds little in that. With
 ``restore_case=True`` (default) a summary or reference is first detokenized (``" 's"`` ->
-``"'s"``, ``" ,"`` -> ``","``, ``-lrb-`` -> ``(``, ``\\'`` -> ``'``...), and, if it *looks
-lowercased* (no word in which an upper-case letter is followed by a lower-case one; ``UNK``
-placeholders do not count), truecased: each word takes its most frequent form in the
+``"'s"``, ``" ,"`` -> ``","``, ``-lrb-`` -> ``(``, ``\\'`` -> ``'``, ``o ' sullivan`` ->
+``o'sullivan``...), and, if it *looks lowercased* (no word inside a sentence in which an
+upper-case letter is followed by a lower-case one: sentence-initial words and all-capital
+words such as ``UNK`` do not count, so "Paul merson joined burnley." is lowercased), truecased: each word takes its most frequent form in the
 document's cased texts (the source and any reference that is itself cased), counting forms
 inside sentences before sentence-initial ones; a word found in none of them stays lowercase,
 and the first word of each sentence is capitalized. Consequence to keep in mind: an invented
 name that occurs in neither the source nor a reference stays lowercase and NER may miss it,
 so on lowercased output the entity precision is somewhat optimistic; cased output is never
 changed except for the detokenization. ``info["text_for_ner"]`` shows the restored text.
+The entities of lowercased text are listed (``info["summary_entities"]``,
+``info["unsupported_entities"]``) in the casing restored from the source and, for words it
+does not have, capitalized ("Tony Abbott", "Europe"; not "tony Abbott").
 The source is never changed: case cannot be restored from nothing, and rule 2 works on it
 whatever its case.
 
@@ -134,9 +144,9 @@ from evalkit.metrics.entities.matching import (
     supported,
 )
 from evalkit.metrics.entities.ner import COMPONENTS, DEFAULT_MODEL, load_pipeline, run_pipeline, versions
-from evalkit.metrics.entities.normalize import ALIASES, TITLES, normalize_tokens, phrase
+from evalkit.metrics.entities.normalize import ALIASES, TITLES, edge_scores, normalize_tokens, phrase
 from evalkit.metrics.entities.numbers import NUMBER_FILLERS, read_numbers
-from evalkit.metrics.entities.truecase import casing_table, detokenize, looks_lowercased, truecase
+from evalkit.metrics.entities.truecase import casing_table, detokenize, display_name, looks_lowercased, truecase
 
 ENTITY_TYPES: tuple[str, ...] = ("PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "WORK_OF_ART", "LAW",
                                  "PRODUCT")
@@ -173,6 +183,7 @@ class EntityOverlap(Metric):
     """Named-entity and number precision against the source; entity P/R/F1 against references."""
 
     kind = "entities"
+    version = "2"  # 2: times, units, scores in names, PTB-split names, sentence-capitalized text
 
     def __init__(self, model: str = DEFAULT_MODEL, *, entity_types: Sequence[str] = ENTITY_TYPES,
                  number_types: Sequence[str] = NUMBER_TYPES, restore_case: bool = True, match: str = "text",
@@ -267,8 +278,11 @@ class EntityOverlap(Metric):
 
     def _analyse(self, text: str) -> Analysis:
         ents = self._ner[text]
-        named, named_placeholders = distinct(ents, frozenset(self.entity_types))
-        numeric, numeric_placeholders = distinct(ents, frozenset(self.number_types))
+        named, named_placeholders = distinct(ents, frozenset(self.entity_types), name=True)
+        if "CARDINAL" in self.number_types:  # a score read as part of a name is a number of the text
+            ents = (*ents, *((score, "CARDINAL") for surface, label in ents if label in self.entity_types
+                             for score in edge_scores(surface)))
+        numeric, numeric_placeholders = distinct(ents, frozenset(self.number_types), name=False)
         tokens = normalize_tokens(text)
         return Analysis(named, numeric, named_placeholders + numeric_placeholders, phrase(tokens), tuple(phrase(e.key) for e in (*named, *numeric)),
                         tuple(n.value for n in read_numbers(text)), frozenset(tokens))
@@ -364,9 +378,10 @@ class EntityOverlap(Metric):
             values["number_precision_source"] = None
             notes["number_precision_source"] = "empty summary" if empty else "no numbers in summary"
 
+        shown = display_name if restored or looks_lowercased(text) else str
         info: dict[str, Any] = {
-            "summary_entities": [e.text for e in summary.entities],
-            "unsupported_entities": [e.text for e in unsupported],
+            "summary_entities": [shown(e.text) for e in summary.entities],
+            "unsupported_entities": [shown(e.text) for e in unsupported],
             "summary_numbers": [e.text for e in summary.numbers],
             "unsupported_numbers": [e.text for e in bad_numbers],
             "placeholder_entities": [e.text for e in summary.placeholders],

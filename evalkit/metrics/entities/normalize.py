@@ -71,22 +71,67 @@ APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "´": "'"})
 POSSESSIVE = re.compile(r"(?<=[^\W_])\s*'s\b", re.IGNORECASE)
 _PLURAL_POSSESSIVE = re.compile(r"(?<=[sS])'(?=[\s\W]|$)")
 _WORD = re.compile(r"[^\W_]+(?:['.][^\W_]+)*\.?")
+SPLIT_NAME = re.compile(r"(?<![^\W_])([^\W\d_]) ' (?=[^\W\d_]{2})")
+"""A one-letter word, a spaced apostrophe and a word: a name PTB split ("o ' sullivan", "d ' souza")."""
+
 
 def clean(text: str) -> str:
+    """NFKC, one apostrophe, PTB-split names rejoined, possessives dropped (the text matching reads)."""
     text = unicodedata.normalize("NFKC", text).translate(APOSTROPHES).replace("\\'", "'")
+    text = SPLIT_NAME.sub(r"\1'", text)
     text = POSSESSIVE.sub("", text)
     return _PLURAL_POSSESSIVE.sub("", text)
+
+
+_TIME_12H = re.compile(r"(?<![\w.:])(\d{1,2})(?:[:.]([0-5]\d))?\s?([ap])\.?\s?m(?![^\W_])\.?", re.IGNORECASE)
+_TIME_24H = re.compile(r"(?<![\w.:])([01]\d|2[0-3]|1[3-9]):([0-5]\d)(?![\w:]|[.,]\d)")
+UNITS = frozenset("""
+    km kms kg kgs mph kph kmh ft cm mm mg ml lb lbs oz mi yd yds kw kwh mw gw gb mb tb ghz mhz sq kmph
+    """.split())
+"""Unit suffixes split from a number ("5km" reads as "5 km"), so both spellings match."""
+_NUMBER_UNIT = re.compile(r"(\d+(?:\.\d+)?)([a-z]+)")
+
+
+def _times(text: str) -> list[tuple[str, bool]]:
+    """``text`` cut into ``(piece, is_time)``: clock times become one canonical ``HH:MM`` (24-hour) token.
+
+    "3 pm", "3pm", "3 p.m." and "15:00" all read ``15:00``; "9.30am" reads ``09:30``. A time
+    without am/pm is taken as 24-hour only when it cannot be a 12-hour one ("15:00", "09:30");
+    "3:00" stays two numbers, since it may be either.
+    """
+    spans: list[tuple[int, int, str]] = []
+    for found in _TIME_12H.finditer(text):
+        hour, minute = int(found.group(1)), int(found.group(2) or 0)
+        if 1 <= hour <= 12:
+            hour = hour % 12 + (12 if found.group(3).lower() == "p" else 0)
+            spans.append((found.start(), found.end(), f"{hour:02d}:{minute:02d}"))
+    for found in _TIME_24H.finditer(text):
+        if not any(start <= found.start() < end for start, end, _ in spans):
+            spans.append((found.start(), found.end(), f"{int(found.group(1)):02d}:{found.group(2)}"))
+    pieces, last = [], 0
+    for start, end, token in sorted(spans):
+        pieces += [(text[last:start], False), (token, True)]
+        last = end
+    return [*pieces, (text[last:], False)]
 
 
 def normalize_tokens(text: str) -> list[str]:
     """The words of ``text`` as matching sees them (see *Normalization* in the module docstring)."""
     out = []
-    for match in _WORD.finditer(clean(text)):
-        raw = match.group()
-        token = raw.replace(".", "").replace("'", "").lower()
-        if token == "us" and raw != "us":  # U.S., US, u.s. -> the country; the pronoun "us" stays
-            token = "US"
-        out.append(token)
+    for piece, is_time in _times(clean(text)):
+        if is_time:
+            out.append(piece)
+            continue
+        for match in _WORD.finditer(piece):
+            raw = match.group()
+            token = raw.replace(".", "").replace("'", "").lower()
+            if token == "us" and raw != "us":  # U.S., US, u.s. -> the country; the pronoun "us" stays
+                token = "US"
+            unit = _NUMBER_UNIT.fullmatch(token)
+            if unit and unit.group(2) in UNITS:
+                out += [unit.group(1), unit.group(2)]
+                continue
+            out.append(token)
     return out
 
 
@@ -94,9 +139,21 @@ _TITLE_SET = {tuple(t.split()) for t in TITLES}
 _TITLE_KEYS = sorted(_TITLE_SET, key=len, reverse=True)
 
 
-def entity_key(text: str) -> tuple[str, ...]:
-    """The normalized key of an entity: words without leading "the" and titles (may be empty)."""
-    tokens = normalize_tokens(text)
+_EDGE_SCORE = re.compile(r"^\s*\d{1,3}\s?[-–]\s?\d{1,3}\s+(?=\D)|(?<=\D)\s+\d{1,3}\s?[-–]\s?\d{1,3}\s*$")
+"""A score at either end of a name ("Leeds Rhinos 29-10"): the result, not part of the name."""
+
+
+def edge_scores(text: str) -> list[str]:
+    """The scores at either end of a name ("Leeds Rhinos 29-10" -> ``["29-10"]``)."""
+    return [found.group().strip() for found in _EDGE_SCORE.finditer(text)]
+
+
+def entity_key(text: str, *, name: bool = False) -> tuple[str, ...]:
+    """The normalized key of an entity: words without leading "the" and titles (may be empty).
+
+    With ``name=True`` (named entities) a score at either end is left out first.
+    """
+    tokens = normalize_tokens(_EDGE_SCORE.sub("", text) if name else text)
     changed = True
     while changed and len(tokens) > 1:
         changed = False
