@@ -20,6 +20,7 @@ def test_clock_times_read_as_one_24_hour_token():
     # A 24-hour time only when it cannot be a 12-hour one (13-23 h, or a leading zero).
     assert normalize_tokens("09:30") == ["09:30"]
     assert normalize_tokens("3:00") == ["3", "00"]  # 3 am or 3 pm: ambiguous, left as two numbers
+    assert normalize_tokens("10:30") == ["10", "30"]  # likewise
     # Not times: an hour beyond 12 with pm, a decimal, a ratio, the verb "am".
     assert normalize_tokens("13pm") == ["13pm"]
     assert normalize_tokens("£15.30") == ["1530"]

@@ -84,7 +84,7 @@ def clean(text: str) -> str:
 
 
 _TIME_12H = re.compile(r"(?<![\w.:])(\d{1,2})(?:[:.]([0-5]\d))?\s?([ap])\.?\s?m(?![^\W_])\.?", re.IGNORECASE)
-_TIME_24H = re.compile(r"(?<![\w.:])([01]\d|2[0-3]|1[3-9]):([0-5]\d)(?![\w:]|[.,]\d)")
+_TIME_24H = re.compile(r"(?<![\w.:])(0\d|1[3-9]|2[0-3]):([0-5]\d)(?![\w:]|[.,]\d)")
 UNITS = frozenset("""
     km kms kg kgs mph kph kmh ft cm mm mg ml lb lbs oz mi yd yds kw kwh mw gw gb mb tb ghz mhz sq kmph
     """.split())
