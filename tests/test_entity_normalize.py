@@ -46,6 +46,14 @@ def test_a_score_is_not_part_of_a_name():
     assert entity_key("the 2014-15 season", name=True) == ("2014", "15", "season")
 
 
+def test_lowercase_us_read_as_a_name_is_the_country():
+    # In lowercased text "the us" is the country; NER calling it a name settles it.
+    assert entity_key("the us", name=True) == ("US",)
+    assert entity_key("us senate", name=True) == ("US", "senate")
+    # In running text (and any non-name) the lowercase word stays the pronoun.
+    assert normalize_tokens("they told us") == ["they", "told", "us"]
+
+
 def test_ptb_split_names_are_rejoined():
     # PTB writes O'Sullivan as "o ' sullivan": one word again, as the source's "O'Sullivan" reads.
     assert normalize_tokens("ronnie o ' sullivan") == ["ronnie", "osullivan"]

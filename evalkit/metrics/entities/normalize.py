@@ -151,9 +151,12 @@ def edge_scores(text: str) -> list[str]:
 def entity_key(text: str, *, name: bool = False) -> tuple[str, ...]:
     """The normalized key of an entity: words without leading "the" and titles (may be empty).
 
-    With ``name=True`` (named entities) a score at either end is left out first.
+    With ``name=True`` (named entities) a score at either end is left out first, and a
+    lowercase ``us`` is the country (in lowercased text "the us" is written so).
     """
     tokens = normalize_tokens(_EDGE_SCORE.sub("", text) if name else text)
+    if name:  # NER read it as a name: lowercased "us" is the country here, not the pronoun
+        tokens = ["US" if token == "us" else token for token in tokens]
     changed = True
     while changed and len(tokens) > 1:
         changed = False
