@@ -116,7 +116,7 @@ def _times(text: str) -> list[tuple[str, bool]]:
 
 
 def normalize_tokens(text: str) -> list[str]:
-    """The words of ``text`` as matching sees them (see *Normalization* in the module docstring)."""
+    """The words of ``text`` as matching sees them (*Normalization* in :mod:`evalkit.metrics.entities.metric`)."""
     out = []
     for piece, is_time in _times(clean(text)):
         if is_time:

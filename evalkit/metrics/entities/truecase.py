@@ -119,7 +119,8 @@ def _is_initial(core: str) -> bool:
 
 
 
-NAME_PARTICLES = frozenset("of the and for on in at to a an de da del della der den di du la le van von al el bin ibn y".split())
+NAME_PARTICLES = frozenset(
+    "of the and for on in at to a an de da del della der den di du la le van von al el bin ibn y".split())
 """Words kept lowercase inside a displayed name ("Duchess of Cambridge", "Ludwig van Beethoven")."""
 
 
