@@ -193,6 +193,58 @@ def test_lowercased_ptb_summary_restore_case_finds_more(metric):
     assert plain.values["entity_count"] < 3  # the model misses at least one of them in lowercase
 
 
+def test_times_match_in_any_spelling(metric):
+    # Summary numbers: "3 pm" (the source's "3pm", both 15:00) and "Sunday": 2/2. Before times
+    # were normalised, "pm" was a content word missing from the source and "3 pm" was unsupported.
+    result = score_one(metric, "The match starts at 3pm on Sunday in Leeds.",
+                       "The match starts at 3 pm on Sunday in Leeds.")
+    assert result.info["summary_numbers"] == ["3 pm", "Sunday"]
+    assert result.values["number_precision_source"] == 1.0
+    # Lowercased: "4 am" = "4am"... the source says 4am and 15:00, the summary 4 am and 3pm: 2/2.
+    result = score_one(metric, "The ferry left at 4am and arrived at 15:00.", "the ferry left at 4 am and arrived at 3pm .")
+    assert result.values["number_count"] == 2
+    assert result.values["number_precision_source"] == 1.0
+
+
+def test_a_score_after_a_name_is_not_part_of_it(metric):
+    # NER reads "Leeds Rhinos 29-10" as one ORG; its name is Leeds Rhinos, which the source has: 1/1.
+    result = score_one(metric, "Leeds Rhinos beat Wigan Warriors at Headingley on Friday night.",
+                       "Leeds Rhinos 29-10 Wigan Warriors at Headingley.")
+    assert result.info["summary_entities"] == ["Leeds Rhinos 29-10"]
+    assert result.values["entity_precision_source"] == 1.0
+    # The score is a number of the summary, and this source never gives it: 0/1.
+    assert result.info["summary_numbers"] == ["29-10"]
+    assert result.values["number_precision_source"] == 0.0
+
+
+def test_ptb_split_name_is_rejoined(metric):
+    # "o ' sullivan" is O'Sullivan: Ronnie O'Sullivan and Sheffield, both in the source: 2/2.
+    result = score_one(metric, "Ronnie O'Sullivan won the final in Sheffield.",
+                       "ronnie o ' sullivan won the final in sheffield .")
+    assert result.info["text_for_ner"] == "Ronnie O'Sullivan won the final in Sheffield."
+    assert result.info["summary_entities"] == ["Ronnie O'Sullivan", "Sheffield"]
+    assert result.values["entity_precision_source"] == 1.0
+
+
+def test_sentence_capitalized_summary_is_restored(metric):
+    # Capitalized only at the sentence start: restored from the source to Paul Merson, Burnley,
+    # Arsenal, all three in the source: 3/3.
+    result = score_one(metric, "Paul Merson joined Burnley from Arsenal in 2010.", "Paul merson joined burnley from arsenal.")
+    assert result.info["case_restored"] is True
+    assert result.info["text_for_ner"] == "Paul Merson joined Burnley from Arsenal."
+    assert result.info["summary_entities"] == ["Paul Merson", "Burnley", "Arsenal"]
+    assert result.values["entity_precision_source"] == 1.0
+
+
+def test_unsupported_names_are_shown_in_a_clean_casing(metric):
+    # "tony abbott" and "canberra" are in no cased text, so they stay lowercase for NER; they are
+    # unsupported (the source has only Barack Obama) and listed capitalized: 1/3.
+    result = score_one(metric, "Barack Obama visited Australia on Monday.", "barack obama met tony abbott in canberra .")
+    assert result.info["text_for_ner"] == "Barack Obama met tony abbott in canberra."
+    assert result.info["unsupported_entities"] == ["Tony Abbott", "Canberra"]
+    assert result.values["entity_precision_source"] == pytest.approx(1 / 3)
+
+
 def test_no_entities_is_undefined_not_zero_or_one(metric):
     result = score_one(metric, "Obama spoke in Berlin.", "It rained a lot and the river rose.", ("Obama spoke.",))
     assert result.values["entity_count"] == 0
