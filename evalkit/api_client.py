@@ -113,7 +113,9 @@ class _ScrubFilter(logging.Filter):
 
 
 _FILTER = _ScrubFilter()
-for _name in ("httpx", "httpcore", "openai", "anthropic", __name__):
+for _name in ("httpx", "httpx2", "httpcore.connection", "httpcore.http11", "httpcore2.connection",
+              "httpcore2.http11", "openai", "openai._base_client", "anthropic",
+              "anthropic._base_client", __name__):  # a logger's filter does not see its children's records
     logging.getLogger(_name).addFilter(_FILTER)
 
 
@@ -223,6 +225,7 @@ class Transport:
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
         self._client: Any = None
+        self._sockets = _SocketTracker()
         self._lock = threading.Lock()
         self._secret: str | None = None
         self._pause_until = 0.0
@@ -272,12 +275,21 @@ class Transport:
                 key = self.key()
                 self._secret = key
                 _SECRETS.add(key)
+                self._sockets = _SocketTracker()
                 self._client = self._make_client(importlib.import_module(self.sdk), key, self._base_url)
             return self._client
 
-    def close(self) -> None:
+    def _http_client(self, sdk: Any) -> dict[str, Any]:
+        """``http_client=`` for the SDK: its default client, with sockets an interrupt can shut down."""
+        client = self._sockets.client(sdk)
+        return {} if client is None else {"http_client": client}
+
+    def close(self, abort: bool = False) -> None:
+        """Close the client; ``abort`` also shuts down connections with a request in flight."""
         with self._lock:
             client, self._client = self._client, None
+        if abort:
+            self._sockets.abort()
         if client is not None:
             client.close()
 
@@ -403,7 +415,7 @@ class Transport:
             wait(futures, timeout=self.grace)  # replies already on their way are still handed over
             with gate:
                 accepting[0] = False
-            self.close()  # unblocks workers still waiting on a reply
+            self.close(abort=True)  # unblocks workers still waiting on a reply
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
@@ -470,6 +482,75 @@ class Transport:
         return Failure(scrub(f"{type(exc).__name__}: {exc}", secrets)[:500], False)
 
 
+class _SocketTracker:
+    """Remembers the sockets of one HTTP client so that an interrupt can shut down requests in flight.
+
+    Closing an httpx client does not wake a thread blocked reading a reply; shutting its socket
+    down does. httpx has no public hook for the network backend, so :meth:`client` sets the
+    transport pool's backend (of whichever httpx the SDK is built on); where that is not
+    possible, the SDK's own client is used and an interrupted run waits for its requests
+    instead (up to the timeout).
+    """
+
+    def __init__(self) -> None:
+        self._streams: list[Any] = []
+        self._lock = threading.Lock()
+
+    def client(self, sdk: Any) -> Any | None:
+        try:
+            base = next(c for c in sdk.DefaultHttpxClient.__mro__[1:] if c.__name__ == "Client")
+            httpx = importlib.import_module(base.__module__.split(".")[0])
+            transport = httpx.HTTPTransport(limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100))
+            pool = transport._pool
+            core = importlib.import_module(type(pool).__module__.split(".")[0])
+            backend_class = type(pool._network_backend)
+        except (AttributeError, ImportError, StopIteration):
+            return None
+        tracker = self
+
+        class Stream(core.NetworkStream):
+            def __init__(self, inner: Any) -> None:
+                self.inner = inner
+                with tracker._lock:
+                    tracker._streams.append(inner)
+
+            def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+                return self.inner.read(max_bytes, timeout)
+
+            def write(self, buffer: bytes, timeout: float | None = None) -> None:
+                self.inner.write(buffer, timeout)
+
+            def close(self) -> None:
+                with tracker._lock:
+                    if self.inner in tracker._streams:
+                        tracker._streams.remove(self.inner)
+                self.inner.close()
+
+            def start_tls(self, *args: Any, **kwargs: Any) -> Any:
+                return Stream(self.inner.start_tls(*args, **kwargs))
+
+            def get_extra_info(self, info: str) -> Any:
+                return self.inner.get_extra_info(info)
+
+        class Backend(backend_class):
+            def connect_tcp(self, *args: Any, **kwargs: Any) -> Any:
+                return Stream(super().connect_tcp(*args, **kwargs))
+
+        pool._network_backend = Backend()
+        return sdk.DefaultHttpxClient(transport=transport)
+
+    def abort(self) -> None:
+        import socket
+
+        with self._lock:
+            streams, self._streams = self._streams, []
+        for stream in streams:
+            try:
+                stream.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+            except (OSError, AttributeError):
+                pass
+
+
 def _provider_message(body: Any, fallback: str) -> tuple[str | None, str]:
     """``(error type, message)`` from an OpenAI ``{"error": {...}}`` or Anthropic ``{"type": "error", ...}`` body."""
     if isinstance(body, Mapping):
@@ -525,7 +606,8 @@ class OpenAITransport(Transport):
         return {**super().settings(), "max_tokens_field": self.max_tokens_field}
 
     def _make_client(self, sdk: Any, key: str, base_url: str) -> Any:
-        return sdk.OpenAI(api_key=key, base_url=base_url, timeout=self.timeout, max_retries=0)
+        return sdk.OpenAI(api_key=key, base_url=base_url, timeout=self.timeout, max_retries=0,
+                          **self._http_client(sdk))
 
     def send(self, client: Any, system: str | None, user: str, max_tokens: int, logprobs: int | None) -> Reply:
         messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
@@ -561,7 +643,8 @@ class AnthropicTransport(Transport):
     default_base_url = "https://api.anthropic.com"
 
     def _make_client(self, sdk: Any, key: str, base_url: str) -> Any:
-        return sdk.Anthropic(api_key=key, base_url=base_url, timeout=self.timeout, max_retries=0)
+        return sdk.Anthropic(api_key=key, base_url=base_url, timeout=self.timeout, max_retries=0,
+                             **self._http_client(sdk))
 
     def send(self, client: Any, system: str | None, user: str, max_tokens: int, logprobs: int | None) -> Reply:
         options: dict[str, Any] = {}
