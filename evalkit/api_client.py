@@ -132,8 +132,8 @@ class Reply:
     """True when the reply stopped at ``max_tokens``."""
     response_id: str | None
     top_logprobs: tuple[tuple[tuple[str, float], ...], ...] = ()
-    """Per generated token, the alternatives the endpoint reported as ``(token, log-probability)``
-    (OpenAI-format ``logprobs``); empty when it reported none."""
+    """Per generated token: the token chosen, then the top alternatives the endpoint reported, each
+    ``(token, log-probability)`` (OpenAI-format ``logprobs``); empty when it reported none."""
 
 
 @dataclass(frozen=True)
@@ -622,8 +622,9 @@ class OpenAITransport(Transport):
         choice = response.choices[0]
         usage = response.usage
         content = getattr(getattr(choice, "logprobs", None), "content", None) or []
-        top = tuple(tuple((alt.token, float(alt.logprob)) for alt in (getattr(item, "top_logprobs", None) or []))
-                    or ((item.token, float(item.logprob)),) for item in content)
+        top = tuple(((item.token, float(item.logprob)),
+                     *((alt.token, float(alt.logprob)) for alt in (getattr(item, "top_logprobs", None) or [])))
+                    for item in content)
         return Reply(
             text=(choice.message.content or "").strip(),
             tokens_prompt=getattr(usage, "prompt_tokens", None),
