@@ -44,11 +44,13 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from evalkit.errors import ConfigError, MissingKeyError
 from evalkit.fingerprint import digest
+from evalkit.http_abort import SocketTracker
 from evalkit.pricing import Price, load_prices, parse_price, price_for, unknown_price_note
+from evalkit.redact import SECRETS, redact_url, scrub, url_secrets
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +61,6 @@ DEFAULT_BREAKER = 4
 OFFLINE_ENV = "EVALKIT_OFFLINE"
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SECRET_PATTERNS = (re.compile(r"(?i)\b(bearer\s+)\S+"), re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"))
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@]+@")
-_SECRET_QUERY = re.compile(r"(?i)([?&][^=&\s]*(?:key|token|secret|sig|password)[^=&\s]*=)[^&\s#]+")
-_SECRETS: set[str] = set()
-"""Every key and URL password a transport has used in this process: the log filter removes them."""
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -71,52 +68,6 @@ R = TypeVar("R")
 def offline_requested() -> bool:
     """True when ``EVALKIT_OFFLINE`` is set to 1 / true / yes / on (replay only: no request may be sent)."""
     return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def redact_url(url: str) -> str:
-    """``url`` with its user-info (``user:pass@``) replaced by ``***@`` and secret-looking query values removed."""
-    return _SECRET_QUERY.sub(r"\1***", _URL_USERINFO.sub(r"\1***@", url))
-
-
-def redact_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """A system or metric spec with ``base_url`` redacted, for manifests and logs."""
-    out = dict(spec)
-    if isinstance(out.get("base_url"), str):
-        out["base_url"] = redact_url(out["base_url"])
-    return out
-
-
-def _url_secrets(url: str) -> list[str]:
-    parts = urlsplit(url)
-    return [s for s in (parts.password, parts.username) if s and len(s) >= 4]
-
-
-def scrub(text: str, secrets: Sequence[str | None] = ()) -> str:
-    """``text`` without the given secrets, registered ones, URL passwords, bearer tokens or ``sk-`` keys."""
-    for secret in sorted({*(s for s in secrets if s), *_SECRETS}, key=len, reverse=True):
-        if len(secret) >= 4:
-            text = text.replace(secret, "[REDACTED]")
-    text = redact_url(text)
-    text = _SECRET_PATTERNS[0].sub(r"\1[REDACTED]", text)
-    return _SECRET_PATTERNS[1].sub("sk-[REDACTED]", text)
-
-
-class _ScrubFilter(logging.Filter):
-    """Rewrites records of the SDK and HTTP loggers so no key or URL password reaches a handler."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        clean = scrub(message)
-        if clean != message:
-            record.msg, record.args = clean, ()
-        return True
-
-
-_FILTER = _ScrubFilter()
-for _name in ("httpx", "httpx2", "httpcore.connection", "httpcore.http11", "httpcore2.connection",
-              "httpcore2.http11", "openai", "openai._base_client", "anthropic",
-              "anthropic._base_client", __name__):  # a logger's filter does not see its children's records
-    logging.getLogger(_name).addFilter(_FILTER)
 
 
 @dataclass(frozen=True)
@@ -200,8 +151,8 @@ class Transport:
         self.model = model
         self.label = label or self.provider
         self._base_url = (base_url or os.environ.get(self.base_url_env) or self.default_base_url).rstrip("/")
-        self._url_secrets = _url_secrets(self._base_url)
-        _SECRETS.update(self._url_secrets)
+        self._url_secrets = url_secrets(self._base_url)
+        SECRETS.update(self._url_secrets)
         self.api_key_env = api_key_env or self.default_key_env
         if not isinstance(self.api_key_env, str) or not _ENV_NAME.match(self.api_key_env):
             # never echo the value: it may be the key itself, pasted in the wrong place
@@ -225,7 +176,7 @@ class Transport:
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
         self._client: Any = None
-        self._sockets = _SocketTracker()
+        self._sockets = SocketTracker()
         self._lock = threading.Lock()
         self._secret: str | None = None
         self._pause_until = 0.0
@@ -274,8 +225,8 @@ class Transport:
             if self._client is None:
                 key = self.key()
                 self._secret = key
-                _SECRETS.add(key)
-                self._sockets = _SocketTracker()
+                SECRETS.add(key)
+                self._sockets = SocketTracker()
                 self._client = self._make_client(importlib.import_module(self.sdk), key, self._base_url)
             return self._client
 
@@ -480,75 +431,6 @@ class Transport:
         if isinstance(exc, (sdk.APIResponseValidationError, ValueError)):  # malformed JSON is a ValueError
             return Failure(scrub(f"unreadable reply: {type(exc).__name__}: {exc}", secrets)[:500], True)
         return Failure(scrub(f"{type(exc).__name__}: {exc}", secrets)[:500], False)
-
-
-class _SocketTracker:
-    """Remembers the sockets of one HTTP client so that an interrupt can shut down requests in flight.
-
-    Closing an httpx client does not wake a thread blocked reading a reply; shutting its socket
-    down does. httpx has no public hook for the network backend, so :meth:`client` sets the
-    transport pool's backend (of whichever httpx the SDK is built on); where that is not
-    possible, the SDK's own client is used and an interrupted run waits for its requests
-    instead (up to the timeout).
-    """
-
-    def __init__(self) -> None:
-        self._streams: list[Any] = []
-        self._lock = threading.Lock()
-
-    def client(self, sdk: Any) -> Any | None:
-        try:
-            base = next(c for c in sdk.DefaultHttpxClient.__mro__[1:] if c.__name__ == "Client")
-            httpx = importlib.import_module(base.__module__.split(".")[0])
-            transport = httpx.HTTPTransport(limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100))
-            pool = transport._pool
-            core = importlib.import_module(type(pool).__module__.split(".")[0])
-            backend_class = type(pool._network_backend)
-        except (AttributeError, ImportError, StopIteration):
-            return None
-        tracker = self
-
-        class Stream(core.NetworkStream):
-            def __init__(self, inner: Any) -> None:
-                self.inner = inner
-                with tracker._lock:
-                    tracker._streams.append(inner)
-
-            def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-                return self.inner.read(max_bytes, timeout)
-
-            def write(self, buffer: bytes, timeout: float | None = None) -> None:
-                self.inner.write(buffer, timeout)
-
-            def close(self) -> None:
-                with tracker._lock:
-                    if self.inner in tracker._streams:
-                        tracker._streams.remove(self.inner)
-                self.inner.close()
-
-            def start_tls(self, *args: Any, **kwargs: Any) -> Any:
-                return Stream(self.inner.start_tls(*args, **kwargs))
-
-            def get_extra_info(self, info: str) -> Any:
-                return self.inner.get_extra_info(info)
-
-        class Backend(backend_class):
-            def connect_tcp(self, *args: Any, **kwargs: Any) -> Any:
-                return Stream(super().connect_tcp(*args, **kwargs))
-
-        pool._network_backend = Backend()
-        return sdk.DefaultHttpxClient(transport=transport)
-
-    def abort(self) -> None:
-        import socket
-
-        with self._lock:
-            streams, self._streams = self._streams, []
-        for stream in streams:
-            try:
-                stream.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
-            except (OSError, AttributeError):
-                pass
 
 
 def _provider_message(body: Any, fallback: str) -> tuple[str | None, str]:

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from evalkit import data as data_module
-from evalkit.api_client import redact_spec
+from evalkit.redact import redact_spec
 from evalkit.fingerprint import digest
 from evalkit.metrics.base import Metric
 from evalkit.errors import ConfigError, ReplayMissError

@@ -42,7 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.api_client import OFFLINE_ENV, Outcome, Reply, make_transport, offline_requested, redact_spec
+from evalkit.api_client import OFFLINE_ENV, Outcome, Reply, make_transport, offline_requested
+from evalkit.redact import redact_spec
 from evalkit.errors import ConfigError, ReplayMissError
 from evalkit.fingerprint import digest
 from evalkit.metrics.base import Candidate, Metric, MetricResult
