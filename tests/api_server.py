@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
+
 FAULTS = ("ok", "429", "500", "503", "529", "timeout", "malformed", "reset", "401", "400")
 Schedule = Mapping[str, Sequence[str]] | Callable[[str, int], str] | None
 _MARKER = re.compile(r"\[doc:([^\]\s]+)\]")
@@ -337,3 +339,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return False
         return True
+
+
+@pytest.fixture
+def serve():
+    """``serve(schedule, **options)`` starts a :class:`FakeAPIServer`; all are stopped at teardown.
+
+    Test modules use it with ``from api_server import serve``.
+    """
+    servers = []
+
+    def start(schedule: Schedule = None, **options: Any) -> FakeAPIServer:
+        server = FakeAPIServer(schedule, **options).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from api_server import FakeAPIServer, reply_text
+from api_server import FakeAPIServer, reply_text, serve  # noqa: F401  (serve is a fixture)
 
 from evalkit.experiment import Experiment, ReplayMissError
 from evalkit.pricing import Price, estimate_cost, load_prices, price_for, total_cost
@@ -43,21 +43,6 @@ def clean_env(monkeypatch):
     for name in ("EVALKIT_OFFLINE", "EVALKIT_PRICES", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(KEY_ENV, KEY)
-
-
-@pytest.fixture
-def serve():
-    """Start fake servers; all are stopped at teardown."""
-    servers = []
-
-    def start(schedule=None, **options) -> FakeAPIServer:
-        server = FakeAPIServer(schedule, **options).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def documents(n: int, prefix: str = "d") -> list[Document]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from api_server import FakeAPIServer
+from api_server import FakeAPIServer, serve  # noqa: F401  (serve is a fixture)
 
 from evalkit.errors import ConfigError, ReplayMissError
 from evalkit.experiment import Experiment
@@ -28,20 +28,6 @@ def clean_env(monkeypatch):
     for name in ("EVALKIT_OFFLINE", "EVALKIT_PRICES", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(KEY_ENV, "sk-judge-test-0123456789")
-
-
-@pytest.fixture
-def serve():
-    servers = []
-
-    def start(schedule=None, **options) -> FakeAPIServer:
-        server = FakeAPIServer(schedule, **options).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 ARTICLE = ("[doc:{id}] The city council met on Monday. It approved a budget of 4 million dollars for new parks. "
