@@ -282,3 +282,18 @@ def test_a_real_local_model_judges_through_the_openai_wire_format(smollm2_server
             assert "reply" in result.notes[name] or "answer" in result.notes[name], result.notes
         else:
             assert low <= value <= high
+
+
+def test_a_dry_run_estimate_counts_requests_and_prices_them(serve):
+    from evalkit.pricing import count_tokens, load_prices, price_for
+
+    metric = judge(serve())
+    candidates = [Candidate(doc("d0"), "A summary."), Candidate(doc("d0"), "A summary."), Candidate(doc("d1"), "B.")]
+    estimate = metric.estimate(candidates)
+    assert estimate.requests == 2 * 4  # the repeated candidate is asked once; four G-Eval criteria each
+    assert estimate.tokens_completion == 8 * 5  # the rubric's max_tokens per reply
+    prompts = [c.prompt.format(article=d.document.text, summary=d.text, claim="")
+               for d in (candidates[0], candidates[2]) for c in metric.rubric.criteria]
+    assert estimate.tokens_prompt == sum(count_tokens(f"\n\n{p}", "gpt-4o-mini") for p in prompts)
+    price = price_for("gpt-4o-mini", load_prices())
+    assert estimate.usd == pytest.approx((estimate.tokens_prompt * price.input + 40 * price.output) / 1e6)
