@@ -174,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     from evalkit import gate
 
     gate.add_commands(sub)  # baseline save, check
+    from evalkit import metaeval
+
+    metaeval.add_commands(sub)  # meta-eval
     return parser
 
 

@@ -148,3 +148,16 @@ def bootstrap_partial_correlation(x: Sequence[float | None], y: Sequence[float |
     else:
         low = high = math.nan
     return BootstrapCorrelation(point, low, high, n, excluded, confidence, n_resamples, seed, method)
+
+
+def codes(groups: Sequence[Hashable]) -> np.ndarray:
+    """Integer group ids 0..k-1 for any hashable group labels."""
+    seen: dict = {}
+    return np.asarray([seen.setdefault(g, len(seen)) for g in groups], dtype=np.int64)
+
+
+def partial_r(x: np.ndarray, y: np.ndarray, group_ids: np.ndarray, method: str = "pearson") -> float:
+    """The partial correlation coefficient alone, on clean arrays (no None/NaN), for bootstrap loops."""
+    _check_method(method)
+    _, group_ids = np.unique(group_ids, return_inverse=True)
+    return _r(np.asarray(x, dtype=float), np.asarray(y, dtype=float), group_ids, method) if len(x) else math.nan

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from evalkit import data as data_module
+from evalkit.redact import redact_spec
 from evalkit.fingerprint import digest
 from evalkit.metrics.base import Metric
 from evalkit.errors import ConfigError, ReplayMissError
@@ -143,7 +144,8 @@ class Experiment:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "seed": self.seed, "data": self.data.to_dict(), "target": self.target.to_dict(),
-                "systems": self.systems, "metrics": self.metrics, "batch_size": self.batch_size,
+                "systems": [redact_spec(s) for s in self.systems], "metrics": [redact_spec(m) for m in self.metrics],
+                "batch_size": self.batch_size,
                 "output_dir": str(self.output_dir), "store": str(self.store)}
 
     # -- running --------------------------------------------------------------

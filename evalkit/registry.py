@@ -38,6 +38,8 @@ METRICS: dict[str, str] = {
     "extractiveness": "evalkit.metrics.extractiveness:Extractiveness",
     "bertscore": "evalkit.metrics.bertscore:BertScore",
     "entities": "evalkit.metrics.entities:EntityOverlap",
+    "llm-judge": "evalkit.metrics.judge:LLMJudge",
+    "nli": "evalkit.metrics.nli:NLIConsistency",
 }
 
 

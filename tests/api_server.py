@@ -10,7 +10,7 @@ else the first 16 hex digits of the SHA-256 of the user message. A **schedule** 
 do with the n-th request for a key: a dict ``{key: [fault, fault, ...]}`` (attempts past the
 list succeed) or a function ``(key, n) -> fault``. Faults:
 
-``ok``         a valid reply (after ``delay`` seconds)
+``ok``         a valid reply (after ``delay`` seconds, or ``delays[key]`` for that key)
 ``429``        rate limited, with ``Retry-After: <retry_after>``
 ``500``, ``503``, ``529``  server errors (529 is Anthropic's "overloaded")
 ``timeout``    waits ``hang`` seconds (longer than the client's timeout), then drops the connection
@@ -40,6 +40,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import pytest
 
 FAULTS = ("ok", "429", "500", "503", "529", "timeout", "malformed", "reset", "401", "400")
 Schedule = Mapping[str, Sequence[str]] | Callable[[str, int], str] | None
@@ -79,8 +81,14 @@ class FakeAPIServer:
     """See the module docstring. Use as a context manager or call :meth:`start` / :meth:`stop`."""
 
     def __init__(self, schedule: Schedule = None, *, delay: float = 0.0, hang: float = 2.0,
-                 retry_after: float | str = 1, lifetime: float = 120.0) -> None:
+                 retry_after: float | str = 1, lifetime: float = 120.0, delays: Mapping[str, float] | None = None,
+                 answer: Callable[[str, str], str] | None = None, logprobs: Callable[[str], Any] | None = None) -> None:
         self.schedule = schedule
+        self.delays = dict(delays or {})
+        self.answer = answer
+        """``answer(system, user) -> text`` replaces :func:`reply_text` (a judge's replies, for instance)."""
+        self.logprobs = logprobs
+        """``logprobs(text)`` -> an OpenAI ``logprobs`` object for the reply, sent when the request asks for it."""
         self.delay, self.hang, self.retry_after, self.lifetime = delay, hang, retry_after, lifetime
         self.records: list[Record] = []
         self._attempts: Counter[str] = Counter()
@@ -240,9 +248,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, record: Record, anthropic: bool, system: str, user: str) -> None:
         fake, fault = self.fake, record.fault
         if fault == "ok":
-            if fake.delay:
-                fake._stopping.wait(fake.delay)
-            text = reply_text(record.key)
+            delay = fake.delays.get(record.key, fake.delay)
+            if delay:
+                fake._stopping.wait(delay)
+            text = fake.answer(system, user) if fake.answer else reply_text(record.key)
             prompt_tokens = (len(system) + len(user)) // 4 + 9
             completion_tokens = len(text.split()) + 2
             record.reply_text = text
@@ -257,7 +266,9 @@ class _Handler(BaseHTTPRequestHandler):
                 payload = {"id": f"chatcmpl-{record.key}-{record.attempt}", "object": "chat.completion",
                            "created": int(time.time()), "model": model,
                            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                        "finish_reason": "stop", "logprobs": None}],
+                                        "finish_reason": "stop",
+                                        "logprobs": fake.logprobs(text) if fake.logprobs and
+                                        record.body.get("logprobs") else None}],
                            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                                      "total_tokens": prompt_tokens + completion_tokens}}
             record.delivered = self._json(200, payload)
@@ -328,3 +339,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return False
         return True
+
+
+@pytest.fixture
+def serve():
+    """``serve(schedule, **options)`` starts a :class:`FakeAPIServer`; all are stopped at teardown.
+
+    Test modules use it with ``from api_server import serve``.
+    """
+    servers = []
+
+    def start(schedule: Schedule = None, **options: Any) -> FakeAPIServer:
+        server = FakeAPIServer(schedule, **options).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from api_server import FakeAPIServer, reply_text
+from api_server import FakeAPIServer, reply_text, serve  # noqa: F401  (serve is a fixture)
 
 from evalkit.experiment import Experiment, ReplayMissError
 from evalkit.pricing import Price, estimate_cost, load_prices, price_for, total_cost
@@ -43,21 +43,6 @@ def clean_env(monkeypatch):
     for name in ("EVALKIT_OFFLINE", "EVALKIT_PRICES", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(KEY_ENV, KEY)
-
-
-@pytest.fixture
-def serve():
-    """Start fake servers; all are stopped at teardown."""
-    servers = []
-
-    def start(schedule=None, **options) -> FakeAPIServer:
-        server = FakeAPIServer(schedule, **options).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def documents(n: int, prefix: str = "d") -> list[Document]:
@@ -448,3 +433,89 @@ def test_a_run_killed_mid_flight_resumes_without_repeating_a_received_request(se
     reference = undisturbed.run()
     killed_dir = tmp_path / "killed" / (tmp_path / "killed" / "LATEST").read_text().strip()
     assert _results(killed_dir) == _results(reference.run_dir)
+
+
+# -- failing fast, failing for good, stopping cleanly (issue 14) ------------------------------------------------
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_closed_port_trips_the_circuit_breaker_with_one_message(caplog):
+    port = _closed_port()
+    api = build_summarizer({"kind": "openai", "name": "closed", "model": "gpt-4o-mini", "api_key_env": KEY_ENV,
+                            "base_url": f"http://127.0.0.1:{port}/v1"})  # default retries: 7 attempts, 1 s backoff
+    started = time.monotonic()
+    summaries = api.summarize([Request(d, LengthTarget(words=30)) for d in documents(6)])
+    elapsed = time.monotonic() - started
+    # 4 failures in a row open the breaker: at most two rounds of the 6 workers and one backoff of <= 1 s,
+    # where seven attempts per document would have waited 0.5 + 1 + 2 + 4 + 8 + 16 s at least
+    assert elapsed < 5, elapsed
+    assert len(summaries) == 6 and all(not s.ok for s in summaries)
+    assert {s.error for s in summaries} == {summaries[0].error}
+    assert "connection attempts in a row" in summaries[0].error and f"127.0.0.1:{port}" in summaries[0].error
+    assert all(s.details["breaker"] and "permanent" not in s.details for s in summaries)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "stopped sending" in errors[0].getMessage()
+
+
+@pytest.mark.parametrize("fault", ["401", "400"])
+def test_permanent_errors_carry_a_hash_of_the_credential_not_the_key(fault, serve, monkeypatch):
+    server = serve({"d00": [fault], "d01": ["429"] * 9}, retry_after=0.01)
+    api = summarizer("openai", server, max_retries=1)
+    failed, gave_up = api.summarize([Request(d, LengthTarget(words=30)) for d in documents(2)])
+    assert failed.details["permanent"] is True and failed.details["status"] == int(fault)
+    credential = failed.details["credential"]
+    assert credential == api.credential_id() and len(credential) == 12 and KEY not in credential
+    assert "permanent" not in gave_up.details and gave_up.details["status"] == 429  # transient: ask again later
+    monkeypatch.setenv(KEY_ENV, KEY + "-rotated")
+    assert api.credential_id() not in (None, credential)
+    monkeypatch.delenv(KEY_ENV)
+    assert api.credential_id() is None
+
+
+def test_an_interrupt_hands_over_every_reply_that_arrived_and_leaves_no_thread(serve):
+    import threading
+
+    delays = {"d00": 0.0, "d01": 0.0, "d02": 0.6, "d03": 30, "d04": 30, "d05": 30}
+    server = serve(delays=delays)
+    api = summarizer("openai", server, concurrency=6, timeout=60)
+    sunk, pressed = [], []
+
+    def ctrl_c():
+        pressed.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    def sink(summary):
+        sunk.append(summary.document_id)
+        if len(sunk) == 2:  # the user presses Ctrl-C while four requests are in flight
+            threading.Timer(0.05, ctrl_c).start()
+
+    with pytest.raises(KeyboardInterrupt):
+        api.summarize([Request(d, LengthTarget(words=30)) for d in documents(6)], sink=sink)
+    elapsed = time.monotonic() - pressed[0]
+    assert sorted(sunk) == ["d00", "d01", "d02"]  # d02's reply came during the grace period
+    assert elapsed < api.transport.grace + 1.5  # not the 30 s the slow requests would take
+    assert not [t for t in threading.enumerate() if t.name.startswith("evalkit-openai-test")]
+
+
+def test_a_password_in_base_url_is_in_no_file_log_error_or_fingerprint(serve, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    password = "hunter2-pa55word-zz"
+    server = serve({"d00": ["401"], "d01": ["reset"]})
+    url = server.openai_url.replace("http://", f"http://alice:{password}@")
+    exp = experiment(tmp_path, [spec("openai", server, base_url=url)])
+    run = exp.run(documents(3))
+    assert len(server.log()) == 4 and run.summaries["error"].notna().sum() == 1
+    for path in (p for p in (tmp_path / "runs").rglob("*") if p.is_file()):
+        assert password.encode() not in path.read_bytes(), path
+    assert password not in caplog.text and "alice" not in caplog.text
+    assert password not in json.dumps(run.manifest)
+    api = summarizer("openai", server, base_url=url)
+    assert password not in repr(api) and api.settings()["base_url"] == f"http://***@127.0.0.1:{server.port}/v1"
+    other = summarizer("openai", server, base_url=url.replace(password, "another-password"))
+    assert other.fingerprint == api.fingerprint  # a credential does not change what the model writes...
+    assert other.credential_id() != api.credential_id()  # ...but a stored 401 is worth retrying with it

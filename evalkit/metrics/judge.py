@@ -1,0 +1,406 @@
+"""LLM-as-judge: a hosted or local chat model rates each summary against its article.
+
+``kind: llm-judge`` sends rubric prompts through :mod:`evalkit.api_client` (the transport of
+the API summarizers: any OpenAI-compatible endpoint or Anthropic, retries, ``Retry-After``,
+circuit breaker, cost). Two built-in rubrics (``evalkit/configs/rubrics/``), or your own YAML:
+
+- ``geval`` (default): G-Eval (Liu et al. 2023, "G-Eval: NLG Evaluation using GPT-4 with
+  Better Human Alignment", EMNLP) form-filling prompts for coherence, consistency, relevance
+  (1-5) and fluency (1-3, as in the paper). The reply must start with the score, optionally
+  after the aspect's name (``"4"``, ``"Coherence: 4"``, ``"- Fluency (1-3): 2"``). Where the
+  endpoint returns log-probabilities (OpenAI format, ``logprobs: 5``), the value is the paper's
+  probability-weighted score ``sum_s p(s) * s / sum_s p(s)`` over the score tokens among the top
+  alternatives at the position of the score; otherwise the stated integer.
+- ``claims``: each sentence of the summary (:func:`evalkit.text.sentences`) is a claim; the
+  judge answers whether the article supports it. Values: the supported share, the number of
+  unsupported claims and of claims; ``info["unsupported_claims"]`` lists them per row, as the
+  entity metric lists entities.
+
+A reply that cannot be parsed is ``None`` with a note quoting it, never a guess: a claims row
+with any unparseable answer has no share. Every reply is kept in the store as it arrives
+(artifact namespace ``llm-judge``, keyed by the endpoint's settings, the exact prompt and
+``max_tokens``), so a re-run, or a run interrupted and resumed, pays only for what it lacks;
+with ``EVALKIT_OFFLINE=1`` nothing is sent and a missing reply raises
+:class:`~evalkit.errors.ReplayMissError` naming the documents. ``info`` records the judge's
+model, requests, tokens and cost of the row.
+
+A custom rubric file has the shape of the built-in ones: ``name``, ``mode`` (``score`` or
+``claims``), ``max_tokens``, optional ``system``, and ``criteria``, each with ``name``,
+``label``, ``prompt`` (``{article}`` and ``{summary}``, or ``{claim}`` in claims mode) and, in
+score mode, ``scale: [low, high]`` and optionally ``higher_is_better``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evalkit.api_client import OFFLINE_ENV, Outcome, Reply, make_transport, offline_requested
+from evalkit.redact import redact_spec
+from evalkit.errors import ConfigError, ReplayMissError
+from evalkit.fingerprint import digest
+from evalkit.metrics.base import Candidate, Metric, MetricResult
+from evalkit.text import sentences
+from evalkit.types import Measure
+
+log = logging.getLogger(__name__)
+
+RUBRICS = Path(__file__).resolve().parents[1] / "configs" / "rubrics"
+PARSER = "2026-12-1"
+"""Changes when the reply parsing changes (it is part of the signature)."""
+_NUMBER = r"(\d+(?:\.\d+)?)"
+_VERDICT = re.compile(r"^\W*(yes|no|supported|unsupported|not supported)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One question a rubric asks: a score on a scale, or (claims mode) a yes/no per claim."""
+
+    name: str
+    """The value's name after the prefix: ``judge_coherence``."""
+    label: str
+    prompt: str
+    low: int = 1
+    high: int = 5
+    higher_is_better: bool = True
+    description: str = ""
+    headline: bool = False
+    """Shown in the run's default table."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "label": self.label, "prompt": self.prompt, "scale": [self.low, self.high],
+                "higher_is_better": self.higher_is_better}
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """What the judge is asked, read from YAML."""
+
+    name: str
+    mode: str
+    """``score`` or ``claims``."""
+    criteria: tuple[Criterion, ...]
+    max_tokens: int = 5
+    system: str | None = None
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "mode": self.mode, "max_tokens": self.max_tokens, "system": self.system,
+                "criteria": [c.to_dict() for c in self.criteria]}
+
+
+def load_rubric(value: str | Mapping[str, Any]) -> Rubric:
+    """A built-in rubric by name (``geval``, ``claims``), a YAML file, or an inline mapping."""
+    import yaml
+
+    where = "the inline rubric"
+    if isinstance(value, str):
+        path = RUBRICS / f"{value}.yaml" if "/" not in value and not value.endswith((".yaml", ".yml")) else Path(value)
+        if not path.exists():
+            known = ", ".join(sorted(p.stem for p in RUBRICS.glob("*.yaml")))
+            raise ConfigError(f"rubric {value!r}: no such built-in rubric or file; use one of {known} or a path to "
+                              "a rubric YAML (see docs/factuality.md)")
+        where = str(path)
+        try:
+            value = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{where}: not valid YAML: {exc}") from exc
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: a rubric is a mapping with name, mode and criteria")
+    mode = value.get("mode", "score")
+    if mode not in ("score", "claims"):
+        raise ConfigError(f"{where}: mode must be 'score' or 'claims', got {mode!r}")
+    fields = ("article", "summary") if mode == "score" else ("article", "claim")
+    criteria = []
+    for number, item in enumerate(value.get("criteria") or [], start=1):
+        if not isinstance(item, Mapping) or not item.get("name") or not isinstance(item.get("prompt"), str):
+            raise ConfigError(f"{where}: criterion {number} needs a name and a prompt")
+        prompt = item["prompt"]
+        try:
+            prompt.format(**{f: "" for f in ("article", "summary", "claim")})
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(f"{where}: criterion {item['name']!r}: the prompt may use only {{article}}, "
+                              f"{{summary}} and {{claim}} (write {{{{ }}}} for literal braces): {exc!r}") from exc
+        if f"{{{fields[1]}}}" not in prompt:
+            raise ConfigError(f"{where}: criterion {item['name']!r}: a {mode} prompt must contain {{{fields[1]}}}")
+        low, high = item.get("scale", [1, 5]) if mode == "score" else (0, 1)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)) or low >= high:
+            raise ConfigError(f"{where}: criterion {item['name']!r}: scale must be [low, high] whole numbers")
+        criteria.append(Criterion(str(item["name"]), str(item.get("label") or item["name"]), prompt, low, high,
+                                  bool(item.get("higher_is_better", True)), str(item.get("description", "")),
+                                  bool(item.get("headline", mode == "claims"))))
+    if not criteria or (mode == "claims" and len(criteria) != 1):
+        raise ConfigError(f"{where}: give {'one criterion' if mode == 'claims' else 'at least one criterion'}")
+    max_tokens = value.get("max_tokens", 5)
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise ConfigError(f"{where}: max_tokens must be a positive whole number, got {max_tokens!r}")
+    return Rubric(str(value.get("name") or "custom"), mode, tuple(criteria), max_tokens, value.get("system"),
+                  str(value.get("source", "")))
+
+
+def parse_score(text: str, criterion: Criterion) -> tuple[float | None, str | None]:
+    """The score a reply starts with, or ``(None, why)``. See the module docstring for the forms read."""
+    label = re.escape(criterion.label)
+    pattern = (rf"^\s*(?:[-*]\s*)?(?:(?:{label}|score|rating)\s*(?:\(\s*\d+\s*-\s*\d+\s*\))?\s*[:=-]?\s*)?"
+               rf"{_NUMBER}\s*(?:(?:/|out of)\s*\d+)?\s*(?:[.,;)]\s*)?(?P<rest>.*)$")
+    match = re.match(pattern, text, re.IGNORECASE | re.DOTALL)
+    shown = text if len(text) <= 80 else text[:77] + "..."
+    if not match:
+        return None, f"no score at the start of the judge's reply {shown!r}"
+    if match.group(1).isdigit() and re.match(r"\d*\.\s+\w", text[match.start(1):]) and match.group("rest"):
+        return None, f"the judge's reply {shown!r} reads as a numbered list, not a score"
+    value = float(match.group(1))
+    if not criterion.low <= value <= criterion.high:
+        return None, f"score {value:g} is outside {criterion.low}-{criterion.high} in the judge's reply {shown!r}"
+    return value, None
+
+
+def weighted_score(reply: Reply, stated: float, criterion: Criterion) -> float | None:
+    """``sum p(s) s / sum p(s)`` over score tokens at the first position whose token is the stated score."""
+    for position in reply.top_logprobs:
+        (chosen, _), alternatives = position[0], dict(position[1:] or position[:1])
+        if chosen.strip() != f"{stated:g}":
+            continue
+        weights: dict[int, float] = {}
+        for token, logprob in alternatives.items():  # " 4" and "4" are two tokens that both say 4
+            token = token.strip()
+            if token.isdigit() and criterion.low <= int(token) <= criterion.high:
+                weights[int(token)] = weights.get(int(token), 0.0) + math.exp(logprob)
+        total = sum(weights.values())
+        return sum(s * p for s, p in weights.items()) / total if total > 0 else None
+    return None
+
+
+def parse_verdict(text: str) -> bool | None:
+    """True for a reply starting with yes/supported, False for no/unsupported/not supported, else None."""
+    match = _VERDICT.match(text)
+    if not match:
+        return None
+    return match.group(1).lower() in ("yes", "supported")
+
+
+class LLMJudge(Metric):
+    """A chat model scores summaries with a rubric (see the module docstring)."""
+
+    kind = "llm-judge"
+    version = "1"
+
+    def __init__(self, *, model: str, provider: str = "openai", rubric: str | Mapping[str, Any] = "geval",
+                 criteria: Sequence[str] | None = None, prefix: str = "judge", base_url: str | None = None,
+                 api_key_env: str | None = None, temperature: float | None = 0.0, logprobs: int | None = None,
+                 concurrency: int = 4, max_retries: int = 6, timeout: float = 60.0, backoff: float = 1.0,
+                 max_backoff: float = 60.0, prices: Mapping[str, float] | None = None, breaker: int = 4,
+                 max_tokens_field: str | None = None) -> None:
+        """``logprobs``: top alternatives to ask for per token (default 5 for openai, 0 = none; Anthropic has none).
+
+        ``criteria`` keeps a subset of the rubric's criteria (e.g. ``[consistency]``); ``prefix``
+        names the values (``judge_coherence``), so two judges can sit in one run.
+        """
+        if not isinstance(prefix, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", prefix):
+            raise ConfigError(f"llm-judge: prefix must be lowercase letters, digits and _, got {prefix!r}")
+        self.prefix = prefix
+        self.rubric = load_rubric(rubric)
+        if criteria is not None:
+            known = {c.name: c for c in self.rubric.criteria}
+            unknown = [c for c in criteria if c not in known]
+            if unknown or not criteria:
+                raise ConfigError(f"llm-judge: criteria {unknown or criteria!r} not in rubric {self.rubric.name!r} "
+                                  f"(it has {', '.join(known)})")
+            self.rubric = Rubric(self.rubric.name, self.rubric.mode, tuple(known[c] for c in criteria),
+                                 self.rubric.max_tokens, self.rubric.system, self.rubric.source)
+        extra = {} if max_tokens_field is None else {"max_tokens_field": max_tokens_field}
+        self.transport = make_transport(
+            provider, model=model, base_url=base_url, api_key_env=api_key_env, temperature=temperature,
+            concurrency=concurrency, max_retries=max_retries, timeout=timeout, backoff=backoff,
+            max_backoff=max_backoff, prices=prices, breaker=breaker, label=f"judge {prefix}", **extra)
+        if logprobs is None:
+            logprobs = 5 if provider == "openai" and self.rubric.mode == "score" else 0
+        if isinstance(logprobs, bool) or not isinstance(logprobs, int) or not 0 <= logprobs <= 20:
+            raise ConfigError(f"llm-judge: logprobs must be a whole number from 0 (none) to 20, got {logprobs!r}")
+        if logprobs and provider != "openai":
+            raise ConfigError("llm-judge: only OpenAI-format endpoints return log-probabilities; set logprobs: 0")
+        self.logprobs = logprobs
+        self.model = model
+
+    # -- identity -------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        return {"transport": {"provider": self.transport.provider, **self.transport.settings()},
+                "rubric": self.rubric.to_dict(), "logprobs": self.logprobs, "parser": PARSER, "prefix": self.prefix}
+
+    @property
+    def key(self) -> str:
+        return self.prefix
+
+    def describe(self, spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return super().describe(redact_spec(spec or {"kind": self.kind}))
+
+    def measures(self) -> tuple[Measure, ...]:
+        who = f"{self.model} as judge, rubric {self.rubric.name}"
+        if self.rubric.mode == "claims":
+            return (
+                Measure(f"{self.prefix}_supported", "Claims supported (judge)", "fraction", True,
+                        description=f"share of summary sentences the judge finds supported by the article ({who})",
+                        headline=self.rubric.criteria[0].headline, tolerance=0.05),
+                Measure(f"{self.prefix}_unsupported_count", "Unsupported claims (judge)", "count", False,
+                        unit="sentences", description=f"summary sentences the judge finds unsupported ({who})"),
+                Measure(f"{self.prefix}_claims", "Claims judged", "count", None, unit="sentences",
+                        description="sentences of the summary sent to the judge"),
+            )
+        weighted = "probability-weighted" if self.logprobs else "stated"
+        return tuple(
+            Measure(f"{self.prefix}_{c.name}", f"Judge {c.label.lower()} ({c.low}-{c.high})", "score",
+                    c.higher_is_better, description=f"{c.description or c.label}; {weighted} score, {who}",
+                    headline=c.headline, tolerance=0.1 * (c.high - c.low))
+            for c in self.rubric.criteria)
+
+    def artifact_namespace(self) -> str | None:
+        return "llm-judge"
+
+    # -- requests ---------------------------------------------------------------------
+    def _prompts(self, candidate: Candidate) -> list[tuple[str, str]]:
+        """``(criterion or claim, user message)`` for one candidate."""
+        article = candidate.document.text
+        if self.rubric.mode == "claims":
+            prompt = self.rubric.criteria[0].prompt
+            return [(claim, prompt.format(article=article, claim=claim, summary=candidate.text))
+                    for claim in sentences(candidate.text)]
+        return [(c.name, c.prompt.format(article=article, summary=candidate.text, claim=""))
+                for c in self.rubric.criteria]
+
+    def _request_key(self, user: str) -> str:
+        return digest({"transport": {"provider": self.transport.provider, **self.transport.settings()},
+                       "system": self.rubric.system, "user": user, "max_tokens": self.rubric.max_tokens,
+                       "logprobs": self.logprobs})
+
+    def _replies(self, users: list[str], where: dict[str, str]) -> dict[str, tuple[Reply | None, dict[str, Any]]]:
+        """Reply (or None) and cost/failure facts per request key: from the store, else sent now."""
+        keys = {self._request_key(u): u for u in users}
+        stored = self.cache.get_many(list(keys)) if self.cache is not None else {}
+        out = {k: (_reply_from(json.loads(v)), {"cached": True, **json.loads(v)["usage"]}) for k, v in stored.items()}
+        missing = [k for k in keys if k not in out]
+        if missing and offline_requested():
+            docs = sorted({where[keys[k]] for k in missing})
+            shown = ", ".join(docs[:10]) + (f" and {len(docs) - 10} more" if len(docs) > 10 else "")
+            raise ReplayMissError(
+                f"{OFFLINE_ENV} is set, so judge {self.prefix!r} ({self.model}, rubric {self.rubric.name}) may not "
+                f"call its API, but the store has no reply for {len(missing)} judge request(s) on document(s) "
+                f"{shown}. Run without {OFFLINE_ENV} to request them, or use the store that has them.")
+
+        def work(key: str, stop: threading.Event) -> Outcome | None:
+            return self.transport.request(self.rubric.system, keys[key], self.rubric.max_tokens, stop=stop,
+                                          what=f"judging document {where[keys[key]]}", logprobs=self.logprobs or None)
+
+        def deliver(index: int, outcome: Outcome) -> None:  # kept the moment it arrives: a kill loses nothing paid
+            key = missing[index]
+            if outcome.reply is not None:
+                usage = self.transport.usage_details(outcome.reply)
+                if self.cache is not None:
+                    self.cache.put_many({key: json.dumps({"reply": _reply_to(outcome.reply), "usage": usage},
+                                                         sort_keys=True).encode("utf-8")})
+                out[key] = (outcome.reply, usage)
+            else:
+                out[key] = (None, {"error": self.transport.failure_message(outcome.failure, outcome.attempts),
+                                   **self.transport.failure_details(outcome.failure, outcome.attempts)})
+
+        self.transport.map(missing, work, deliver)
+        return {keys[k]: v for k, v in out.items()}
+
+    def score(self, candidates: Sequence[Candidate]) -> list[MetricResult]:
+        prompts = [self._prompts(c) for c in candidates]
+        where = {user: c.document.id for c, items in zip(candidates, prompts) for _, user in items}
+        replies = self._replies(list(dict.fromkeys(where)), where) if where else {}
+        return [self._result(items, replies) for items in prompts]
+
+    # -- results ------------------------------------------------------------------------------
+    def _result(self, items: list[tuple[str, str]], replies: Mapping[str, tuple[Reply | None, dict]]) -> MetricResult:
+        values: dict[str, float | None] = {}
+        notes: dict[str, str] = {}
+        info: dict[str, Any] = {"judge_model": self.model, "rubric": self.rubric.name, "requests": len(items)}
+        facts = [replies[user][1] for _, user in items]
+        info["tokens_prompt"] = sum(f.get("tokens_prompt") or 0 for f in facts)
+        info["tokens_completion"] = sum(f.get("tokens_completion") or 0 for f in facts)
+        costs = [f.get("cost_usd") for f in facts]
+        info["cost_usd"] = sum(costs) if costs and all(c is not None for c in costs) else None
+        failed = [f["error"] for f in facts if "error" in f]
+        if failed:
+            info["incomplete"] = True  # a transient failure: worth asking again on a later run
+            info["errors"] = sorted(set(failed))
+        if self.rubric.mode == "claims":
+            return self._claims_result(items, replies, values, notes, info)
+        for criterion, (_, user) in zip(self.rubric.criteria, items):
+            name = f"{self.prefix}_{criterion.name}"
+            reply, fact = replies[user]
+            if reply is None:
+                values[name], notes[name] = None, f"judge request failed: {fact['error']}"
+                continue
+            info[f"{criterion.name}_reply"] = reply.text[:200]
+            stated, why = parse_score(reply.text, criterion)
+            if stated is None:
+                values[name], notes[name] = None, why
+                continue
+            weighted = weighted_score(reply, stated, criterion) if self.logprobs else None
+            values[name] = stated if weighted is None else weighted
+            if self.logprobs and weighted is None:
+                notes[name] = "the endpoint returned no log-probabilities for the score: stated score used"
+        return MetricResult(values, notes, info)
+
+    def _claims_result(self, items, replies, values, notes, info) -> MetricResult:
+        names = [m.name for m in self.measures()]
+        verdicts, unsupported, unparsed = [], [], []
+        for claim, user in items:
+            reply, fact = replies[user]
+            verdict = None if reply is None else parse_verdict(reply.text)
+            verdicts.append(verdict)
+            if verdict is False:
+                unsupported.append(claim)
+            elif verdict is None:
+                unparsed.append({"claim": claim, "reply": fact.get("error") if reply is None else reply.text[:200]})
+        info["unsupported_claims"] = unsupported
+        values[names[2]] = float(len(items))
+        if not items:
+            values[names[0]] = values[names[1]] = None
+            notes[names[0]] = notes[names[1]] = "the summary has no sentences to judge"
+        elif unparsed:
+            info["unparsed"] = unparsed
+            values[names[0]] = values[names[1]] = None
+            notes[names[0]] = notes[names[1]] = (f"{len(unparsed)} of {len(items)} claims got no yes/no answer "
+                                                 f"(first: {unparsed[0]['reply']!r}); see info.unparsed")
+        else:
+            values[names[0]] = verdicts.count(True) / len(items)
+            values[names[1]] = float(len(unsupported))
+        return MetricResult(values, notes, info)
+
+    def estimate(self, candidates: Sequence[Candidate]):
+        """A :class:`evalkit.pricing.CostEstimate` of judging ``candidates`` (before anything is sent)."""
+        from evalkit.pricing import CostEstimate, count_tokens, token_method
+
+        users = list(dict.fromkeys(u for c in candidates for _, u in self._prompts(c)))
+        prompt = sum(count_tokens(f"{self.rubric.system or ''}\n\n{u}", self.model) for u in users)
+        completion = len(users) * self.rubric.max_tokens
+        price = self.transport.price
+        return CostEstimate(f"judge {self.prefix}", self.model, len(users), prompt, completion, completion,
+                            None if price is None else price.cost(prompt, completion),
+                            None if price is None else price.cost(prompt, completion), token_method(self.model),
+                            None if price is not None else f"no price for {self.model}")
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def _reply_to(reply: Reply) -> dict[str, Any]:
+    return {"text": reply.text, "tokens_prompt": reply.tokens_prompt, "tokens_completion": reply.tokens_completion,
+            "model": reply.model, "finish_reason": reply.finish_reason, "truncated": reply.truncated,
+            "response_id": reply.response_id, "top_logprobs": [list(map(list, alts)) for alts in reply.top_logprobs]}
+
+
+def _reply_from(data: Mapping[str, Any]) -> Reply:
+    reply = dict(data["reply"])
+    reply["top_logprobs"] = tuple(tuple((str(t), float(lp)) for t, lp in alts) for alts in reply["top_logprobs"])
+    return Reply(**reply)
