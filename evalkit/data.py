@@ -21,7 +21,9 @@ from evalkit.types import Document, LengthTarget
 
 log = logging.getLogger(__name__)
 
-BUNDLED = Path(__file__).resolve().parent.parent / "data" / "news_sample.jsonl"
+DATA_FILES = Path(__file__).resolve().parent / "data_files"
+"""The data shipped inside the package: the sample, demo outputs and the scraped-request case."""
+BUNDLED = DATA_FILES / "news_sample.jsonl"
 """The sample written for this project (24 fictional news articles with references)."""
 
 
@@ -148,7 +150,7 @@ def load_file(path: str | Path, *, columns: Columns | Mapping[str, Any] | None =
     """Load a ``.jsonl``/``.json``/``.csv``/``.parquet`` file of documents."""
     path = Path(path)
     if not path.exists():
-        hint = " (the bundled sample lives in the repository's data/ folder: install with 'pip install -e .')" \
+        hint = " (the bundled sample ships inside the package, in evalkit/data_files/: reinstall evalkit)" \
             if path == BUNDLED else ""
         raise DataError(f"{path}: no such file{hint}")
     suffix = path.suffix.lower()

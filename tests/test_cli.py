@@ -123,8 +123,8 @@ def test_module_entry_point_exit_code(tmp_path):
 
 # --------------------------------------------------------------------------- compare
 
-CASE = REPO / "data" / "cases" / "scraped_example.txt"
-EXPECTED = REPO / "data" / "cases" / "scraped_example.expected.json"
+CASE = REPO / "evalkit" / "data_files" / "cases" / "scraped_example.txt"
+EXPECTED = REPO / "evalkit" / "data_files" / "cases" / "scraped_example.expected.json"
 
 
 def test_compare_parses_the_instruction_cleans_the_page_and_warns_the_target_cannot_be_met(tmp_path, capsys):
