@@ -193,11 +193,11 @@ class Run:
             if missing:
                 raise KeyError(f"metric(s) {missing} not in this run; it has {sorted(set(frame['metric']))}")
             frame = frame[frame["metric"].isin(metrics)]
-        table = frame.pivot_table(index="system", columns="metric", values="value", aggfunc="mean")
+        table = frame.pivot_table(index="system", columns="metric", values="value", aggfunc="mean", dropna=False)
         order = list(self.manifest.get("systems", {})) or list(table.index)
-        table = table.reindex([s for s in order if s in table.index])
+        table = table.reindex([s for s in order if s in set(frame["system"])])
         if metrics is not None:
-            table = table[list(metrics)]
+            table = table.reindex(columns=list(metrics))  # a metric no summary could be scored on stays, as NaN
         return table
 
 
