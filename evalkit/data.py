@@ -233,16 +233,28 @@ def _read_csv(path: Path, *, default: str) -> list[dict[str, Any]]:
     import pandas as pd
 
     text = read_text(path)
-    try:
-        delimiter = csv.Sniffer().sniff(text[:65536], delimiters=",;\t|").delimiter
-    except csv.Error:
-        delimiter = default
+    delimiter = sniff_delimiter(text, default=default)
     try:
         frame = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
         raise DataError(f"{path}: not readable as CSV with delimiter {delimiter!r} ({' '.join(str(exc).split())}); "
                         "check the quoting, or save the data as .jsonl") from exc
     return frame.to_dict("records")
+
+
+def sniff_delimiter(text: str, *, default: str = ",") -> str:
+    """The delimiter of a CSV text, read from its header line (column names seldom hold one), else ``csv.Sniffer``."""
+    import csv
+
+    header = text.lstrip("\ufeff").split("\n", 1)[0]
+    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    if counts[best] and sorted(counts.values())[-2] < counts[best]:
+        return best
+    try:
+        return csv.Sniffer().sniff(text[:65536], delimiters=",;\t|").delimiter
+    except csv.Error:
+        return default
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
