@@ -219,17 +219,12 @@ class Experiment:
             interrupted = True
             raise
         finally:
-            if interrupted:  # an API pool may still hand over replies that arrived: keep the store open for them
+            if interrupted:  # requests in flight may still bring replies: store them before the process exits
                 import atexit
 
-                atexit.register(store.close)
+                atexit.register(_close_all, store, summarizers, metrics)  # after the API pools' threads are joined
             else:
-                store.close()
-            for item in (*summarizers, *metrics):
-                try:
-                    item.close()
-                except Exception as exc:  # noqa: BLE001 (a close that fails must not hide the run's own error)
-                    log.warning("closing %s failed: %s", getattr(item, "name", item), exc)
+                _close_all(store, summarizers, metrics)
         return run
 
     def _documents(self, documents: Sequence[Document] | None) -> list[Document]:
@@ -458,6 +453,15 @@ def _versions(packages: Sequence[str]) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return out
+
+
+def _close_all(store: Store, summarizers: Sequence[Summarizer], metrics: Sequence[Metric]) -> None:
+    for item in (*summarizers, *metrics):
+        try:
+            item.close()
+        except Exception as exc:  # noqa: BLE001 (a close that fails must not hide the run's own error)
+            log.warning("closing %s failed: %s", getattr(item, "name", item), exc)
+    store.close()
 
 
 def _resolve_path(value: Any, base_dir: Path) -> Any:

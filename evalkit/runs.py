@@ -112,12 +112,15 @@ class Run:
     def create(cls, output_dir: Path, name: str, manifest: dict[str, Any], rows: list[ScoreRow],
                summaries: list[Summary], target_of: Mapping[str, LengthTarget]) -> Run:
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        run_dir = output_dir / f"{name}-{stamp}"
-        suffix = 1
-        while run_dir.exists():
-            suffix += 1
-            run_dir = output_dir / f"{name}-{stamp}-{suffix}"
-        run_dir.mkdir(parents=True)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        run_dir, suffix = output_dir / f"{name}-{stamp}", 1
+        while True:  # mkdir is atomic: two runs finishing in the same second get different folders
+            try:
+                run_dir.mkdir()
+                break
+            except FileExistsError:
+                suffix += 1
+                run_dir = output_dir / f"{name}-{stamp}-{suffix}"
         manifest = {**manifest, "run_id": run_dir.name}
         scores = pd.DataFrame([astuple(row) for row in rows], columns=list(TABLE_COLUMNS))
         summary_frame = pd.DataFrame([{
