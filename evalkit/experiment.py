@@ -212,6 +212,7 @@ class Experiment:
                     timings[f"score:{metric.key}"] = round(time.perf_counter() - start, 3)
                 manifest = self._manifest(documents, summarizers, metrics, counts, time.time() - started)
                 manifest["timings"] = timings
+                manifest = redact_value(manifest)  # no URL credential reaches manifest.json or the store
                 summaries = [_redacted(s) for s in summaries]
                 run = Run.create(self.output_dir, self.name, manifest, rows, summaries, target_of)
                 store.put_run(run.run_id, manifest)
@@ -417,8 +418,8 @@ class Experiment:
             "python": sys.version.split()[0],
             "platform": platform.platform(),
             "packages": _versions(PACKAGES),
-            "systems": redact_value({s.name: {"kind": s.kind, "fingerprint": s.fingerprint, "settings": s.settings()}
-                                     for s in summarizers}),
+            "systems": {s.name: {"kind": s.kind, "fingerprint": s.fingerprint, "settings": s.settings()}
+                        for s in summarizers},
             "manifest_version": MANIFEST_VERSION,
             "metrics": {m.key: m.describe(spec) for m, spec in zip(metrics, self.metrics)},
             "metric_signature": digest(sorted(m.signature for m in metrics)),
