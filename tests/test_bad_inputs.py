@@ -343,3 +343,18 @@ def test_same_id_different_text_never_share_a_summary(ws):
     two = _experiment(ws).run(documents=second)
     assert one.summaries["text"].iloc[0].startswith("Alpha") and two.summaries["text"].iloc[0].startswith("Beta")
     assert two.manifest["counts"]["summaries_computed"] == 1
+
+
+def test_non_latin_articles_run_without_a_crash(ws, capsys):
+    """Russian, Chinese and Arabic articles are summarized and scored (what the scores mean: the metric docs)."""
+    articles = {"ru": "Правительство объявило о плане в понедельник. Работы начнутся весной. Жители рады.",
+                "zh": "政府周一宣布了一项新计划。部长说工程将于春季开始。居民对这一决定表示欢迎。",
+                "ar": "أعلنت الحكومة يوم الاثنين عن خطة جديدة. وقال الوزير إن العمل سيبدأ في الربيع. ورحب السكان."}
+    data = ws.data([{"id": k, "article": v, "references": [v.split(".")[0]]} for k, v in articles.items()])
+    assert main(["run", str(ws.config(data={"path": str(data)}, systems=["lead", "textrank"])), "-q"]) == 0
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    run = Run.load(ws.tmp / "runs")
+    assert run.summaries["error"].isna().all() and len(run.summaries) == 6
+    lead = run.summaries[run.summaries["system"] == "lead"].set_index("document_id")["text"]
+    assert lead["ru"].startswith("Правительство") and lead["ar"].startswith("أعلنت")
