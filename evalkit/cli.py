@@ -92,7 +92,13 @@ def _failure_status(run, *, strict: bool) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from evalkit.runs import Run
 
-    run = Run.load(args.run)
+    try:
+        run = Run.load(args.run)
+    except (ValueError, KeyError, TypeError) as exc:  # a damaged manifest.json or scores.csv
+        from evalkit.errors import DataError
+
+        raise DataError(f"{args.run}: not a readable run folder ({type(exc).__name__}: {exc}); re-run the "
+                        "experiment, or pass another folder under runs/") from exc
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     print(f"run {run.run_id} ({run.manifest.get('created', '?')}), "
           f"{run.manifest['data']['n_documents']} documents")
@@ -274,7 +280,7 @@ def describe_error(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, IsADirectoryError):
         return f"{exc.filename} is a folder where a file is needed; give a file path", 2
     if isinstance(exc, FileNotFoundError):
-        return f"{exc.filename or exc}: no such file or folder; check the path", 2
+        return (f"{exc.filename}: no such file or folder; check the path" if exc.filename else str(exc)), 2
     if isinstance(exc, OSError):
         return (f"cannot use {exc.filename or 'a file'}: {exc.strerror or exc}; check the disk and the path, or "
                 "choose another folder with --output"), 2

@@ -357,7 +357,8 @@ def rows_to_documents(rows: Iterable[Mapping[str, Any]], *, source: str, columns
         documents.append(Document(id=doc_id, text=text, references=tuple(references), metadata=metadata,
                                   target=target))
     if not documents:
-        raise DataError(f"{source}: no documents found")
+        raise DataError(f"{source}: no documents found (the file is empty or holds only a header); add rows, "
+                        "or point data.path at the right file")
     return documents
 
 

@@ -207,6 +207,15 @@ CASES: list[tuple[str, Callable[[Ws], list[str]], int, tuple[str, ...]]] = [
     ("output-read-only", readonly, 2, ("permission", "another --output")),
     # report
     ("report-missing", lambda ws: ["report", str(ws.tmp / "nothing")], 2, ("nothing",)),
+    ("report-damaged-manifest", lambda ws: shutil.copytree(ws.good["run_dir"], ws.tmp / "r") and
+     (ws.tmp / "r" / "manifest.json").write_text('{"name": ') and ["report", str(ws.tmp / "r")], 2,
+     ("not a readable run folder", "re-run")),
+    ("report-not-a-run", lambda ws: ["report", str(ws.tmp)], 2, ("not a run directory",)),
+    ("data-garbage-parquet", lambda ws: (ws.tmp / "d.parquet").write_bytes(b"garbage") and
+     ["run", str(ws.config(data={"path": str(ws.tmp / "d.parquet")}))], 2, ("parquet", "re-export")),
+    ("data-empty-csv", lambda ws: (ws.tmp / "d.csv").write_text("id,article,references\n") and
+     ["run", str(ws.config(data={"path": str(ws.tmp / "d.csv")}))], 2, ("no documents",)),
+    ("seed-not-number", lambda ws: ["run", str(ws.config(seed="x"))], 2, ("seed", "whole number")),
     ("report-metric-typo", lambda ws: ["report", str(ws.good["run_dir"]), "--metrics", "rogue1_f"], 2,
      ("rogue1_f", "did you mean 'rouge1_f'")),
     # compare
