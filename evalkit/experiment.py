@@ -198,7 +198,7 @@ class Experiment:
                 timings: dict[str, float] = {}
                 for summarizer in summarizers:
                     start = time.perf_counter()
-                    summaries.extend(self._summaries(store, summarizer, requests, counts))
+                    summaries.extend(_redacted(s) for s in self._summaries(store, summarizer, requests, counts))
                     summarizer.close()  # free a local model before the next system loads its own
                     timings[f"summarize:{summarizer.name}"] = round(time.perf_counter() - start, 3)
                 by_document = {doc.id: doc for doc in documents}
@@ -213,7 +213,6 @@ class Experiment:
                 manifest = self._manifest(documents, summarizers, metrics, counts, time.time() - started)
                 manifest["timings"] = timings
                 manifest = redact_value(manifest)  # no URL credential reaches manifest.json or the store
-                summaries = [_redacted(s) for s in summaries]
                 run = Run.create(self.output_dir, self.name, manifest, rows, summaries, target_of)
                 store.put_run(run.run_id, manifest)
         except KeyboardInterrupt:

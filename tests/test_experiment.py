@@ -414,7 +414,8 @@ class Scripted(Lead):
             word = request.document.text.split()[0]
             Scripted.calls.append(word)
             if word in Scripted.fail:
-                summary = self.failure(request, f"HTTP {Scripted.fail[word].get('status')}: refused",
+                summary = self.failure(request, f"HTTP {Scripted.fail[word].get('status')}: refused by "
+                                       f"{Scripted.fail[word].get('url', 'the server')}",
                                        details={**Scripted.fail[word], "credential": Scripted.credential})
             else:
                 summary = self._safely(request)
