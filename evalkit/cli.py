@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -23,11 +25,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     experiment = Experiment.from_yaml(config)
     if args.output or args.store:
         experiment.relocate(args.output or experiment.output_dir, args.store)
-    if args.limit:
-        experiment.data = type(experiment.data)(**{**experiment.data.__dict__, "limit": args.limit})
+    if args.limit is not None:
+        experiment.data = replace(experiment.data, limit=args.limit)
     experiment.progress = not args.quiet
     if args.replay:
         experiment.replay_only = True
+    experiment.retry_failed = args.retry_failed
     if args.dry_run:
         from evalkit.pricing import estimate_cost
 
@@ -61,14 +64,42 @@ def cmd_run(args: argparse.Namespace) -> int:
     if cost.requests:
         print(cost.describe())
     print(f"Results: {run.run_dir}/scores.csv (tidy), summaries.jsonl, manifest.json")
+    return _failure_status(run, strict=args.strict)
+
+
+def _failure_status(run, *, strict: bool) -> int:
+    """0, or 1 with one line on stderr naming each failing system's first error (every summary failed, or --strict)."""
+    summaries = run.summaries
+    failed = summaries[summaries["error"].notna()]
+    if failed.empty:
+        return 0
+    causes = "; ".join(f"{system}: {len(rows)}/{int((summaries['system'] == system).sum())} failed, e.g. "
+                       f"{' '.join(str(rows['error'].iloc[0]).split())[:300]}"
+                       for system, rows in failed.groupby("system", sort=False))
+    if len(failed) == len(summaries):
+        print(f"evalkit: error: every summary failed, nothing could be scored ({causes}). Fix the cause and re-run: "
+              "only the failed ones are computed again", file=sys.stderr)
+        return 1
+    if strict:
+        print(f"evalkit: error: --strict: {len(failed)} of {len(summaries)} summaries failed ({causes}); the means "
+              "cover fewer documents for those systems", file=sys.stderr)
+        return 1
+    print(f"evalkit: warning: {len(failed)} of {len(summaries)} summaries failed ({causes}); use --strict to make "
+          "this an error", file=sys.stderr)
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from evalkit.runs import Run
 
-    run = Run.load(args.run)
-    metrics = args.metrics.split(",") if args.metrics else None
+    try:
+        run = Run.load(args.run)
+    except (ValueError, KeyError, TypeError) as exc:  # a damaged manifest.json or scores.csv
+        from evalkit.errors import DataError
+
+        raise DataError(f"{args.run}: not a readable run folder ({type(exc).__name__}: {exc}); re-run the "
+                        "experiment, or pass another folder under runs/") from exc
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     print(f"run {run.run_id} ({run.manifest.get('created', '?')}), "
           f"{run.manifest['data']['n_documents']} documents")
     print(format_table(run, metrics))
@@ -86,13 +117,17 @@ COMPARE_METRICS = ("length_words", "length_paragraphs", "length_ok", "length_fea
 def cmd_compare(args: argparse.Namespace) -> int:
     """Clean a pasted article, read its length instruction, and compare strategies on it."""
     from evalkit.clean import clean
-    from evalkit.data import DataError, document_from_request
+    from evalkit.data import DataError, MAX_MARKUP_SHARE, document_from_request, html_to_text, markup_share, read_text
     from evalkit.experiment import Experiment
 
     path = Path(args.article)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such article file")
-    raw = path.read_text(encoding="utf-8")
+    if not path.is_file():
+        raise DataError(f"{path}: no such article file" + (" (it is a folder)" if path.is_dir() else "") +
+                        "; give a text file: an optional instruction line, then the article")
+    raw = read_text(path)
+    if markup_share(raw) > MAX_MARKUP_SHARE:
+        log.warning("%s looks like an HTML page: using its visible text", path)
+        raw = html_to_text(raw)
     document = document_from_request(raw, doc_id=path.stem, instruction=args.instruction)
     cleaned = clean(document.text)
     if not cleaned.text.strip():
@@ -142,21 +177,43 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value} (leave it out to use every document)")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line with where to look, exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="evalkit", description="Compare news summarizers.")
+    parser = _Parser(prog="evalkit", description="Compare news summarizers.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run an experiment from a YAML config (default: the bundled one)")
     run.add_argument("config", nargs="?", help=f"experiment YAML (default: {DEFAULT_CONFIG.name}, bundled data)")
     run.add_argument("--output", help="folder for runs and the store (default: the config's output_dir, runs/)")
     run.add_argument("--store", help="SQLite store path (default: <output>/store.sqlite)")
-    run.add_argument("--limit", type=int, help="only the first N documents")
+    run.add_argument("--limit", type=_positive_int, help="only the first N documents (N >= 1)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     run.add_argument("--dry-run", action="store_true",
                      help="show what would be computed and estimate API cost; send nothing")
     run.add_argument("--replay", action="store_true",
                      help="never call an API: fail on any summary missing from the store (also EVALKIT_OFFLINE=1)")
+    run.add_argument("--strict", action="store_true",
+                     help="exit 1 when any summary failed (default: a warning; exit 1 only when all failed)")
+    run.add_argument("--retry-failed", action="store_true",
+                     help="re-send stored failures marked permanent (400/403/404, context length; transient "
+                          "failures are always retried)")
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser("report", help="print a stored run's per-system table")
@@ -185,18 +242,74 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    from evalkit.data import DataError
-    from evalkit.registry import ConfigError
-    from evalkit.targets import TargetParseError
-
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_redact_record)
     try:
         return args.func(args)
-    except (ConfigError, DataError, TargetParseError, FileNotFoundError, KeyError) as exc:
-        print(f"evalkit: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("evalkit: interrupted; everything finished so far is in the store, re-run to resume", file=sys.stderr)
-        return 130
+    except BrokenPipeError:  # `evalkit report runs/ | head`: the reader left; say nothing
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"evalkit: interrupted ({signal.Signals(signum).name}); every summary that arrived is in the store, "
+              "re-run to resume", file=sys.stderr)
+        return 128 + signum
+    except Exception as exc:  # noqa: BLE001 (the one place errors become a message)
+        message, code = describe_error(exc)
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        from evalkit.redact import redact
+
+        print(f"evalkit: error: {redact(' '.join(message.split()))}", file=sys.stderr)
+        return code
+
+
+def describe_error(exc: BaseException) -> tuple[str, int]:
+    """One user-facing message and exit code for any exception that reaches the command line."""
+    import sqlite3
+
+    from evalkit.errors import EvalkitError, GateError
+
+    if isinstance(exc, EvalkitError):
+        return str(exc), 3 if isinstance(exc, GateError) else 2
+    if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], str) and " " in exc.args[0]:
+        return exc.args[0], 2  # our own lookups carry a sentence with a did-you-mean
+    if isinstance(exc, PermissionError):
+        return (f"no permission to {'write' if _writing(exc) else 'read'} {exc.filename or 'a file'} "
+                f"({exc.strerror}); make it accessible or choose another folder with --output / --store"), 2
+    if isinstance(exc, IsADirectoryError):
+        return f"{exc.filename} is a folder where a file is needed; give a file path", 2
+    if isinstance(exc, FileNotFoundError):
+        return (f"{exc.filename}: no such file or folder; check the path" if exc.filename else str(exc)), 2
+    if isinstance(exc, OSError):
+        return (f"cannot use {exc.filename or 'a file'}: {exc.strerror or exc}; check the disk and the path, or "
+                "choose another folder with --output"), 2
+    if isinstance(exc, UnicodeDecodeError):
+        return f"a file is not UTF-8 text ({exc.reason} at byte {exc.start}); re-save it as UTF-8", 2
+    if isinstance(exc, sqlite3.DatabaseError):
+        return (f"the store could not be read ({exc}); it is damaged: move it aside and re-run (run folders keep "
+                "their results)"), 2
+    return (f"unexpected {type(exc).__name__}: {exc} (a bug in evalkit, or an input it does not check yet: "
+            "re-run with -v for the traceback and report it)"), 1
+
+
+def _writing(exc: OSError) -> bool:
+    name = str(exc.filename or "")
+    return not name or not Path(name).exists() or os.access(Path(name).parent, os.R_OK)
+
+
+def _redact_record(record: logging.LogRecord) -> bool:
+    """Logging filter: credentials in URLs never reach a log line."""
+    from evalkit.redact import redact
+
+    message = record.getMessage()
+    cleaned = redact(message)
+    if cleaned != message:
+        record.msg, record.args = cleaned, ()
+    return True
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,9 @@ from evalkit.types import Document, LengthTarget
 
 log = logging.getLogger(__name__)
 
-BUNDLED = Path(__file__).resolve().parent.parent / "data" / "news_sample.jsonl"
+DATA_FILES = Path(__file__).resolve().parent / "data_files"
+"""The data shipped inside the package: the sample, demo outputs and the scraped-request case."""
+BUNDLED = DATA_FILES / "news_sample.jsonl"
 """The sample written for this project (24 fictional news articles with references)."""
 
 
@@ -158,25 +161,10 @@ def load_file(path: str | Path, *, columns: Columns | Mapping[str, Any] | None =
     """Load a ``.jsonl``/``.json``/``.csv``/``.parquet`` file of documents."""
     path = Path(path)
     if not path.exists():
-        hint = " (the bundled sample lives in the repository's data/ folder: install with 'pip install -e .')" \
+        hint = " (the bundled sample ships inside the package, in evalkit/data_files/: reinstall evalkit)" \
             if path == BUNDLED else ""
         raise DataError(f"{path}: no such file{hint}")
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        rows = _read_jsonl(path)
-    elif suffix == ".json":
-        rows = _read_json(path)
-    elif suffix in (".csv", ".tsv"):
-        import pandas as pd
-
-        frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False)
-        rows = frame.to_dict("records")
-    elif suffix in (".parquet", ".pq"):
-        import pandas as pd
-
-        rows = pd.read_parquet(path).to_dict("records")
-    else:
-        raise DataError(f"{path}: unsupported file type {suffix!r}; use .jsonl, .json, .csv, .tsv or .parquet")
+    rows = read_rows(path)
     return rows_to_documents(rows, source=str(path), columns=Columns.from_value(columns),
                              require_references=require_references)
 
@@ -203,9 +191,87 @@ def load_hf(name: str, *, config: str | None = None, split: str = "test", revisi
                              require_references=require_references)
 
 
+def read_rows(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a ``.jsonl``/``.json``/``.csv``/``.tsv``/``.parquet`` file (encoding and delimiter detected)."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; give a data file (.jsonl, .json, .csv, .tsv or .parquet)")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return _read_jsonl(path)
+    if suffix == ".json":
+        return _read_json(path)
+    if suffix in (".csv", ".tsv"):
+        return _read_csv(path, default="\t" if suffix == ".tsv" else ",")
+    if suffix in (".parquet", ".pq"):
+        import pandas as pd
+
+        try:
+            return pd.read_parquet(path).to_dict("records")
+        except Exception as exc:  # noqa: BLE001 (pyarrow raises many kinds)
+            raise DataError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc}); re-export it, or "
+                            "save the data as .jsonl or .csv") from exc
+    raise DataError(f"{path}: unsupported file type {suffix!r}; use .jsonl, .json, .csv, .tsv or .parquet")
+
+
+def read_text(path: str | Path) -> str:
+    """A text file's content: UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252/Latin-1 (logged)."""
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if b"\x00" in raw[:4096]:
+            raise DataError(f"{path}: binary data at byte {exc.start}, not text; give a UTF-8 text file") from exc
+        for encoding in ("cp1252", "latin-1"):
+            try:
+                text = raw.decode(encoding)
+            except UnicodeDecodeError:
+                continue
+            log.warning("%s is not UTF-8 (byte %d); read it as %s. Re-save it as UTF-8 if accents look wrong",
+                        path, exc.start, encoding)
+            return text
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}); re-save it as UTF-8") from exc
+
+
+def _read_csv(path: Path, *, default: str) -> list[dict[str, Any]]:
+    import csv
+    import io
+
+    import pandas as pd
+
+    text = read_text(path)
+    delimiter = sniff_delimiter(text, default=default)
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
+        raise DataError(f"{path}: not readable as CSV with delimiter {delimiter!r} ({' '.join(str(exc).split())}); "
+                        "check the quoting, or save the data as .jsonl") from exc
+    return frame.to_dict("records")
+
+
+def sniff_delimiter(text: str, *, default: str = ",") -> str:
+    """The delimiter of a CSV text, read from its header line (column names seldom hold one), else ``csv.Sniffer``."""
+    import csv
+
+    header = text.lstrip("\ufeff").split("\n", 1)[0]
+    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    if counts[best] and sorted(counts.values())[-2] < counts[best]:
+        return best
+    try:
+        return csv.Sniffer().sniff(text[:65536], delimiters=",;\t|").delimiter
+    except csv.Error:
+        return default
+
+
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     rows = []
-    with path.open(encoding="utf-8") as handle:
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; give a .jsonl file")
+    with io_lines(path) as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -219,9 +285,16 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def io_lines(path: Path):
+    """The lines of a text file, decoded as :func:`read_text` does."""
+    import io
+
+    return io.StringIO(read_text(path))
+
+
 def _read_json(path: Path) -> list[dict[str, Any]]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON ({exc.msg})") from exc
     if isinstance(data, dict):
@@ -262,8 +335,7 @@ def rows_to_documents(rows: Iterable[Mapping[str, Any]], *, source: str, columns
                 "Map your columns, e.g. columns: {text: document, references: summary, id: id}"
             )
         text = row[columns.text]
-        if not isinstance(text, str) or not text.strip():
-            raise DataError(f"{where}: empty or non-text '{columns.text}'; remove the row or fill in the article")
+        check_text(text, where, column=columns.text)
         doc_id = str(row[columns.id]) if columns.id else f"{Path(source).stem}-{number}"
         if not doc_id.strip():
             raise DataError(f"{where}: empty id in column '{columns.id}'; give every row a unique id")
@@ -295,7 +367,8 @@ def rows_to_documents(rows: Iterable[Mapping[str, Any]], *, source: str, columns
         documents.append(Document(id=doc_id, text=text, references=tuple(references), metadata=metadata,
                                   target=target))
     if not documents:
-        raise DataError(f"{source}: no documents found")
+        raise DataError(f"{source}: no documents found (the file is empty or holds only a header); add rows, "
+                        "or point data.path at the right file")
     return documents
 
 
@@ -323,3 +396,77 @@ def document_from_request(text: str, *, doc_id: str = "request", instruction: st
         raise DataError("the request holds no article text after the instruction line")
     return Document(id=doc_id, text=body.strip(), references=tuple(references),
                     metadata={"instruction": instruction}, target=target)
+
+
+MARKUP = re.compile(r"<(script|style|/?(?:html|head|body|div|span|p|a|table|tr|td|ul|li|meta|link|br|img|nav|header"
+                    r"|footer|article|section|h[1-6]))\b[^>]*>", re.IGNORECASE)
+MAX_MARKUP_SHARE = 0.05
+"""An article with more of its characters in HTML tags than this is a page, not an article."""
+
+
+def markup_share(text: str) -> float:
+    """The fraction of ``text``'s characters inside HTML tags (0 for plain text)."""
+    return sum(len(m[0]) for m in MARKUP.finditer(text)) / max(len(text), 1)
+
+
+def check_text(text: Any, where: str, *, column: str = "text") -> None:
+    """Refuse an article that is empty, not text, or an HTML page, with how to fix it."""
+    if not isinstance(text, str) or not text.strip():
+        raise DataError(f"{where}: empty or non-text '{column}'; remove the row or fill in the article")
+    share = markup_share(text)
+    if share > MAX_MARKUP_SHARE or re.search(r"<script\b|<!doctype html|<html\b", text[:5000], re.IGNORECASE):
+        raise DataError(f"{where}: '{column}' looks like an HTML page ({share:.0%} of it is markup), not article "
+                        "text; extract the text first (evalkit.data.html_to_text, or paste the page into "
+                        "'evalkit compare', which does it)")
+
+
+def html_to_text(page: str) -> str:
+    """The visible text of an HTML page: scripts, styles and tags removed, one line per block."""
+    from html.parser import HTMLParser
+
+    class _Text(HTMLParser):
+        skip = {"script", "style", "noscript", "template", "head", "svg"}
+        blocks = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "article", "section"}
+
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.parts: list[str] = []
+            self.hidden = 0
+
+        def handle_starttag(self, tag: str, attrs: Any) -> None:
+            self.hidden += tag in self.skip
+            if tag in self.blocks:
+                self.parts.append("\n\n")
+
+        def handle_endtag(self, tag: str) -> None:
+            self.hidden -= tag in self.skip and self.hidden > 0
+
+        def handle_data(self, data: str) -> None:
+            if not self.hidden:
+                self.parts.append(data)
+
+    parser = _Text()
+    parser.feed(page)
+    parser.close()
+    paragraphs = (" ".join(p.split()) for p in "".join(parser.parts).split("\n\n"))
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+def check_documents(documents: Sequence[Document], *, source: str = "documents") -> list[Document]:
+    """The checks :func:`rows_to_documents` makes, for documents built in Python (``Experiment.run(documents)``)."""
+    seen: dict[str, int] = {}
+    for index, doc in enumerate(documents):
+        if not isinstance(doc, Document):
+            raise DataError(f"{source}[{index}]: expected an evalkit.types.Document, got {type(doc).__name__}; "
+                            "build one with Document(id=..., text=..., references=(...,))")
+        where = f"{source}[{index}] (id {doc.id!r})"
+        if not isinstance(doc.id, str) or not doc.id.strip():
+            raise DataError(f"{source}[{index}]: empty id; give every document a unique id")
+        check_text(doc.text, where)
+        if doc.id in seen:
+            raise DataError(f"{where}: duplicate id (first at {source}[{seen[doc.id]}]); ids must be unique, or two "
+                            "documents' results would be mixed up")
+        seen[doc.id] = index
+    if not documents:
+        raise DataError(f"{source}: no documents given")
+    return list(documents)

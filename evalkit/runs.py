@@ -112,12 +112,15 @@ class Run:
     def create(cls, output_dir: Path, name: str, manifest: dict[str, Any], rows: list[ScoreRow],
                summaries: list[Summary], target_of: Mapping[str, LengthTarget]) -> Run:
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        run_dir = output_dir / f"{name}-{stamp}"
-        suffix = 1
-        while run_dir.exists():
-            suffix += 1
-            run_dir = output_dir / f"{name}-{stamp}-{suffix}"
-        run_dir.mkdir(parents=True)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        run_dir, suffix = output_dir / f"{name}-{stamp}", 1
+        while True:  # mkdir is atomic: two runs finishing in the same second get different folders
+            try:
+                run_dir.mkdir()
+                break
+            except FileExistsError:
+                suffix += 1
+                run_dir = output_dir / f"{name}-{stamp}-{suffix}"
         manifest = {**manifest, "run_id": run_dir.name}
         scores = pd.DataFrame([astuple(row) for row in rows], columns=list(TABLE_COLUMNS))
         summary_frame = pd.DataFrame([{
@@ -193,11 +196,11 @@ class Run:
             if missing:
                 raise KeyError(f"metric(s) {missing} not in this run; it has {sorted(set(frame['metric']))}")
             frame = frame[frame["metric"].isin(metrics)]
-        table = frame.pivot_table(index="system", columns="metric", values="value", aggfunc="mean")
+        table = frame.pivot_table(index="system", columns="metric", values="value", aggfunc="mean", dropna=False)
         order = list(self.manifest.get("systems", {})) or list(table.index)
-        table = table.reindex([s for s in order if s in table.index])
+        table = table.reindex([s for s in order if s in set(frame["system"])])
         if metrics is not None:
-            table = table[list(metrics)]
+            table = table.reindex(columns=list(metrics))  # a metric no summary could be scored on stays, as NaN
         return table
 
 

@@ -47,12 +47,15 @@ def format_table(run, metrics: Sequence[str] | None = None) -> str:
     if not chosen:
         return "(no scores in this run)"
     table = run.table(chosen)
-    counts = run.summaries.groupby("system")["error"].apply(lambda e: int(e.notna().sum()))
+    errors = run.summaries.groupby("system")["error"]
+    counts = errors.apply(lambda e: int(e.notna().sum()))
+    made = errors.apply(lambda e: int(e.isna().sum()))
     measures = [run.measure(m) for m in chosen]
-    header = ["system", *chosen, "failed"]
+    header = ["system", "n", *chosen, "failed"]
     lines = []
     for system, row in table.iterrows():
-        cells = [str(system), *(m.format(row[m.name]) for m in measures), str(counts.get(system, 0))]
+        cells = [str(system), str(made.get(system, 0)), *(m.format(row[m.name]) for m in measures),
+                 str(counts.get(system, 0))]
         lines.append(cells)
     widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
 
@@ -61,8 +64,14 @@ def format_table(run, metrics: Sequence[str] | None = None) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     legend = [f"  {m.name}: {_heading(m)}" for m in measures]
-    return "\n".join([fmt(header), rule, *map(fmt, lines), "", "Columns (means over documents; failed = summaries "
-                      "that could not be made):", *legend])
+    warning = []
+    if int(counts.sum()):
+        partial = ", ".join(f"{system} {counts[system]}/{counts[system] + made.get(system, 0)}"
+                            for system in counts.index if counts[system])
+        warning = ["", f"WARNING: summaries failed ({partial}): those documents are left out of the system's means; "
+                   "compare systems on equal n only (errors in summaries.jsonl)"]
+    return "\n".join([fmt(header), rule, *map(fmt, lines), *warning, "", "Columns (means over the n documents with a "
+                      "summary; failed = summaries that could not be made):", *legend])
 
 
 def format_ranking(run, metric: str | None = None, alpha: float = 0.05) -> str:

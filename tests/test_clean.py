@@ -17,8 +17,8 @@ from evalkit.text import words
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CASE = REPO.parent / "shared" / "cases" / "scraped_news_request.txt"
-DATA_CASE = REPO / "data" / "cases" / "scraped_example.txt"
-DATA_EXPECTED = REPO / "data" / "cases" / "scraped_example.expected.json"
+DATA_CASE = REPO / "evalkit" / "data_files" / "cases" / "scraped_example.txt"
+DATA_EXPECTED = REPO / "evalkit" / "data_files" / "cases" / "scraped_example.expected.json"
 
 
 def _article(path: Path) -> str:

@@ -42,7 +42,7 @@ def test_run_prints_a_table_with_every_system_and_the_results_path(small_config,
     out = capsys.readouterr().out
     assert "4 documents x 3 systems" in out and "in 2 sentences" in out
     header = next(line for line in out.splitlines() if line.startswith("system"))
-    assert header.split() == ["system", "rouge1_f", "rouge2_f", "rougeLsum_f", "length_words", "length_ok",
+    assert header.split() == ["system", "n", "rouge1_f", "rouge2_f", "rougeLsum_f", "length_words", "length_ok",
                               "length_feasible", "failed"]
     rows = table_lines(out)
     assert [row.split()[0] for row in rows] == SYSTEMS
@@ -53,7 +53,7 @@ def test_run_prints_a_table_with_every_system_and_the_results_path(small_config,
     lead = dict(zip(header.split(), rows[0].split()))
     assert float(lead["rouge1_f"]) == pytest.approx(100 * run.table(["rouge1_f"]).loc["lead-3", "rouge1_f"], abs=0.05)
     assert float(lead["length_ok"]) == pytest.approx(100.0)  # lead-2 on 4-5 sentence documents has 2 sentences
-    assert lead["failed"] == "0"
+    assert lead["failed"] == "0" and lead["n"] == "4"
     assert "Computed 12 summaries (0 from the store)" in out
 
 
@@ -69,7 +69,7 @@ def test_report_prints_the_same_table_again(small_config, tmp_path, capsys):
     assert main(["report", str(tmp_path / "runs"), "--metrics", "rouge2_f,length_words"]) == 0
     picked = capsys.readouterr().out
     header = next(line for line in picked.splitlines() if line.startswith("system"))
-    assert header.split() == ["system", "rouge2_f", "length_words", "failed"]
+    assert header.split() == ["system", "n", "rouge2_f", "length_words", "failed"]
     assert [row.split()[0] for row in table_lines(picked)] == SYSTEMS
 
 
@@ -123,8 +123,8 @@ def test_module_entry_point_exit_code(tmp_path):
 
 # --------------------------------------------------------------------------- compare
 
-CASE = REPO / "data" / "cases" / "scraped_example.txt"
-EXPECTED = REPO / "data" / "cases" / "scraped_example.expected.json"
+CASE = REPO / "evalkit" / "data_files" / "cases" / "scraped_example.txt"
+EXPECTED = REPO / "evalkit" / "data_files" / "cases" / "scraped_example.expected.json"
 
 
 def test_compare_parses_the_instruction_cleans_the_page_and_warns_the_target_cannot_be_met(tmp_path, capsys):

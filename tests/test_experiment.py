@@ -392,3 +392,103 @@ def test_cnndm_benchmark_lead3_oracle_random(cnndm_path, tmp_path):
     assert lead["rougeLsum_f"] == pytest.approx(38.5, abs=2)
     for metric in table.columns:
         assert table.loc["oracle", metric] > lead[metric] > table.loc["random", metric]
+
+
+# -- permanent failures, credentials, content keys ---------------------------------------------------
+class Scripted(Lead):
+    """A lead strategy whose failures and reply order a test scripts (class attributes, reset per test)."""
+
+    kind = "scripted"
+    makes_requests = True
+    fail: dict[str, dict] = {}
+    """document text's first word -> failure details ({"permanent": True, "status": 400} ...)."""
+    credential = "key-a"
+    calls: list[str] = []
+
+    def credential_id(self) -> str:
+        return Scripted.credential
+
+    def summarize(self, requests, sink=None):
+        out = []
+        for request in reversed(list(requests)):  # replies arrive out of order
+            word = request.document.text.split()[0]
+            Scripted.calls.append(word)
+            if word in Scripted.fail:
+                summary = self.failure(request, f"HTTP {Scripted.fail[word].get('status')}: refused by "
+                                       f"{Scripted.fail[word].get('url', 'the server')}",
+                                       details={**Scripted.fail[word], "credential": Scripted.credential})
+            else:
+                summary = self._safely(request)
+            if sink is not None:
+                sink(summary)
+            out.append(summary)
+        return out
+
+
+@pytest.fixture
+def scripted(monkeypatch):
+    monkeypatch.setitem(registry.SUMMARIZERS, "scripted", "test_experiment:Scripted")
+    Scripted.fail, Scripted.calls, Scripted.credential = {}, [], "key-a"
+    return Scripted
+
+
+def _docs(*texts: str) -> list[Document]:
+    return [Document(id=f"d{i}", text=t, references=("ref.",)) for i, t in enumerate(texts)]
+
+
+def _scripted_run(tmp_path, documents, **options):
+    return Experiment(systems=[{"kind": "scripted"}], metrics=[{"kind": "length"}], output_dir=tmp_path,
+                      progress=False, target=LengthTarget(sentences=1), **options).run(documents=documents)
+
+
+DOCS = ("Alpha rose. It was sunny.", "Beta fell. It rained.", "Gamma held. It snowed.")
+
+
+def test_a_permanent_failure_is_not_resent_unless_asked(scripted, tmp_path):
+    scripted.fail = {"Beta": {"permanent": True, "status": 400}, "Gamma": {"status": 503}}
+    first = _scripted_run(tmp_path, _docs(*DOCS))
+    assert first.manifest["counts"]["summaries_failed"] == 2
+    scripted.calls.clear()
+    again = _scripted_run(tmp_path, _docs(*DOCS))
+    assert scripted.calls == ["Gamma"]  # the transient 503 is retried, the 400 is final
+    assert again.summaries.set_index("document_id").loc["d1", "error"].startswith("HTTP 400")
+    scripted.calls.clear()
+    _scripted_run(tmp_path, _docs(*DOCS), retry_failed=True)
+    assert sorted(scripted.calls) == ["Beta", "Gamma"]
+
+
+def test_a_401_is_retried_only_once_the_key_changed(scripted, tmp_path):
+    scripted.fail = {"Alpha": {"permanent": True, "status": 401}}
+    _scripted_run(tmp_path, _docs(*DOCS))
+    scripted.calls.clear()
+    _scripted_run(tmp_path, _docs(*DOCS))
+    assert scripted.calls == []  # same key: sending again cannot help
+    scripted.credential, scripted.fail = "key-b", {}
+    run = _scripted_run(tmp_path, _docs(*DOCS))
+    assert scripted.calls == ["Alpha"] and run.manifest["counts"]["summaries_failed"] == 0
+
+
+def test_out_of_order_replies_land_under_their_own_content(scripted, tmp_path):
+    """Replies arrive in reverse; the same text under two ids is summarized once and given to both."""
+    documents = _docs(DOCS[0], DOCS[1], DOCS[0])
+    run = _scripted_run(tmp_path, documents)
+    texts = run.summaries.set_index("document_id")["text"]
+    assert texts["d0"] == "Alpha rose." and texts["d1"] == "Beta fell." and texts["d2"] == "Alpha rose."
+    assert sorted(scripted.calls) == ["Alpha", "Beta"]
+    scripted.calls.clear()
+    swapped = [Document(id="d0", text=DOCS[1], references=("ref.",)), Document(id="d1", text=DOCS[0],
+                                                                               references=("ref.",))]
+    texts = _scripted_run(tmp_path, swapped).summaries.set_index("document_id")["text"]
+    assert texts["d0"] == "Beta fell." and texts["d1"] == "Alpha rose." and scripted.calls == []
+
+
+def test_a_url_password_is_written_nowhere(scripted, tmp_path):
+    secret = "hunter2-secret"
+    scripted.fail = {"Alpha": {"status": 500, "url": f"https://user:{secret}@proxy.example/v1"}}
+    experiment = Experiment(systems=[{"kind": "scripted"}], metrics=[{"kind": "length"}], output_dir=tmp_path,
+                            progress=False, data={"path": f"https://bob:{secret}@data.example/x.jsonl"})
+    experiment.run(documents=_docs(*DOCS))
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "manifest.json" for p in written) and any(p.suffix == ".sqlite" for p in written)
+    for path in written:
+        assert secret.encode() not in path.read_bytes(), path

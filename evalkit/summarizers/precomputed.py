@@ -29,7 +29,8 @@ class Precomputed(Summarizer):
         super().__init__(name)
         self.path = Path(path)
         if not self.path.exists():
-            raise ValueError(f"precomputed: {self.path} does not exist; give the file of system outputs as path")
+            raise ValueError(f"precomputed: {self.path} does not exist; give the file of system outputs as path (a relative "
+                             "path is read from the config file's folder, else from the current folder)")
         if (system_column is None) != (system is None):
             raise ValueError("precomputed: give both system_column and system to pick one system's rows, or neither")
         self.id_column, self.summary_column = id_column, summary_column
@@ -42,21 +43,13 @@ class Precomputed(Summarizer):
 
     def outputs(self) -> dict[str, str]:
         if self._outputs is None:
-            from evalkit.data import DataError, _read_jsonl
+            from evalkit.data import DataError, read_rows
 
-            suffix = self.path.suffix.lower()
-            if suffix in (".jsonl", ".ndjson"):
-                rows = _read_jsonl(self.path)
-            else:
-                import pandas as pd
-
-                frame = pd.read_parquet(self.path) if suffix in (".parquet", ".pq") else \
-                    pd.read_csv(self.path, dtype=str, keep_default_na=False)
-                rows = frame.to_dict("records")
+            rows = read_rows(self.path)
+            if self.system_column:
+                rows = self._rows_of_system(rows)
             outputs: dict[str, str] = {}
             for number, row in enumerate(rows, start=1):
-                if self.system_column and row.get(self.system_column) != self.system:
-                    continue
                 missing = [c for c in (self.id_column, self.summary_column) if c not in row]
                 if missing:
                     raise DataError(f"{self.path}, row {number}: missing column(s) {missing}; the row has "
@@ -67,6 +60,28 @@ class Precomputed(Summarizer):
                 outputs[doc_id] = str(row[self.summary_column])
             self._outputs = outputs
         return self._outputs
+
+    def _rows_of_system(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows of the chosen system; a column or system name the file lacks is an error with a suggestion."""
+        import difflib
+
+        from evalkit.data import DataError
+
+        columns = sorted({c for row in rows for c in row})
+        if self.system_column not in columns:
+            close = difflib.get_close_matches(self.system_column, columns, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise DataError(f"{self.path}: no column {self.system_column!r} (system_column of {self.name!r}).{hint} "
+                            f"The file has: {', '.join(columns)}")
+        systems = sorted({str(row.get(self.system_column)) for row in rows})
+        chosen = [row for row in rows if str(row.get(self.system_column)) == str(self.system)]
+        if not chosen:
+            close = difflib.get_close_matches(str(self.system), systems, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            shown = ", ".join(systems[:30]) + (f" and {len(systems) - 30} more" if len(systems) > 30 else "")
+            raise DataError(f"{self.path}: no rows with {self.system_column} = {self.system!r} (system of "
+                            f"{self.name!r}).{hint} The file has: {shown}")
+        return chosen
 
     def summarize(self, requests: Sequence[Request], sink: Sink | None = None) -> list[Summary]:
         outputs = self.outputs()
