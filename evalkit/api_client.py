@@ -58,16 +58,10 @@ RETRYABLE_STATUS = frozenset({408, 409, 429})
 """Besides every 5xx (Anthropic's 529 "overloaded" included)."""
 DEFAULT_BREAKER = 4
 """Consecutive connection failures after which a transport stops trying."""
-OFFLINE_ENV = "EVALKIT_OFFLINE"
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def offline_requested() -> bool:
-    """True when ``EVALKIT_OFFLINE`` is set to 1 / true / yes / on (replay only: no request may be sent)."""
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)

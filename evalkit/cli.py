@@ -31,6 +31,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.replay:
         experiment.replay_only = True
     experiment.retry_failed = args.retry_failed
+    if args.executor:
+        experiment.executor = args.executor
+    if args.ray_address:
+        experiment.executor, experiment.ray_address = "ray", args.ray_address
     if args.dry_run:
         from evalkit.pricing import estimate_cost
 
@@ -214,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--retry-failed", action="store_true",
                      help="re-send stored failures marked permanent (400/403/404, context length; transient "
                           "failures are always retried)")
+    run.add_argument("--executor", choices=("local", "ray"),
+                     help="where the work runs: this process (default) or Ray actors (docs/ray.md)")
+    run.add_argument("--ray-address", help="join this Ray cluster (e.g. auto, ray://head:10001); implies --executor ray")
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser("report", help="print a stored run's per-system table")

@@ -1,9 +1,9 @@
 """Experiments: data x strategies x metrics -> a tidy table, a manifest and a stored run.
 
 The per-document work is two pure functions over batches, :func:`summarize_batch` and
-:func:`score_batch`; :meth:`Experiment.run` only decides what is missing from the store, calls
-them chunk by chunk and writes each result as soon as it exists. A distributed engine can run
-the same two functions elsewhere without a redesign.
+:func:`score_batch`; :meth:`Experiment.run` only decides what is missing from the store, hands
+it chunk by chunk to an executor (:mod:`evalkit.executors`: this process, or Ray actors) and
+writes each result as soon as it comes back. Only this process reads or writes the store.
 """
 
 from __future__ import annotations
@@ -27,16 +27,18 @@ from typing import Any
 import pandas as pd
 
 from evalkit import data as data_module
+from evalkit.clean import cleaning_summary
+from evalkit.errors import ConfigError, EvalkitError, ReplayMissError
+from evalkit.executors import EXECUTORS, make_executor, score_batch, split_spec, summarize_batch  # noqa: F401
 from evalkit.fingerprint import digest
 from evalkit.metrics.base import Metric
-from evalkit.errors import ConfigError, EvalkitError, ReplayMissError
 from evalkit.redact import redact, redact_value
 from evalkit.runs import MANIFEST_VERSION, TABLE_COLUMNS, Run, SignatureMismatch, check_comparable  # noqa: F401
 from evalkit.registry import build_metric, build_summarizer
 from evalkit.store import Store, document_hash, score_key, summary_key
-from evalkit.summarizers.base import Summarizer, Sink
+from evalkit.summarizers.base import Summarizer
 from evalkit.targets import as_target
-from evalkit.types import Candidate, Document, LengthTarget, MetricResult, Request, ScoreRow, Summary
+from evalkit.types import Candidate, Document, LengthTarget, Request, ScoreRow, Summary
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +57,6 @@ def offline_requested() -> bool:
     return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-
-
-def summarize_batch(summarizer: Summarizer, requests: Sequence[Request], sink: Sink | None = None) -> list[Summary]:
-    """Run one strategy over a batch of requests (pure apart from ``sink``)."""
-    return summarizer.summarize(list(requests), sink=sink)
-
-
-def score_batch(metric: Metric, candidates: Sequence[Candidate]) -> list[MetricResult]:
-    """Score a batch of candidates with one metric (pure)."""
-    results = metric.score(list(candidates))
-    if len(results) != len(candidates):
-        raise RuntimeError(f"metric {metric.kind} returned {len(results)} results for {len(candidates)} candidates")
-    return results
 
 
 @dataclass
@@ -90,6 +79,12 @@ class Experiment:
     replay_only: bool = False
     """Never call an API (also set by ``EVALKIT_OFFLINE=1``): a summary missing from the store for a
     summarizer with ``makes_requests`` raises :class:`ReplayMissError`; stored failures are replayed as stored."""
+    executor: str = "local"
+    """Where chunks run: ``local`` (this process) or ``ray`` (Ray actors; see docs/ray.md)."""
+    ray_address: str | None = None
+    """With ``executor: ray``: an existing cluster (``auto``, ``ray://head:10001``); unset starts a local one."""
+    ray_runtime_env: dict[str, Any] | None = None
+    """With ``executor: ray``: Ray's runtime environment for the workers (e.g. ``{py_modules: [...]}``)."""
     retry_failed: bool = False
     """Re-send stored failures marked permanent (``details["permanent"]``: 400, 403, 404, context length).
     Without it they are kept as final; transient failures are always retried, and a 401 is retried
@@ -124,6 +119,10 @@ class Experiment:
             raise ConfigError(f"system names must be unique; {duplicates} appear more than once: give each a 'name'")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
+        for spec in (*self.systems, *self.metrics):
+            split_spec(spec)  # placement (resources, actors) checked now, not halfway through a run
 
     def relocate(self, output_dir: str | Path, store: str | Path | None = None) -> Experiment:
         """Write runs under ``output_dir`` (and keep the store there unless ``store`` is given)."""
@@ -185,30 +184,35 @@ class Experiment:
         """Run the experiment (computing only what the store lacks) and write the run directory."""
         started = time.time()
         documents = self._documents(documents)
-        summarizers = [build_summarizer(spec) for spec in self.systems]
+        summarizers = [build_summarizer(split_spec(spec)[0]) for spec in self.systems]
         metrics = self._build_metrics()
+        replay = self.replay_only or offline_requested()
+        for metric in metrics:
+            if metric.makes_requests:
+                metric.replay_only = replay  # the replay policy is the runner's, for judges as for systems
         counts = {"summaries_computed": 0, "summaries_cached": 0, "summaries_failed": 0,
                   "scores_computed": 0, "scores_cached": 0}
         store = Store(self.store)
+        self._executor = make_executor(self.executor, address=self.ray_address, runtime_env=self.ray_runtime_env)
         interrupted = False
         try:
             with _interrupts():
                 summaries: list[Summary] = []
                 requests = [Request(doc, doc.target or self.target) for doc in documents]
                 timings: dict[str, float] = {}
-                for summarizer in summarizers:
+                for summarizer, spec in zip(summarizers, self.systems):
                     start = time.perf_counter()
-                    summaries.extend(_redacted(s) for s in self._summaries(store, summarizer, requests, counts))
+                    summaries.extend(_redacted(s) for s in self._summaries(store, summarizer, requests, counts, spec))
                     summarizer.close()  # free a local model before the next system loads its own
                     timings[f"summarize:{summarizer.name}"] = round(time.perf_counter() - start, 3)
                 by_document = {doc.id: doc for doc in documents}
                 target_of = {r.document.id: r.target for r in requests}
                 rows = []
-                for metric in metrics:
+                for metric, spec in zip(metrics, self.metrics):
                     start = time.perf_counter()
                     metric.attach_cache(store)
                     metric.prepare(documents)
-                    rows.extend(self._scores(store, metric, summaries, by_document, target_of, counts))
+                    rows.extend(self._scores(store, metric, summaries, by_document, target_of, counts, spec))
                     timings[f"score:{metric.key}"] = round(time.perf_counter() - start, 3)
                 manifest = self._manifest(documents, summarizers, metrics, counts, time.time() - started)
                 manifest["timings"] = timings
@@ -225,6 +229,7 @@ class Experiment:
                 atexit.register(_close_all, store, summarizers, metrics)  # after the API pools' threads are joined
             else:
                 _close_all(store, summarizers, metrics)
+            self._executor.close()
         return run
 
     def _documents(self, documents: Sequence[Document] | None) -> list[Document]:
@@ -237,7 +242,7 @@ class Experiment:
 
     def _build_metrics(self) -> list[Metric]:
         """The run's metrics, refusing two instances that would write the same value names."""
-        metrics = [build_metric(spec) for spec in self.metrics]
+        metrics = [build_metric(split_spec(spec)[0]) for spec in self.metrics]
         keys: dict[str, Metric] = {}
         names: dict[str, Metric] = {}
         for metric in metrics:
@@ -264,7 +269,7 @@ class Experiment:
         plan = []
         with Store(self.store) as store:
             for spec in self.systems:
-                summarizer = build_summarizer(spec)
+                summarizer = build_summarizer(split_spec(spec)[0])
                 keys = [summary_key(summarizer.fingerprint, r, uses_references=summarizer.uses_references)
                         for r in requests]
                 stored = store.get_summaries(keys)
@@ -290,7 +295,7 @@ class Experiment:
         return False
 
     def _summaries(self, store: Store, summarizer: Summarizer, requests: list[Request],
-                   counts: dict[str, int]) -> list[Summary]:
+                   counts: dict[str, int], spec: Mapping[str, Any]) -> list[Summary]:
         keys = [summary_key(summarizer.fingerprint, r, uses_references=summarizer.uses_references) for r in requests]
         by_key = dict(zip(keys, requests))  # pending work is keyed by content: identical requests are made once
         stored = store.get_summaries(by_key)
@@ -310,7 +315,7 @@ class Experiment:
             missing = [k for k in by_key if self._needs_work(summarizer, stored.get(k))]
         fresh: dict[str, Summary] = {}
         if missing:
-            self._compute(store, summarizer, by_key, missing, stored, fresh)
+            self._compute(store, summarizer, spec, by_key, missing, stored, fresh)
         counts["summaries_computed"] += len(fresh)
         counts["summaries_cached"] += sum(k not in fresh for k in keys)
         out = []
@@ -328,7 +333,8 @@ class Experiment:
             out.append(summary)
         return out
 
-    def _compute(self, store: Store, summarizer: Summarizer, by_key: dict[str, Request], missing: list[str],
+    def _compute(self, store: Store, summarizer: Summarizer, spec: Mapping[str, Any], by_key: dict[str, Request],
+                 missing: list[str],
                  stored: dict[str, dict[str, Any]], fresh: dict[str, Summary]) -> None:
         """Summarize the ``missing`` keys this run can lease; wait for those another run is computing."""
         bar = _progress(len(missing), f"summarize {summarizer.name}", self.progress)
@@ -349,11 +355,12 @@ class Experiment:
                     store.put_summary(key, summary, by_key[key])
 
             try:
-                for start in range(0, len(todo), self.batch_size):
-                    chunk = todo[start:start + self.batch_size]
-                    for summary in summarize_batch(summarizer, [by_key[k] for k in chunk], sink):
+                chunks = [[by_key[k] for k in todo[start:start + self.batch_size]]
+                          for start in range(0, len(todo), self.batch_size)]
+                for summaries in self._executor.summarize(summarizer, spec, chunks, sink):
+                    for summary in summaries:
                         fresh[key_of[summary.document_id]] = summary
-                    bar.update(len(chunk))
+                    bar.update(len(summaries))
             finally:
                 if not _GUARD.interrupted:
                     store.release([k for k in todo if k not in fresh])
@@ -371,7 +378,7 @@ class Experiment:
         bar.close()
 
     def _scores(self, store: Store, metric: Metric, summaries: list[Summary], by_document: dict[str, Document],
-                target_of: dict[str, LengthTarget], counts: dict[str, int]) -> list[ScoreRow]:
+                target_of: dict[str, LengthTarget], counts: dict[str, int], spec: Mapping[str, Any]) -> list[ScoreRow]:
         ok = [s for s in summaries if s.ok]
         ok.sort(key=lambda s: s.document_id)  # keep a document's candidates together in a chunk
         candidates = [Candidate(by_document[s.document_id], s.text, target_of[s.document_id]) for s in ok]
@@ -382,10 +389,12 @@ class Experiment:
         todo = sorted({k: c for k, c in zip(keys, candidates) if k not in results}.items(),
                       key=lambda kc: kc[1].document.id)  # identical texts are scored once
         bar = _progress(len(todo), f"score {metric.kind}", self.progress)
-        for start in range(0, len(todo), SCORE_CHUNK):
-            chunk = todo[start:start + SCORE_CHUNK]
-            computed = score_batch(metric, [c for _, c in chunk])
-            store.put_scores([(k, signature, r) for (k, _), r in zip(chunk, computed)])
+        chunks = [todo[start:start + SCORE_CHUNK] for start in range(0, len(todo), SCORE_CHUNK)]
+        scored = self._executor.score(metric, spec, list(by_document.values()), [[c for _, c in chunk] for chunk in chunks])
+        for index, computed in scored:
+            chunk = chunks[index]
+            # a result marked incomplete (a judge request failed transiently) is used now but not kept
+            store.put_scores([(k, signature, r) for (k, _), r in zip(chunk, computed) if not r.info.get("incomplete")])
             results.update({k: r for (k, _), r in zip(chunk, computed)})
             bar.update(len(chunk))
         bar.close()
@@ -424,7 +433,9 @@ class Experiment:
             "metric_signature": digest(sorted(m.signature for m in metrics)),
             "data": {"spec": self.data.to_dict(), "n_documents": len(documents),
                      "documents": digest([[d.id, document_hash(d.text, d.references)] for d in documents]),
-                     "document_hashes": {d.id: document_hash(d.text, d.references) for d in documents}},
+                     "document_hashes": {d.id: document_hash(d.text, d.references) for d in documents},
+                     "cleaning": cleaning_summary(documents)},
+            "executor": {"name": self.executor, "ray_address": self.ray_address},
             "counts": counts,
             "seconds": round(seconds, 3),
         }

@@ -173,7 +173,7 @@ def test_a_run_is_cached_replies_are_reused_and_offline_replay_never_sends(serve
     monkeypatch.delenv(KEY_ENV)
     replay = _experiment(tmp_path, [{**spec, "prefix": "replayed"}]).run(docs)
     assert set(replay.wide()["replayed_supported"]) == {1.0}
-    with pytest.raises(ReplayMissError, match=r"EVALKIT_OFFLINE is set.*judge 'judge'.*document\(s\) d9"):
+    with pytest.raises(ReplayMissError, match=r"replays stored replies only.*judge 'judge'.*document\(s\) d9"):
         _experiment(tmp_path, [spec]).run(docs + [doc("d9")])
     assert len(server.log()) == sent
 

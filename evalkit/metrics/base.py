@@ -30,6 +30,11 @@ class Metric(ABC):
     """Bump when the computation changes in a way that changes values."""
     needs_references: ClassVar[bool] = False
     """True when the metric is undefined for documents without reference summaries."""
+    makes_requests: ClassVar[bool] = False
+    """True for metrics that call a paid or remote API (an LLM judge)."""
+    replay_only: bool = False
+    """Set by the runner (``--replay``, ``EVALKIT_OFFLINE=1``) on metrics that make requests: serve
+    stored replies only and raise :class:`~evalkit.errors.ReplayMissError` for a missing one."""
 
     def settings(self) -> dict[str, Any]:
         """Every setting that can change a value, library versions included."""

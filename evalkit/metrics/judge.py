@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.api_client import OFFLINE_ENV, Outcome, Reply, make_transport, offline_requested
+from evalkit.api_client import Outcome, Reply, make_transport
 from evalkit.redact import redact_spec
 from evalkit.errors import ConfigError, ReplayMissError
 from evalkit.fingerprint import digest
@@ -285,13 +285,14 @@ class LLMJudge(Metric):
         stored = self.cache.get_many(list(keys)) if self.cache is not None else {}
         out = {k: (_reply_from(json.loads(v)), {"cached": True, **json.loads(v)["usage"]}) for k, v in stored.items()}
         missing = [k for k in keys if k not in out]
-        if missing and offline_requested():
+        if missing and self.replay_only:
             docs = sorted({where[keys[k]] for k in missing})
             shown = ", ".join(docs[:10]) + (f" and {len(docs) - 10} more" if len(docs) > 10 else "")
             raise ReplayMissError(
-                f"{OFFLINE_ENV} is set, so judge {self.prefix!r} ({self.model}, rubric {self.rubric.name}) may not "
-                f"call its API, but the store has no reply for {len(missing)} judge request(s) on document(s) "
-                f"{shown}. Run without {OFFLINE_ENV} to request them, or use the store that has them.")
+                f"this run replays stored replies only (--replay or EVALKIT_OFFLINE=1), so judge {self.prefix!r} "
+                f"({self.model}, rubric {self.rubric.name}) may not call its API, but the store has no reply for "
+                f"{len(missing)} judge request(s) on document(s) {shown}. Run without it to request them, or use "
+                "the store that has them.")
 
         def work(key: str, stop: threading.Event) -> Outcome | None:
             return self.transport.request(self.rubric.system, keys[key], self.rubric.max_tokens, stop=stop,
