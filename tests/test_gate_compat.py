@@ -1,0 +1,84 @@
+"""The gate across versions and metric instances: old runs and baselines, two BERTScore instances.
+
+The legacy fixtures were written by the evalkit of commit a6b5edf (tests/fixtures/legacy/README.md).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from evalkit.experiment import Experiment
+from evalkit.gate import check, load_baseline, save_baseline
+from evalkit.gate.commands import main
+from evalkit.runs import Run
+
+LEGACY = Path(__file__).resolve().parent / "fixtures" / "legacy"
+LEGACY_RUN = LEGACY / "legacy-20261201-202857"
+GATED = ["length_ok", "rouge1_f", "rouge2_f", "rougeLsum_f"]  # what that version's policy gated
+
+
+def _experiment(tmp: Path, name: str, metrics: list) -> Experiment:
+    return Experiment(systems=[{"kind": "lead", "name": "lead"}, {"kind": "random", "name": "random", "seed": 0}],
+                      metrics=metrics, data={"path": "bundled", "limit": 3}, target={"words": 60, "bound": "about"},
+                      name=name, output_dir=tmp / "runs", store=tmp / "store.sqlite", progress=False)
+
+
+def test_the_legacy_fixture_is_in_the_old_format():
+    manifest = json.loads((LEGACY_RUN / "manifest.json").read_text(encoding="utf-8"))
+    assert all(isinstance(v, str) for v in manifest["metrics"].values())  # {kind: signature}
+    baseline = json.loads((LEGACY / "baseline.json").read_text(encoding="utf-8"))
+    assert sorted(baseline["metrics"]) == GATED and "instance" not in baseline["metrics"]["rouge1_f"]
+
+
+def test_legacy_run_against_legacy_baseline_passes(tmp_path, capsys):
+    run_dir = shutil.copytree(LEGACY_RUN, tmp_path / LEGACY_RUN.name)  # nothing may be written into the repo
+    result = check(run_dir, LEGACY / "baseline.json")
+    assert result.verdict == "passed", str(result)
+    assert sorted({c.metric for c in result.checks}) == GATED and len(result.checks) == 2 * len(GATED)
+    assert all(c.change == 0 and c.n == 3 for c in result.checks)
+    assert main(["check", str(run_dir), "--baseline", str(LEGACY / "baseline.json")]) == 0
+    assert capsys.readouterr().out.startswith("evalkit gate passed")
+
+
+def test_current_run_against_legacy_baseline(tmp_path):
+    run = _experiment(tmp_path, "current", [{"kind": "rouge"}, {"kind": "length"}]).run()
+    assert isinstance(run.manifest["metrics"]["rouge"], dict)  # the current manifest format
+    result = check(run, LEGACY / "baseline.json")
+    assert result.verdict == "passed", str(result)
+    assert sorted({c.metric for c in result.checks}) == GATED
+    old = load_baseline(LEGACY / "baseline.json")["scores"]["lead"]["rouge1_f"]
+    lead = next(c for c in result.checks if (c.system, c.metric) == ("lead", "rouge1_f"))
+    assert lead.baseline == pytest.approx(sum(old.values()) / len(old)) and lead.change == pytest.approx(0)
+    # A baseline re-saved from the legacy run by this version reads the same.
+    save_baseline(Run.load(shutil.copytree(LEGACY_RUN, tmp_path / LEGACY_RUN.name)), tmp_path / "resaved.json")
+    assert check(run, tmp_path / "resaved.json").verdict == "passed"
+
+
+def test_two_bertscore_instances_keep_both_signatures_and_are_both_gated(tmp_path):
+    metrics = [{"kind": "bertscore"}, {"kind": "bertscore", "against": "source"}]
+    base = _experiment(tmp_path, "bert", metrics).run()
+    instances = base.manifest["metrics"]
+    assert set(instances) == {"bertscore", "bertscore_src"}
+    assert instances["bertscore"]["signature"] != instances["bertscore_src"]["signature"]
+    baseline = save_baseline(base, tmp_path / "bert.json")
+    assert {baseline["metrics"][m]["instance"] for m in ("bertscore_f", "bertscore_src_f")} == {"bertscore",
+                                                                                                "bertscore_src"}
+    assert baseline["metric_signatures"] == {k: v["signature"] for k, v in instances.items()}
+    result = check(base, tmp_path / "bert.json")
+    assert result.verdict == "passed"
+    assert {(c.system, c.metric) for c in result.checks} == {(s, m) for s in ("lead", "random")
+                                                             for m in ("bertscore_f", "bertscore_src_f")}
+
+    # Only the source instance scored differently: only its checks cannot be compared, said once.
+    changed = _experiment(tmp_path, "bert-layers",
+                          [{"kind": "bertscore"}, {"kind": "bertscore", "against": "source", "num_layers": 3}]).run()
+    result = check(changed, tmp_path / "bert.json")
+    assert result.verdict == "incomparable"
+    status = {(c.system, c.metric): c.status for c in result.checks}
+    assert status == {("lead", "bertscore_f"): "passed", ("random", "bertscore_f"): "passed",
+                      ("lead", "bertscore_src_f"): "error", ("random", "bertscore_src_f"): "error"}
+    assert len(result.errors) == 1 and result.errors[0].startswith("metric bertscore_src was scored differently")
