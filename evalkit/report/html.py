@@ -189,7 +189,14 @@ def document_data(run: Run, names: list[str]) -> dict[str, Any]:
     return {"systems": systems, "values": columns,
             "labels": [run.measure(n).label for n in columns],
             "scales": [100 if run.measure(n).is_fraction else 1 for n in columns],
+            "units": ["%" if run.measure(n).is_fraction else "" for n in columns],
             "documents": [[d, targets[d], [documents[d].get(s) for s in systems]] for d in documents]}
+
+
+def _target(target: Any) -> str:
+    if not isinstance(target, dict):
+        return str(target or "none")
+    return ", ".join(f"{k} {v}" for k, v in target.items() if v is not None and k != "instruction") or "none"
 
 
 def render_html(run: Run) -> str:
@@ -202,7 +209,7 @@ def render_html(run: Run) -> str:
     body = [
         f"<h1>{_e(title)}</h1>",
         f"<p class=\"meta\">{_e(summary['n_documents'])} documents × {len(summary['systems'])} systems "
-        f"({_e(', '.join(summary['systems']))}); target {_e(json.dumps(target) if target else 'none')}; "
+        f"({_e(', '.join(summary['systems']))}); length target {_e(_target(target))}; "
         f"created {_e(summary['created'] or '?')}.</p>",
         "<nav><a href=\"#table\">table</a> · <a href=\"#ranking\">ranking</a> · <a href=\"#charts\">charts</a> · "
         "<a href=\"#metrics\">every value</a> · <a href=\"#cost\">cost</a> · <a href=\"#documents\">documents</a></nav>",
@@ -325,7 +332,8 @@ _JS = r"""
       if (entry[3].length) { box.appendChild(el("p", "scores", "Unsupported entities: " + entry[3].join("; "))); }
       var scores = el("div", "scores");
       data.values.forEach(function (name, j) {
-        var item = el("span", null, data.labels[j] + ": " + format(entry[2][j], data.scales[j]));
+        var value = format(entry[2][j], data.scales[j]);
+        var item = el("span", null, data.labels[j] + ": " + value + (value === "n/a" ? "" : data.units[j]));
         item.title = name;
         scores.appendChild(item);
       });
