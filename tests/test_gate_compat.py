@@ -82,3 +82,24 @@ def test_two_bertscore_instances_keep_both_signatures_and_are_both_gated(tmp_pat
     assert status == {("lead", "bertscore_f"): "passed", ("random", "bertscore_f"): "passed",
                       ("lead", "bertscore_src_f"): "error", ("random", "bertscore_src_f"): "error"}
     assert len(result.errors) == 1 and result.errors[0].startswith("metric bertscore_src was scored differently")
+
+
+def test_the_documented_policy_and_workflow_are_valid():
+    import yaml
+
+    from evalkit.gate import MetricRule, Policy
+    from evalkit.types import Measure
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "ci-gate.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in text.split("```yaml\n")[1:]]
+    policy = next(b for b in blocks if b.startswith("# ci/gate-policy.yaml"))
+    loaded = Policy.from_dict(yaml.safe_load(policy), source="docs")
+    rouge = Measure("rouge1_f", "ROUGE-1 F1", "fraction", True, tolerance=0.005)
+    assert loaded.rule("random", "rouge1_f", rouge) == MetricRule(0.02, "higher", False)
+    assert loaded.rule("lead", "rouge1_f", rouge) == MetricRule(0.005, "higher", False)  # named: required
+    assert loaded.disabled(None, "entity_precision_source")
+    workflow = yaml.safe_load(next(b for b in blocks if b.startswith("# .github/workflows/")))
+    steps = {s.get("name"): s for s in workflow["jobs"]["gate"]["steps"]}
+    assert "continue-on-error" not in steps["Check against the baseline"]
+    assert "steps.gate.outputs.code" in steps["Accept the new scores as the baseline"]["if"]
+    assert steps["Verdict"]["if"] == "steps.gate.outputs.code != '0' && steps.accept.outcome != 'success'"
