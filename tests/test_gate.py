@@ -440,6 +440,12 @@ def test_a_pass_is_a_short_summary(base_run, baseline_file, halved_result):
     rows = [line for line in str(halved_result).splitlines() if line.startswith(("lead ", "textrank ", "random "))]
     assert len(rows) == 5 and all(r.startswith("lead ") for r in rows)
     assert "10 other check(s) passed" in str(halved_result)
+    # An improvement gets a row too (better by more than the tolerance, and significant), never a failure.
+    better = derived(base_run, "better", scores=with_values(base_run, "textrank", "rouge2_f", lambda v: v + 0.03))
+    improved = check(better, baseline_file)
+    assert improved.verdict == "passed" and "1 improved" in improved.headline()
+    rows = [line for line in str(improved).splitlines() if line.startswith("textrank ")]
+    assert len(rows) == 1 and "+0.0300 (better)" in rows[0] and rows[0].endswith("improved")
 
 
 def test_markdown_summary_of_a_regression(halved_result):

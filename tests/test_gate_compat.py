@@ -103,3 +103,16 @@ def test_the_documented_policy_and_workflow_are_valid():
     assert "continue-on-error" not in steps["Check against the baseline"]
     assert "steps.gate.outputs.code" in steps["Accept the new scores as the baseline"]["if"]
     assert steps["Verdict"]["if"] == "steps.gate.outputs.code != '0' && steps.accept.outcome != 'success'"
+
+
+def test_the_gate_and_the_report_read_only_runs():
+    import subprocess
+    import sys
+
+    code = ("import sys, evalkit.gate, evalkit.report, evalkit.testing; "
+            "print(sorted(m for m in sys.modules if m.startswith(('evalkit.summarizers', 'evalkit.data', "
+            "'evalkit.experiment', 'evalkit.registry', 'evalkit.metrics'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"  # no summarizer, data loading, runner or metric is imported
