@@ -125,6 +125,15 @@ def test_report_in_a_real_browser(report, run, tmp_path):
             marks = hostile.locator("mark.unsupported")
             assert INVENTED in [marks.nth(i).inner_text() for i in range(marks.count())]
             assert page.evaluate("window.__pwned") is None and page.locator("img[src=x]").count() == 0
+            rouge = run.measure("rouge1_f").label
+            lead_rouge = run.values().query("system == 'lead' and document_id == 'evk-002' and metric == 'rouge1_f'")
+            assert f"{rouge}: {100 * lead_rouge['value'].iloc[0]:.1f}%" in \
+                page.locator('.summary[data-system="lead"] div.scores').inner_text()  # headline scores shown
+            page.fill("#filter", "evk-003")
+            assert page.locator("#doclist button").count() == 1
+            page.fill("#filter", "")
+            page.check("#flagged")  # every document has the invented system's unsupported names
+            assert page.locator("#doclist button").count() == 4
             assert problems == []
             page.locator("#documents").scroll_into_view_if_needed()
             shot = tmp_path / "report.png"

@@ -190,6 +190,7 @@ def document_data(run: Run, names: list[str]) -> dict[str, Any]:
             "labels": [run.measure(n).label for n in columns],
             "scales": [100 if run.measure(n).is_fraction else 1 for n in columns],
             "units": ["%" if run.measure(n).is_fraction else "" for n in columns],
+            "headline": [run.measure(n).headline for n in columns],
             "documents": [[d, targets[d], [documents[d].get(s) for s in systems]] for d in documents]}
 
 
@@ -225,7 +226,8 @@ def render_html(run: Run) -> str:
         "<section id=\"documents\"><h2>Documents</h2><p>Pick a document to see each system's summary and scores; "
         "<mark class=\"unsupported\">highlighted</mark> entities are not supported by the source.</p>"
         "<div class=\"docs\"><div class=\"picker\"><input id=\"filter\" type=\"search\" placeholder=\"filter by id\" "
-        "aria-label=\"filter documents by id\"><ol id=\"doclist\"></ol><div class=\"pager\">"
+        "aria-label=\"filter documents by id\"><label class=\"only\"><input id=\"flagged\" type=\"checkbox\"> only with "
+        "unsupported entities</label><ol id=\"doclist\"></ol><div class=\"pager\">"
         "<button id=\"prev\" type=\"button\">‹ prev</button><span id=\"page\"></span>"
         "<button id=\"next\" type=\"button\">next ›</button></div></div><div id=\"doc\" class=\"doc\">"
         "<p>No document selected.</p></div></div></section>",
@@ -262,7 +264,8 @@ mark.unsupported{background:#ffd1d1;color:#8b0000;border-bottom:2px solid #d00;p
 .docs{display:flex;gap:1.5em;align-items:flex-start}.picker{flex:0 0 15em}.picker input{width:100%;
 box-sizing:border-box;padding:.3em}#doclist{padding-left:0;list-style:none;margin:.5em 0}
 #doclist button{width:100%;text-align:left;background:#f4f6f8;border:1px solid #d5dbe1;margin:1px 0;
-padding:.25em .5em;cursor:pointer;font:inherit}#doclist button.current{background:#2457a6;color:#fff}
+padding:.25em .5em;cursor:pointer;font:inherit;font-size:.85em;overflow-wrap:anywhere}
+.only{display:block;font-size:.85em;margin:.3em 0}.scores summary{cursor:pointer;color:#2457a6}#doclist button.current{background:#2457a6;color:#fff}
 #doclist .flag{float:right;color:#b00}#doclist button.current .flag{color:#fff}
 .pager{display:flex;justify-content:space-between;align-items:center;gap:.3em}.doc{flex:1;min-width:0}
 .summary{border:1px solid #d5dbe1;border-radius:4px;padding:.6em .9em;margin:.6em 0}.summary h4{margin:0 0 .3em}
@@ -330,14 +333,16 @@ _JS = r"""
       highlight(text, entry[0], entry[3]);
       box.appendChild(text);
       if (entry[3].length) { box.appendChild(el("p", "scores", "Unsupported entities: " + entry[3].join("; "))); }
-      var scores = el("div", "scores");
+      var scores = el("div", "scores"), more = el("details", "scores"), others = 0;
+      more.appendChild(el("summary", null, "all values"));
       data.values.forEach(function (name, j) {
         var value = format(entry[2][j], data.scales[j]);
         var item = el("span", null, data.labels[j] + ": " + value + (value === "n/a" ? "" : data.units[j]));
         item.title = name;
-        scores.appendChild(item);
+        if (data.headline[j]) { scores.appendChild(item); } else { more.appendChild(item); others++; }
       });
       box.appendChild(scores);
+      if (others) { box.appendChild(more); }
       view.appendChild(box);
     });
     renderList();
@@ -359,12 +364,17 @@ _JS = r"""
     document.getElementById("page").textContent = shown.length ?
       (page + 1) + " / " + pages + " (" + shown.length + ")" : "no match";
   }
-  document.getElementById("filter").addEventListener("input", function (event) {
-    var q = event.target.value.toLowerCase();
-    shown = data.documents.filter(function (doc) { return doc[0].toLowerCase().indexOf(q) >= 0; });
+  function refilter() {
+    var q = document.getElementById("filter").value.toLowerCase();
+    var only = document.getElementById("flagged").checked;
+    shown = data.documents.filter(function (doc) {
+      return doc[0].toLowerCase().indexOf(q) >= 0 && (!only || flagged(doc) > 0);
+    });
     page = 0;
     renderList();
-  });
+  }
+  document.getElementById("filter").addEventListener("input", refilter);
+  document.getElementById("flagged").addEventListener("change", refilter);
   document.getElementById("prev").addEventListener("click", function () { if (page > 0) { page--; renderList(); } });
   document.getElementById("next").addEventListener("click", function () {
     if ((page + 1) * PAGE < shown.length) { page++; renderList(); }
