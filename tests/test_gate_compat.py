@@ -116,3 +116,32 @@ def test_the_gate_and_the_report_read_only_runs():
                          cwd=Path(__file__).resolve().parents[1])
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"  # no summarizer, data loading, runner or metric is imported
+
+
+def _toy_run(root: Path, name: str, shift: float) -> Run:
+    """A run of one toy metric whose measure says lower is better, tolerance 0.5 (no policy names it)."""
+    from evalkit.types import LengthTarget, Measure, ScoreRow, Summary
+
+    errors = Measure("toy_errors", "toy errors per summary", "count", False, "errors", tolerance=0.5)
+    plain = Measure("toy_words", "toy words", "words", None, "words")  # no direction: never gated by default
+    manifest = {"name": name, "config": {"metrics": [{"kind": "toy"}]}, "data": {"documents": "d", "n_documents": 20},
+                "systems": {"a": {"kind": "toy", "fingerprint": "fa"}},
+                "metrics": {"toy": {"kind": "toy", "config": {"kind": "toy"}, "signature": "toy@1",
+                                    "measures": [errors.to_dict(), plain.to_dict()]}}}
+    ids = [f"d{i:02d}" for i in range(20)]
+    rows = [ScoreRow(d, "a", "toy_errors", float(i % 3) + shift) for i, d in enumerate(ids)]
+    rows += [ScoreRow(d, "a", "toy_words", 50.0 + shift) for d in ids]
+    return Run.create(root / "runs", name, manifest, rows, [Summary(d, "a", "text", "fa") for d in ids],
+                      {d: LengthTarget() for d in ids})
+
+
+def test_a_new_metric_is_gated_by_its_own_measure(tmp_path):
+    base = _toy_run(tmp_path, "toy", 0.0)
+    baseline = save_baseline(base, tmp_path / "toy.json")
+    assert list(baseline["metrics"]) == ["toy_errors"]  # toy_words has no direction
+    worse = check(_toy_run(tmp_path, "toy-worse", 1.0), tmp_path / "toy.json")  # one more error per summary
+    (item,) = worse.checks
+    assert item.direction == "lower" and item.tolerance == 0.5 and item.change == pytest.approx(1.0)
+    assert worse.verdict == "regressed" and item.reason.startswith("+1.0000 (worse)")
+    better = check(_toy_run(tmp_path, "toy-better", -1.0), tmp_path / "toy.json")
+    assert better.verdict == "passed" and better.checks[0].improved

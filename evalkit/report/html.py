@@ -141,29 +141,20 @@ def _cost(summary: dict[str, Any]) -> str:
     return "<ul>" + "".join(f"<li><b>{_e(s)}</b>: {_e(c['text'])}</li>" for s, c in summary["cost"].items()) + "</ul>"
 
 
-def _entity_text(item: Any) -> str | None:
-    if isinstance(item, str):
-        return item
-    if isinstance(item, dict):
-        value = item.get("text") or item.get("entity") or item.get("name")
-        return str(value) if value else None
-    return None
-
-
 def _unsupported(run: Run) -> dict[tuple[str, str], list[str]]:
-    """(document, system) -> unsupported entities, from the entity metric's ``entities_info`` notes."""
+    """(document, system) -> unsupported entities, from the entity metric's ``entities_info`` JSON notes."""
     rows = run.scores[run.scores["metric"] == "entities_info"]
     out: dict[tuple[str, str], list[str]] = {}
+    bad = 0
     for document, system, note in zip(rows["document_id"], rows["system"], rows["note"]):
-        if not isinstance(note, str):
-            continue
         try:
-            info = json.loads(note)
-        except json.JSONDecodeError:
-            log.warning("entities_info for %s/%s is not JSON; no entity highlighted", document, system)
-            continue
-        items = [_entity_text(i) for i in (info.get("unsupported_entities") or [])]
-        out[(str(document), str(system))] = list(dict.fromkeys(i for i in items if i))
+            names = json.loads(note).get("unsupported_entities") or [] if isinstance(note, str) else []
+        except (json.JSONDecodeError, AttributeError):
+            bad, names = bad + 1, []
+        out[(str(document), str(system))] = list(dict.fromkeys(str(n) for n in names if n))
+    if bad:
+        log.warning("%d entities_info notes of run %s are not JSON objects; their entities are not highlighted",
+                    bad, run.run_id)
     return out
 
 
