@@ -321,6 +321,7 @@ def test_another_metric_signature_is_could_not_compare(base_run, unstemmed_run, 
     assert result.errors == [reason]  # said once for the metric, not once per value and system
     assert "(rouge1_f, rouge2_f, rougeL_f, rougeLsum_f)" in reason
     assert sum(reason in line for line in str(result).splitlines()) == 1
+    assert "the 3 compared check(s) passed" in str(result)  # length_ok, still compared
     assert "[12 check(s): lead, random, textrank x rouge1_f, rouge2_f, rougeL_f, rougeLsum_f]" in str(result)
     assert '{"kind": "rouge"} in the baseline, {"kind": "rouge", "stemmer": false} in the run' in reason
     assert not result.notes  # length is unchanged; the rouge change is an error, not a note
@@ -457,7 +458,7 @@ def test_markdown_summary_of_a_regression(halved_result):
     change = rouge.new - rouge.baseline
     assert f"| lead | rouge1_f | {rouge.baseline:.4f} | {rouge.new:.4f} | {change:+.4f} (worse) |" in markdown
     assert "drop" not in markdown.lower()  # one signed number, not "change" and "drop" side by side
-    assert f"**lead / rouge1_f**: {change:+.4f} (worse)" in markdown and "Most affected documents (5 shown)" in markdown
+    assert f"**lead / rouge1_f** {change:+.4f} (worse): " in markdown and "Most affected documents (5 shown)" in markdown
     base, new = rouge.worst[0][1], rouge.worst[0][2]
     assert f"| {rouge.worst[0][0]} | {base:.4f} | {new:.4f} | {new - base:+.4f} |" in markdown
     assert "| textrank | rouge1_f |" in markdown and "✅ pass" in markdown

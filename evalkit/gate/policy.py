@@ -166,13 +166,6 @@ class Policy:
             raise PolicyError(f"{path}: not valid YAML: {exc}") from exc
         return cls.from_dict(data or {}, source=str(path))
 
-    def named(self, system: str | None = None) -> list[str]:
-        """The value names this policy mentions (for ``system``: its overrides too), in file order."""
-        names = list(self.metrics)
-        if system is not None:
-            names += [n for n in self.systems.get(system, {}) if n not in names]
-        return names
-
     def rule(self, system: str | None, metric: str, measure: Measure | None = None) -> MetricRule | None:
         """The rule for ``metric`` on ``system``: the measure's defaults, the policy's, then the system's.
 

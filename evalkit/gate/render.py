@@ -67,8 +67,9 @@ def _headed(check: Check) -> str:
     return f"{check.system} / {check.metric}{joint}{check.reason}"
 
 
-def _rest_line(rest: int, shown: int) -> str:
-    return (f"{'all ' if not shown else ''}{rest} {'other ' if shown else ''}check(s) passed (no change beyond the tolerance that is also significant); "
+def _rest_line(rest: int, shown: int, errors: bool = False) -> str:
+    which = f"{rest} other" if shown else f"the {rest} compared" if errors else f"all {rest}"
+    return (f"{which} check(s) passed (no change beyond the tolerance that is also significant); "
             "--all lists every check")
 
 
@@ -85,7 +86,7 @@ def text(result: GateResult, *, all_rows: bool = False) -> str:
 
         lines += ["", fmt(HEADER), "  ".join("-" * w for w in widths), *map(fmt, rows)]
     if rest:
-        lines += ["", _rest_line(rest, len(shown))]
+        lines += ["", _rest_line(rest, len(shown), bool(result.errors))]
     for check in result.regressions:
         lines += ["", f"REGRESSED {_headed(check)}"]
         if check.worst:
@@ -102,6 +103,12 @@ def text(result: GateResult, *, all_rows: bool = False) -> str:
 
 def _md(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+
+
+def _md_headed(check: Check) -> str:
+    """``**lead / rouge1_f** -0.0470 (worse): ...`` (a reason that is not a change gets a colon)."""
+    return _md(_headed(check)).replace(f"{_md(check.system)} / {_md(check.metric)}",
+                                       f"**{_md(check.system)} / {_md(check.metric)}**", 1)
 
 
 def _md_table(checks: list[Check]) -> list[str]:
@@ -122,13 +129,13 @@ def markdown(result: GateResult, *, all_rows: bool = False) -> str:
         out += [*_md_table(shown), ""]
     compared = [c for c in result.checks if c.status != "error"]
     if rest:
-        out += [_rest_line(rest, len(shown)).split(";")[0] + ".", "",
+        out += [_rest_line(rest, len(shown), bool(result.errors)).split(";")[0] + ".", "",
                 f"<details><summary>All {len(compared)} compared checks</summary>", "", *_md_table(compared), "",
                 "</details>", ""]
     if result.regressions:
         out += ["### Regressions", ""]
         for c in result.regressions:
-            out += [f"**{_md(c.system)} / {_md(c.metric)}**: {_md(c.reason)}", ""]
+            out += [_md_headed(c), ""]
             if c.worst:
                 out += [f"Most affected documents ({len(c.worst)} shown):", "",
                         "| document | baseline | new | change |", "|---|---:|---:|---:|"]
