@@ -55,6 +55,11 @@ def test_report_is_self_contained_and_escaped(report, run):
     assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in html  # the system name, escaped, in the tables
     assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html  # nothing fetched
     assert html.count("data:image/png;base64,") >= 3  # charts inline
+    compliance = html.split('id="compliance"', 1)[1].split("</section>", 1)[0]
+    for name in ("length_ok", "length_feasible"):  # the length metric's yes/no shares, from their measures
+        assert f"<code>{name}</code>" in compliance
+        mean = run.values().query(f"system == 'lead' and metric == '{name}'")["value"].mean()
+        assert f'<td class="num">{100 * mean:.1f}</td>' in compliance
     for name, measure in run.measures().items():  # headings from the measures
         if measure.headline and name in set(run.values()["metric"]):
             assert measure.label in html

@@ -198,6 +198,7 @@ def render_html(run: Run) -> str:
     summary = run_summary(run)
     names = value_names(run)
     headline = [n for n in summary["headline"] if n in summary["measures"]] or names[:6]
+    flags = [n for n in names if summary["measures"][n].get("scale") == "flag"]
     target = summary["target"]
     title = f"evalkit report: {run.run_id}"
     body = [
@@ -212,9 +213,12 @@ def render_html(run: Run) -> str:
                                   "↓ lower is better)") if headline else "<p>No scores in this run.</p>",
         "</section>",
         f"<section id=\"ranking\"><h2>Ranking</h2>{_rankings(summary)}</section>",
+        "<section id=\"compliance\"><h2>Length compliance and other yes/no checks</h2>",
+        _table(summary, flags, "Share of summaries meeting each condition (%): length on target, target feasible...")
+        if flags else "<p>No yes/no values (such as length compliance) in this run.</p>",
+        "</section>",
         f"<section id=\"charts\"><h2>Charts</h2><div class=\"charts\">{_chart_section(run)}</div></section>",
-        "<section id=\"metrics\"><h2>Every value, by metric</h2><p>Length compliance and feasibility are in the "
-        f"length metric's table.</p>{_by_metric(run, summary)}</section>",
+        f"<section id=\"metrics\"><h2>Every value, by metric</h2>{_by_metric(run, summary)}</section>",
         f"<section id=\"cost\"><h2>Cost</h2>{_cost(summary)}</section>",
         "<section id=\"documents\"><h2>Documents</h2><p>Pick a document to see each system's summary and scores; "
         "<mark class=\"unsupported\">highlighted</mark> entities are not supported by the source.</p>"
