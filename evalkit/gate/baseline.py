@@ -12,6 +12,7 @@ Baselines written before metric instances were recorded (their ``metrics`` entri
 
 from __future__ import annotations
 
+import difflib
 import gzip
 import json
 import logging
@@ -129,8 +130,9 @@ def save_baseline(run, path: str | Path, systems: Sequence[str] | None = None, m
     if metrics is None:
         metrics, not_gated = gated_values(run, policy, frame)
         for name in not_gated:
-            log.warning("the policy gates %s but run %s has no such metric; it is not in the baseline",
-                        name, run.run_id)
+            close = difflib.get_close_matches(name, sorted(available_metrics), n=1)
+            log.warning("the policy gates %s but run %s has no such value%s; it is not in the baseline",
+                        name, run.run_id, f" (did you mean {close[0]}?)" if close else "")
     else:
         absent = [m for m in metrics if m not in available_metrics]
         if absent:
