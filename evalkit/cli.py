@@ -103,6 +103,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         raise DataError(f"{args.run}: not a readable run folder ({type(exc).__name__}: {exc}); re-run the "
                         "experiment, or pass another folder under runs/") from exc
+    if args.html or args.json:
+        from evalkit.report import html, summary
+
+        print(summary.to_json(summary.run_summary(run)) if args.json else f"Wrote {html.write_html(run, args.html)}",
+              end="" if args.json else "\n")
+        return 0
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     print(f"run {run.run_id} ({run.manifest.get('created', '?')}), "
           f"{run.manifest['data']['n_documents']} documents")
@@ -198,9 +204,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("evalkit")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="evalkit", description="Compare news summarizers.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("--version", action="version", version=f"evalkit {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run an experiment from a YAML config (default: the bundled one)")
@@ -226,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="print a stored run's per-system table")
     report.add_argument("run", help="a run folder (runs/<name>-<time>) or runs/ for the latest")
     report.add_argument("--metrics", help="comma-separated metric names to show")
+    report.add_argument("--html", metavar="FILE", help="write a self-contained HTML report (charts, drill-down)")
+    report.add_argument("--json", action="store_true", help="print the run's summary as JSON")
     report.set_defaults(func=cmd_report)
 
     compare = sub.add_parser("compare", help="clean one pasted article and compare strategies on it")

@@ -8,7 +8,7 @@
         assert_no_regression("runs/", "baselines/news.json.gz")
 
 A regression raises :class:`AssertionError` whose message is the gate's Markdown summary (the
-system, metric, drop, p-value and the documents most affected); a run that cannot be compared
+system, value, signed change, p-value and the documents most affected); a run that cannot be compared
 with the baseline raises :class:`evalkit.gate.GateError`, so it is never a pass.
 """
 

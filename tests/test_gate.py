@@ -22,14 +22,16 @@ import pytest
 from evalkit import gate
 from evalkit.experiment import Experiment, Run
 from evalkit.gate import GateError, Policy, PolicyError, check, load_baseline, save_baseline
+from evalkit.gate.decision import p_text
 from evalkit.testing import assert_no_regression
+from evalkit.types import Measure
 
 REPO = Path(__file__).resolve().parents[1]
 SYSTEMS = [{"kind": "lead", "name": "lead"}, {"kind": "textrank", "name": "textrank"},
            {"kind": "random", "name": "random", "seed": 0}]
 METRICS = [{"kind": "rouge"}, {"kind": "length"}]
 TARGET = {"words": 60}
-GATED = ("length_ok", "rouge1_f", "rouge2_f", "rougeLsum_f")
+GATED = ("length_ok", "rouge1_f", "rouge2_f", "rougeL_f", "rougeLsum_f")  # every measure with a tolerance
 VOCAB = ("council budget school river police storm mayor court hospital market company workers strike "
          "minister election voters bridge railway airport museum library farmers harvest festival teachers "
          "students doctors nurses patients energy prices fuel tax rent housing tenants factory jobs exports "
@@ -154,8 +156,11 @@ def test_baseline_holds_scores_signatures_fingerprints_and_data_identity(base_ru
     assert sorted(baseline["systems"]) == ["lead", "random", "textrank"]
     assert sorted(baseline["metrics"]) == sorted(GATED)  # bertscore_f, entity_precision_source: optional, absent
     assert baseline["not_gated"] == []
-    assert baseline["metrics"]["rouge1_f"] == {"kind": "rouge", "signature": base_run.manifest["metrics"]["rouge"]["signature"],
-                                               "config": {"kind": "rouge"}}
+    entry = baseline["metrics"]["rouge1_f"]
+    assert {k: entry[k] for k in ("kind", "instance", "signature", "config")} == {
+        "kind": "rouge", "instance": "rouge", "signature": base_run.manifest["metrics"]["rouge"]["signature"],
+        "config": {"kind": "rouge"}}
+    assert entry["measure"]["higher_is_better"] is True and entry["measure"]["tolerance"] == 0.005
     assert baseline["metrics"]["length_ok"]["kind"] == "length"
     assert baseline["metric_signature"] == base_run.manifest["metric_signature"]
     assert baseline["systems"]["lead"]["fingerprint"] == base_run.manifest["systems"]["lead"]["fingerprint"]
@@ -186,9 +191,9 @@ def test_baseline_rejects_unknown_systems_and_metrics_without_tolerance(base_run
 
 
 def test_required_policy_metric_missing_from_run_is_listed_not_silent(base_run, tmp_path):
-    policy = {"metrics": {"rouge1_f": {"tolerance": 0.005}, "density": {"tolerance": 0.1}}}
+    policy = {"metrics": {"rouge1_f": {"tolerance": 0.01}, "density": {"tolerance": 0.1, "direction": "higher"}}}
     baseline = save_baseline(base_run, tmp_path / "b.json", policy=policy)
-    assert list(baseline["metrics"]) == ["rouge1_f"] and baseline["not_gated"] == ["density"]
+    assert sorted(baseline["metrics"]) == sorted(GATED) and baseline["not_gated"] == ["density"]
     result = check(base_run, tmp_path / "b.json", policy=policy)
     assert result.verdict == "passed"
     assert any("density" in note for note in result.notes)
@@ -224,7 +229,8 @@ def test_halved_summaries_regress_on_rouge_and_length(base_run, halved_run, halv
     assert length.baseline == pytest.approx(lead_ok.mean()) and length.new == 0.0  # 30 words never meet "about 60"
 
     text = str(result)
-    for needle in ("REGRESSED lead / rouge1_f", "dropped by", f"p={gate._p(rouge.p_value)}", drops.index[0]):
+    assert f"REGRESSED lead / rouge1_f {-rouge.drop:+.4f} (worse): " in text  # one signed number per change
+    for needle in (f"p={p_text(rouge.p_value)}", drops.index[0]):
         assert needle in text
 
 
@@ -254,14 +260,14 @@ def test_holm_correction_across_the_gated_checks(base_run, baseline_file):
     # 13 documents drop by 0.02 and 3 rise by 0.02: drop = (13 - 3) * 0.02 / 16 = 0.0125.
     # Sign-flip test: |sum| >= 10 flips of 16 equal magnitudes needs >= 13 of one sign:
     # P = 2 * (C(16,13) + C(16,14) + C(16,15) + C(16,16)) / 2**16 = 2 * 697 / 65536 = 0.0213.
-    # Holm over 12 checks (the other 11 have p = 1) multiplies it by 12: 0.255 > 0.05.
+    # Holm over 15 checks (the other 14 have p = 1) multiplies it by 15: 0.32 > 0.05.
     change = np.where(np.arange(16) < 13, -0.02, 0.02)
     moved = derived(base_run, "moved", scores=with_values(base_run, "lead", "rouge1_f", lambda v: v + change))
     held = check(moved, baseline_file)
     row = next(c for c in held.checks if (c.system, c.metric) == ("lead", "rouge1_f"))
     assert row.drop == pytest.approx(0.0125)
     assert row.p_value == pytest.approx(2 * 697 / 65536, abs=0.004)
-    assert row.p_adjusted == pytest.approx(min(1.0, 12 * row.p_value))
+    assert row.p_adjusted == pytest.approx(min(1.0, 15 * row.p_value))
     assert held.verdict == "passed"
     uncorrected = check(moved, baseline_file, policy={**_default_policy_dict(), "correction": "none"})
     assert uncorrected.verdict == "regressed"
@@ -297,7 +303,7 @@ def test_lower_is_better_metric_and_per_system_override(base_run, halved_run, tm
     lead = next(c for c in result.checks if c.system == "lead")
     before, after = means(base_run, "lead", "length_compression"), means(halved_run, "lead", "length_compression")
     assert lead.drop == pytest.approx(after.mean() - before.mean()) and lead.drop > 0.5
-    assert lead.status == "regressed" and "rose by" in lead.reason
+    assert lead.status == "regressed" and lead.reason.startswith(f"{lead.drop:+.4f} (worse)")
     assert next(c for c in result.checks if c.system == "textrank").tolerance == 100.0
 
 
@@ -311,7 +317,12 @@ def test_another_metric_signature_is_could_not_compare(base_run, unstemmed_run, 
     rouge = [c for c in result.checks if c.metric.startswith("rouge")]
     assert rouge and all(c.status == "error" and old in c.reason and new in c.reason for c in rouge)
     reason = next(c.reason for c in rouge if c.metric == "rouge1_f")
-    assert reason.startswith("metric rouge1_f was scored differently")
+    assert reason.startswith("metric rouge was scored differently")
+    assert result.errors == [reason]  # said once for the metric, not once per value and system
+    assert "(rouge1_f, rouge2_f, rougeL_f, rougeLsum_f)" in reason
+    assert sum(reason in line for line in str(result).splitlines()) == 1
+    assert "the 3 compared check(s) passed" in str(result)  # length_ok, still compared
+    assert "[12 check(s): lead, random, textrank x rouge1_f, rouge2_f, rougeL_f, rougeLsum_f]" in str(result)
     assert '{"kind": "rouge"} in the baseline, {"kind": "rouge", "stemmer": false} in the run' in reason
     assert not result.notes  # length is unchanged; the rouge change is an error, not a note
     assert all(c.status == "passed" for c in result.checks if c.metric == "length_ok")
@@ -356,13 +367,30 @@ def test_missing_system_or_metric_is_could_not_compare(base_run, baseline_file):
 
     result = check(derived(base_run, "no-length", drop_metric_kinds=["length"]), baseline_file)
     assert result.verdict == "incomparable"
-    assert result.errors == ["metric length_ok is gated by the baseline but not in the run"]
+    assert result.errors == ["metric value length_ok is gated by the baseline but not in the run"]
 
 
-def test_a_policy_without_a_tolerance_for_a_gated_metric_is_could_not_compare(base_run, baseline_file):
-    result = check(base_run, baseline_file, policy={"metrics": {"rouge1_f": {"tolerance": 0.005}}})
+def test_a_policy_without_a_tolerance_for_a_gated_metric_is_could_not_compare(base_run, tmp_path):
+    # length_compression's measure has no direction and no tolerance: gated only when a policy gives both.
+    policy = {"metrics": {"length_compression": {"tolerance": 0.5, "direction": "lower"}}}
+    save_baseline(base_run, tmp_path / "b.json", policy=policy)
+    assert "length_compression" in load_baseline(tmp_path / "b.json")["metrics"]
+    result = check(base_run, tmp_path / "b.json")
     assert result.verdict == "incomparable"
-    assert any("no tolerance for length_ok" in e for e in result.errors)
+    assert any("no tolerance for length_compression" in e for e in result.errors)
+    undirected = check(base_run, tmp_path / "b.json", policy={"metrics": {"length_compression": {"tolerance": 0.5}}})
+    assert undirected.verdict == "incomparable" and any("no direction" in e for e in undirected.errors)
+
+
+def test_policy_overrides_the_measure_defaults(base_run, baseline_file):
+    policy = Policy.load({"metrics": {"rouge2_f": {"tolerance": 0.02}, "length_ok": {"gate": False}},
+                          "systems": {"random": {"rouge1_f": {"direction": "lower"}}}})
+    result = check(base_run, baseline_file, policy=policy)
+    by = {(c.system, c.metric): c for c in result.checks}
+    assert by[("lead", "rouge2_f")].tolerance == 0.02 and by[("lead", "rouge1_f")].tolerance == 0.005
+    assert by[("random", "rouge1_f")].direction == "lower" and by[("lead", "rouge1_f")].direction == "higher"
+    assert not any(m == "length_ok" for _, m in by) and result.verdict == "passed"
+    assert any("gate: false" in n and "lead / length_ok" in n for n in result.notes)
 
 
 def test_an_unreadable_baseline_is_could_not_compare(base_run, tmp_path):
@@ -376,9 +404,10 @@ def test_an_unreadable_baseline_is_could_not_compare(base_run, tmp_path):
 @pytest.mark.parametrize("policy, message", [
     ({"metrics": {"rouge1_f": {"tolerance": 0.005}}, "alpah": 0.05}, "unknown policy key"),
     ({"metrics": {"rouge1_f": {"tolerance": 0.005, "direction": "up"}}}, "direction must be 'higher' or 'lower'"),
-    ({"metrics": {"rouge1_f": {"direction": "higher"}}}, "needs a tolerance"),
+    ({"metrics": {"rouge1_f": {"tolerance": 0.005, "optinal": True}}}, "unknown key"),
+    ({"metrics": {"rouge1_f": {"gate": "no"}}}, "gate must be true or false"),
     ({"metrics": {"rouge1_f": {"tolerance": 0.005}}, "alpha": 1.5}, "alpha must lie strictly between 0 and 1"),
-    ({"alpha": 0.05}, "needs 'metrics'"),
+    ({"metrics": ["rouge1_f"]}, "must map value names"),
 ])
 def test_invalid_policies_say_what_to_fix(policy, message):
     with pytest.raises(PolicyError, match=message):
@@ -387,40 +416,76 @@ def test_invalid_policies_say_what_to_fix(policy, message):
 
 def test_default_policy_file():
     policy = Policy.load(None)
-    assert list(policy.metrics) == ["rouge1_f", "rouge2_f", "rougeLsum_f", "length_ok", "bertscore_f",
-                                    "entity_precision_source"]
-    assert policy.metrics["rouge1_f"] == gate.MetricRule(0.005, "higher", False)
-    assert policy.metrics["bertscore_f"].optional and policy.alpha == 0.05 and policy.correction == "holm"
+    assert dict(policy.metrics) == {} and dict(policy.systems) == {}  # what is gated comes from the measures
+    assert policy.alpha == 0.05 and policy.correction == "holm" and policy.n_resamples == 10000
+    rouge = Measure("rouge1_f", "ROUGE-1 F1", "fraction", True, tolerance=0.005)
+    assert policy.rule("lead", "rouge1_f", rouge) == gate.MetricRule(0.005, "higher", True)
+    fewer = Measure("entity_unsupported_count", "unsupported", "count", False, tolerance=0.1)
+    assert policy.rule(None, "entity_unsupported_count", fewer) == gate.MetricRule(0.1, "lower", True)
+    assert policy.rule(None, "length_words", Measure("length_words", "length", "words", None)) is None
+    assert policy.rule(None, "rouge1_p", Measure("rouge1_p", "ROUGE-1 P", "fraction", True)) is None
 
 
 # -- reports ------------------------------------------------------------------------------------
 
+def test_a_pass_is_a_short_summary(base_run, baseline_file, halved_result):
+    result = check(base_run, baseline_file)
+    text = str(result)
+    assert text.splitlines()[0] == (f"evalkit gate passed: run {base_run.run_id} vs baseline {base_run.run_id} "
+                                    "(0 of 15 checks regressed, 0 improved, on 16 documents)")
+    assert "all 15 check(s) passed" in text and "rouge1_f" not in text  # no row per passing check
+    assert len(result.to_text(all_rows=True).splitlines()) >= 15 + 3
+    markdown = result.to_markdown()
+    assert "<details><summary>All 15 compared checks</summary>" in markdown
+    # A regression lists only the notable rows; the unchanged ones are counted.
+    rows = [line for line in str(halved_result).splitlines() if line.startswith(("lead ", "textrank ", "random "))]
+    assert len(rows) == 5 and all(r.startswith("lead ") for r in rows)
+    assert "10 other check(s) passed" in str(halved_result)
+    # An improvement gets a row too (better by more than the tolerance, and significant), never a failure.
+    better = derived(base_run, "better", scores=with_values(base_run, "textrank", "rouge2_f", lambda v: v + 0.03))
+    improved = check(better, baseline_file)
+    assert improved.verdict == "passed" and "1 improved" in improved.headline()
+    rows = [line for line in str(improved).splitlines() if line.startswith("textrank ")]
+    assert len(rows) == 1 and "+0.0300 (better)" in rows[0] and rows[0].endswith("improved")
+
+
 def test_markdown_summary_of_a_regression(halved_result):
     markdown = halved_result.to_markdown()
     first = markdown.splitlines()[0]
-    assert first.startswith("## ❌") and "REGRESSED" in first and "4 of 12 checks regressed" in first
-    assert "| system | metric | baseline | new | change | p-value | p (Holm) | tolerance | verdict |" in markdown
+    assert first.startswith("## ❌") and "REGRESSED" in first and "5 of 15 checks regressed" in first
+    assert "| system | metric | baseline | new | change | p | p (Holm) | tolerance | n | verdict |" in markdown
     rouge = next(c for c in halved_result.regressions if c.metric == "rouge1_f")
-    assert f"| lead | rouge1_f | {rouge.baseline:.4f} | {rouge.new:.4f} | {rouge.new - rouge.baseline:+.4f} |" \
-        in markdown
-    assert "**lead / rouge1_f**: dropped by" in markdown and "Most affected documents (5 shown)" in markdown
-    assert f"| {rouge.worst[0][0]} | {rouge.worst[0][1]:.4f} |" in markdown
+    change = rouge.new - rouge.baseline
+    assert f"| lead | rouge1_f | {rouge.baseline:.4f} | {rouge.new:.4f} | {change:+.4f} (worse) |" in markdown
+    assert "drop" not in markdown.lower()  # one signed number, not "change" and "drop" side by side
+    assert f"**lead / rouge1_f** {change:+.4f} (worse): " in markdown and "Most affected documents (5 shown)" in markdown
+    base, new = rouge.worst[0][1], rouge.worst[0][2]
+    assert f"| {rouge.worst[0][0]} | {base:.4f} | {new:.4f} | {new - base:+.4f} |" in markdown
     assert "| textrank | rouge1_f |" in markdown and "✅ pass" in markdown
+
+
+def test_json_report(halved_result, capsys, halved_run, baseline_file):
+    assert cli(["check", str(halved_run.run_dir), "--baseline", str(baseline_file), "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["verdict"] == "regressed" and data["exit_code"] == 1 and len(data["checks"]) == 15
+    rouge = next(c for c in data["checks"] if (c["system"], c["metric"]) == ("lead", "rouge1_f"))
+    assert rouge["status"] == "regressed" and rouge["change"] == pytest.approx(rouge["new"] - rouge["baseline"])
+    assert rouge["worse_by"] == pytest.approx(-rouge["change"]) and len(rouge["worst"]) == 5
 
 
 def test_junit_has_one_testcase_per_system_and_metric(halved_result, unstemmed_run, baseline_file):
     root = ET.fromstring(halved_result.to_junit())
     cases = root.findall(".//testcase")
-    assert len(cases) == 12 and root.get("failures") == "4" and root.get("errors") == "0"
+    assert len(cases) == 15 and root.get("failures") == "5" and root.get("errors") == "0"
     failed = {(c.get("classname"), c.get("name")) for c in cases if c.find("failure") is not None}
     assert failed == {("evalkit.gate.lead", m) for m in GATED}
     failure = next(c for c in cases if c.get("name") == "rouge1_f" and c.find("failure") is not None).find("failure")
-    assert "dropped by" in failure.get("message") and "p=" in failure.get("message")
+    assert "(worse)" in failure.get("message") and "p=" in failure.get("message")
     assert len(failure.text.splitlines()) == 5
 
     root = ET.fromstring(check(unstemmed_run, baseline_file).to_junit())
     errors = [c for c in root.findall(".//testcase") if c.find("error") is not None]
-    assert len(errors) == 9 and root.get("errors") == "9"  # 3 systems x rouge1/rouge2/rougeLsum
+    assert len(errors) == 12 and root.get("errors") == "12"  # 3 systems x rouge1/rouge2/rougeL/rougeLsum
     assert all(c.find("error").get("type") == "could-not-compare" for c in errors)
 
 
@@ -436,9 +501,9 @@ def test_command_line_exit_codes_and_reports(base_run, halved_run, unstemmed_run
                 "--junit", str(xml)])
     assert code == 1
     assert "REGRESSED lead / rouge1_f" in capsys.readouterr().out
-    assert md.read_text().startswith("## ❌") and ET.parse(xml).getroot().get("failures") == "4"
+    assert md.read_text().startswith("## ❌") and ET.parse(xml).getroot().get("failures") == "5"
     assert cli(["check", str(unstemmed_run.run_dir), "--baseline", str(baseline), "--junit", str(xml)]) == 3
-    assert ET.parse(xml).getroot().get("errors") == "9"
+    assert ET.parse(xml).getroot().get("errors") == "12"
     assert cli(["check", str(base_run.run_dir), "--baseline", str(tmp_path / "missing.json")]) == 2
     assert "no such baseline file" in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"
@@ -462,7 +527,7 @@ def test_assert_no_regression(base_run, halved_run, unstemmed_run, baseline_file
     with pytest.raises(AssertionError) as failure:
         assert_no_regression(halved_run, baseline_file)
     message = str(failure.value)
-    assert "lead / rouge1_f" in message and "dropped by" in message and "p=" in message
+    assert "lead / rouge1_f" in message and "(worse)" in message and "p=" in message
     assert "Most affected documents" in message
     with pytest.raises(GateError, match="scored differently"):
         assert_no_regression(unstemmed_run, baseline_file)

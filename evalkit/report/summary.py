@@ -1,0 +1,89 @@
+"""A run's summary as plain data: what it compared, per-system means, rankings and cost.
+
+The same numbers as ``evalkit report`` prints, for ``evalkit report --json`` and the HTML
+report. Rankings are :func:`evalkit.stats.ranking` (bootstrap CIs, paired permutation tests,
+Holm-corrected) on every headline value that has a better direction.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from evalkit import stats
+from evalkit.pricing import total_cost
+from evalkit.runs import Run, metric_instances
+from evalkit.tables import headline_metrics
+
+
+def _number(value: Any) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else value
+
+
+def value_names(run: Run) -> list[str]:
+    """Every numeric value of the run: declared ones in declaration order, then any others."""
+    present = list(dict.fromkeys(run.values()["metric"]))
+    declared = [n for n in run.measures() if n in set(present)]
+    return declared + [n for n in present if n not in declared]
+
+
+def rankings(run: Run, *, alpha: float = 0.05, n_resamples: int = 2000, seed: int = 0) -> dict[str, list[dict]]:
+    """Value name -> ranking rows, for each headline value with a direction (at least two systems)."""
+    frame = run.values()
+    out: dict[str, list[dict]] = {}
+    for name in headline_metrics(run):
+        measure = run.measure(name)
+        if measure.higher_is_better is None or frame.loc[frame["metric"] == name, "system"].nunique() < 2:
+            continue
+        table = stats.ranking(frame, name, higher_is_better=measure.higher_is_better, alpha=alpha,
+                              n_resamples=n_resamples, seed=seed)
+        out[name] = [{k: (_number(v) if k in ("mean", "ci_low", "ci_high") else
+                          int(v) if k in ("rank", "n", "n_undefined", "rank_best", "rank_worst") else str(v))
+                      for k, v in row.items()} for row in table.to_dict("records")]
+    return out
+
+
+def costs(run: Run) -> dict[str, dict[str, Any]]:
+    """System -> API cost (only systems an API model produced; others have no cost)."""
+    out = {}
+    for system, rows in run.summaries.groupby("system", sort=False):
+        total = total_cost(rows)
+        if total.requests:
+            out[str(system)] = {"requests": total.requests, "usd": total.usd, "unpriced": total.unpriced,
+                                "tokens_prompt": total.tokens_prompt, "tokens_completion": total.tokens_completion,
+                                "text": total.describe()}
+    return out
+
+
+def run_summary(run: Run, *, alpha: float = 0.05, n_resamples: int = 2000) -> dict[str, Any]:
+    """The run as JSON-ready data: identity, measures, per-system means, failures, rankings, cost."""
+    names = value_names(run)
+    table = run.table().reindex(columns=names) if names else None  # a value undefined everywhere stays, as n/a
+    failed = run.summaries.groupby("system")["error"].apply(lambda e: int(e.notna().sum())).to_dict()
+    systems = [str(s) for s in (table.index if table is not None else run.summaries["system"].unique())]
+    manifest = run.manifest
+    return {
+        "run": run.run_id, "name": manifest.get("name"), "created": manifest.get("created"),
+        "n_documents": (manifest.get("data") or {}).get("n_documents"),
+        "target": (manifest.get("config") or {}).get("target"),
+        "systems": {s: {"kind": ((manifest.get("systems") or {}).get(s) or {}).get("kind"),
+                        "failed": int(failed.get(s, 0))} for s in systems},
+        "metrics": {key: {"kind": e.get("kind"), "signature": e.get("signature"),
+                          "values": [m.get("name") for m in e.get("measures") or ()]}
+                    for key, e in metric_instances(manifest).items()},
+        "measures": {n: run.measure(n).to_dict() for n in names},
+        "headline": headline_metrics(run),
+        "means": {s: {n: _number(table.loc[s, n]) for n in names} for s in systems} if table is not None else {},
+        "rankings": rankings(run, alpha=alpha, n_resamples=n_resamples),
+        "alpha": alpha,
+        "cost": costs(run),
+    }
+
+
+def to_json(summary: dict[str, Any]) -> str:
+    return json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False, default=str) + "\n"
