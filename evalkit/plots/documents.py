@@ -317,8 +317,7 @@ def document_view(run: Any, document_id: str, source_text: Any = None, *, summar
             continue
         for line in _wrap_segments(_segments(entry.text, entry.unsupported), chars):
             rows.append(("rich", line))
-        line = _score_line(view, entry)
-        if line:
+        for line in textwrap.wrap(_score_line(view, entry), int(chars * 1.05)):
             rows.append(("note", line))
     rows.append(("gap", None))
     rows.append(("rich", [("unsupported entity", True),

@@ -146,7 +146,8 @@ def quality_vs_factuality(run: Any, x: str = "entity_precision_source", y: str =
         ax.errorbar(mx, my, xerr=[[mx - lx], [hx - mx]] if error_bars else None,
                     yerr=[[my - ly], [hy - my]] if error_bars else None, fmt="D" if upper else "o",
                     color=colors[system], markersize=8, elinewidth=1.0, capsize=3, label=system,
-                    markeredgecolor="white", markeredgewidth=0.8, markerfacecolor="white" if upper else None)
+                    markeredgecolor=colors[system] if upper else "white", markeredgewidth=1.6 if upper else 0.8,
+                    markerfacecolor="white" if upper else colors[system])
         points.append((mx, my))
         lows[0].append(lx), lows[1].append(ly), highs[0].append(hx), highs[1].append(hy)
     arrow_x = " →" if mx_.higher_is_better else (" ←" if mx_.higher_is_better is False else "")

@@ -163,12 +163,9 @@ def length_compliance(run: Any, *, summaries: pd.DataFrame | None = None, seed: 
         ax_ok.set_title("Share on target (95% CI)")
         style(ax_ok)
         if len(systems) > 1:
-            ax_ok.legend(handles=system_handles(systems, colors), loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                         frameon=False, title="system")
-        title += "; share meeting " + ", ".join(view.measure(f).label for f in flags if f != "length_ok")
-        if "length_ok" in flags and len(flags) > 1:
-            title += " and all"
-        elif flags == ["length_ok"]:
-            title += view.measure("length_ok").label
+            upper = [s for s in systems if view.is_upper_bound(s)]
+            ax_ok.legend(handles=system_handles(systems, colors, upper_bounds=upper), loc="upper left",
+                         bbox_to_anchor=(1.01, 1.0), frameon=False, title="system")
+        title += "; share of summaries with " + ", ".join(view.measure(f).label for f in flags)
     fig.suptitle(title, fontweight="bold")
     return fig

@@ -29,10 +29,11 @@ log = logging.getLogger(__name__)
 BELOW, ABOVE = "▼", "▲"
 
 
-def default_quality(view: View) -> list[str]:
+def default_quality(run: Any) -> list[str]:
     """The headline fractions of the run's first metric instance that has any (ROUGE-1/2/Lsum F1 in the configs)."""
     from evalkit.runs import metric_instances
 
+    view = view_of(run)
     for entry in metric_instances(view.manifest).values():
         names = [m["name"] for m in entry.get("measures") or ()
                  if m.get("headline") and m.get("scale") == "fraction" and m.get("higher_is_better")
