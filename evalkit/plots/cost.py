@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from evalkit.plots.style import NOTE_COLOR, new_figure, style, system_handles
+from evalkit.plots.style import NOTE_COLOR, new_figure, style, suptitle, system_handles
 from evalkit.plots.view import View, details, nothing_to_show, ok_summaries, stat, summary_of, view_of
 
 
@@ -157,7 +157,7 @@ def quality_vs_cost(run: Any, quality: str = "rougeLsum_f", *, summaries: pd.Dat
         handles.append(Line2D([], [], marker="o", linestyle="none", color="#333333", markerfacecolor="white",
                               markeredgewidth=1.6, label="hollow: cost unknown"))
     ax_latency.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="system")
-    fig.suptitle(f"{view.measure(quality).label} vs cost and latency (means per document, 95% CI)", fontweight="bold")
+    suptitle(fig, f"{view.measure(quality).label} vs cost and latency (means per document, 95% CI)")
     return fig
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from evalkit.plots.style import (NOTE_COLOR, UPPER_BOUND_HATCH, fit_axis, fit_tick_labels, new_figure, place_labels,
-                                 style, text_color)
+                                 style, suptitle, text_color, wrapped)
 from evalkit.plots.view import nothing_to_show, stat, summary_of, view_of
 
 MIN_SPAN_POINTS = 5.0
@@ -83,7 +83,7 @@ def factuality(run: Any, *, metric: str = "entity_precision_source", seed: int =
     ax.set_xlabel("system (n = summaries with ≥ 1 entity / all)")
     ax.set_ylabel("unsupported entities (% of a summary's entities)" if factor == 100 else
                   f"1 − {view.measure(metric).label}")
-    ax.set_title(f"Unsupported-entity rate: 1 − {view.measure(metric).label} (95% CI)")
+    ax.set_title(wrapped(f"Unsupported-entity rate: 1 − {view.measure(metric).label} (95% CI)", panel * 0.85, 12.0))
     style(ax)
 
     if counts:
@@ -108,7 +108,7 @@ def factuality(run: Any, *, metric: str = "entity_precision_source", seed: int =
         ax2.set_ylabel(view.measure(counts).axis_label)
         ax2.set_title(f"{view.measure(counts).label[0].upper()}{view.measure(counts).label[1:]} (95% CI)")
         style(ax2)
-    fig.suptitle("Entity factuality: named entities in summaries that the source does not support", fontweight="bold")
+    suptitle(fig, "Entity factuality: named entities in summaries that the source does not support")
     return fig
 
 

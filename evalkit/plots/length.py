@@ -12,7 +12,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from evalkit.plots.quality import bars
-from evalkit.plots.style import fit_tick_labels, new_figure, style, system_handles
+from evalkit.plots.style import fit_tick_labels, new_figure, style, suptitle, system_handles
 from evalkit.plots.view import View, parse_target_key, summary_of, view_of
 
 FLAGS = ("length_words_ok", "length_sentences_ok", "length_paragraphs_ok")
@@ -167,5 +167,5 @@ def length_compliance(run: Any, *, summaries: pd.DataFrame | None = None, seed: 
             ax_ok.legend(handles=system_handles(systems, colors, upper_bounds=upper), loc="upper left",
                          bbox_to_anchor=(1.01, 1.0), frameon=False, title="system")
         title += "; share of summaries with " + ", ".join(view.measure(f).label for f in flags)
-    fig.suptitle(title, fontweight="bold")
+    suptitle(fig, title)
     return fig

@@ -175,3 +175,14 @@ def _area(a: Bbox, b: Bbox) -> float:
 def _outside(box: Bbox, frame: Bbox) -> float:
     inside = _area(box, frame)
     return box.width * box.height - inside
+
+
+def wrapped(text: str, width_in: float, fontsize: float = 12.0) -> str:
+    """``text`` wrapped to fit ``width_in`` inches at ``fontsize`` (so a title is never cut off)."""
+    import textwrap
+
+    return textwrap.fill(text, max(20, int(width_in * 72 / (fontsize * 0.62))), break_on_hyphens=False)
+
+
+def suptitle(fig: Figure, text: str) -> None:
+    fig.suptitle(wrapped(text, fig.get_figwidth() * 0.95, 12.0), fontweight="bold")
