@@ -498,3 +498,11 @@ def test_labels_come_from_the_runs_descriptors(run):
     run.manifest["metrics"]["rouge"]["measures"][0]["label"] = "ROUGE-1 F1 (toy label)"
     ax = plots.metric_comparison(run, ["rouge1_f"], n_resamples=100).axes[0]
     assert ax.get_xticklabels()[0].get_text().replace("\n", " ") == "ROUGE-1 F1 (toy label)"
+
+
+def test_a_run_written_before_measures_were_recorded_still_gets_labels(run):
+    # Version-1 manifest: metrics as {kind: signature}; the measures come from evalkit.runs.upgrade_manifest.
+    run.manifest = {"systems": run.manifest["systems"], "metrics": {"rouge": "rouge@old", "length": "length@old"},
+                    "config": {"metrics": [{"kind": "rouge"}, {"kind": "length"}]}}
+    ax = plots.metric_comparison(run, n_resamples=100).axes[0]
+    assert ax.get_xticklabels()[0].get_text() == "ROUGE-1 F1" and "%" in ax.get_ylabel()

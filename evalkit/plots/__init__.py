@@ -27,8 +27,8 @@ from evalkit.plots.factuality import factuality, quality_vs_factuality
 from evalkit.plots.length import length_compliance
 from evalkit.plots.quality import default_quality, metric_comparison
 from evalkit.plots.save import charts_of, save_all
-from evalkit.plots.style import OKABE_ITO, ChartFigure, system_colors
-from evalkit.plots.view import parse_target_key
+from evalkit.plots.style import OKABE_ITO, ChartFigure
+from evalkit.plots.view import parse_target_key, system_colors
 
 __all__ = ["HIGHLIGHT", "OKABE_ITO", "ChartFigure", "charts_of", "cost_table", "default_quality", "document_view",
            "document_view_html", "document_view_text", "entity_spans", "factuality", "length_compliance",

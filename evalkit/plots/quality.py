@@ -21,6 +21,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from evalkit import stats
+from evalkit.runs import metric_instances
 from evalkit.plots.style import UPPER_BOUND_HATCH, new_figure, style, system_handles
 from evalkit.plots.view import View, nothing_to_show, stat, summary_of, view_of
 
@@ -31,8 +32,6 @@ BELOW, ABOVE = "▼", "▲"
 
 def default_quality(run: Any) -> list[str]:
     """The headline fractions of the run's first metric instance that has any (ROUGE-1/2/Lsum F1 in the configs)."""
-    from evalkit.runs import metric_instances
-
     view = view_of(run)
     for entry in metric_instances(view.manifest).values():
         names = [m["name"] for m in entry.get("measures") or ()

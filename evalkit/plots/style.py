@@ -46,28 +46,6 @@ def new_figure(width: float, height: float) -> ChartFigure:
     return fig
 
 
-def system_colors(systems: Sequence[str] | object) -> dict[str, str]:
-    """A colour per system, assigned by position in ``systems`` (a list of names, a Run or a scores frame).
-
-    Given a Run or a frame, the run's own system order is used (manifest order, then the
-    rest by name), so every chart of one run colours a system the same way whatever subset
-    of systems it shows. Up to 8 systems get Okabe-Ito colours; more get ``tab20``.
-    """
-    if not (isinstance(systems, Sequence) and not isinstance(systems, str)):
-        from evalkit.plots.view import view_of
-
-        systems = view_of(systems).systems
-    names = list(dict.fromkeys(str(s) for s in systems))
-    if len(names) <= len(OKABE_ITO):
-        palette = list(OKABE_ITO)
-    else:
-        from matplotlib import colormaps
-        from matplotlib.colors import to_hex
-
-        palette = [to_hex(c) for c in colormaps["tab20"].colors]
-    return {name: palette[i % len(palette)] for i, name in enumerate(names)}
-
-
 def text_color(color: str) -> str:
     """A colour readable as text on white (the palette's yellow is darkened)."""
     return "#8A7F00" if color == OKABE_ITO[-1] else color

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from evalkit import stats
+from evalkit.plots.style import OKABE_ITO
 from evalkit.runs import measures_of
 from evalkit.types import Measure
 
@@ -38,8 +39,6 @@ class View:
 
     @property
     def colors(self) -> dict[str, str]:
-        from evalkit.plots.style import system_colors
-
         return system_colors(list(self.systems))
 
     def measure(self, name: str) -> Measure:
@@ -126,6 +125,26 @@ def view_of(run: Any, summaries: pd.DataFrame | None = None) -> View:
         seen |= set(summaries["system"])
     systems = [s for s in ordered if s in seen] + sorted(seen - set(ordered))
     return View(values, info, summaries, manifest, tuple(systems), measures_of(manifest) if manifest else {})
+
+
+def system_colors(systems: Sequence[str] | object) -> dict[str, str]:
+    """A colour per system, assigned by position in ``systems`` (a list of names, a Run or a scores frame).
+
+    Given a Run or a frame, the run's own system order is used (manifest order, then the
+    rest by name), so every chart of one run colours a system the same way whatever subset
+    of systems it shows. Up to 8 systems get Okabe-Ito colours; more get ``tab20``.
+    """
+    if not (isinstance(systems, Sequence) and not isinstance(systems, str)):
+        systems = view_of(systems).systems
+    names = list(dict.fromkeys(str(s) for s in systems))
+    if len(names) <= len(OKABE_ITO):
+        palette = list(OKABE_ITO)
+    else:
+        from matplotlib import colormaps
+        from matplotlib.colors import to_hex
+
+        palette = [to_hex(c) for c in colormaps["tab20"].colors]
+    return {name: palette[i % len(palette)] for i, name in enumerate(names)}
 
 
 def summary_of(view: View, metrics: Sequence[str], n_resamples: int, seed: int) -> pd.DataFrame:
