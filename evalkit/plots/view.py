@@ -70,7 +70,8 @@ class View:
         missing = [m for m in metrics if m not in available]
         if missing:
             listed = ", ".join(sorted(available)) or "(none)"
-            raise ValueError(f"the run has no {', '.join(missing)} scores{hint}; it has: {listed}")
+            raise ValueError(f"nothing to show because the run has no {', '.join(missing)} scores{hint}; "
+                             f"it has: {listed}")
 
 
 def nothing_to_show(chart: str, why: str) -> ValueError:
