@@ -13,7 +13,8 @@ from matplotlib.container import BarContainer, ErrorbarContainer
 from matplotlib.figure import Figure
 
 from evalkit import plots
-from evalkit.experiment import Run
+from evalkit.registry import build_metric
+from evalkit.runs import Run
 
 SYSTEMS = ["lead", "textrank", "gpt-mini", "claude-small"]
 N_DOCS = 12
@@ -69,9 +70,23 @@ def make_run(tmp_path: Path, *, words_target: int | None = 60, paragraphs: int |
                               "fingerprint": f"{system}@0", "target": ",".join(target_parts) or "none",
                               "details": json.dumps(details, sort_keys=True)})
     scores = pd.DataFrame(rows, columns=["document_id", "system", "metric", "value", "note"])
-    manifest = {"systems": {s: {"kind": s} for s in SYSTEMS},
+    manifest = {"systems": {s: {"kind": s} for s in SYSTEMS}, "metrics": metric_entries("rouge", "length", "entities"),
                 "config": {"target": {"words": words_target, "paragraphs": paragraphs, "bound": "about"}}}
     return Run(tmp_path / "run", manifest, scores, pd.DataFrame(summaries))
+
+
+def metric_entries(*kinds: str) -> dict:
+    """The manifest's metric entries as the runner writes them: each metric's own declared measures."""
+    out = {}
+    for kind in kinds:
+        metric = build_metric({"kind": kind})
+        out[metric.key] = {"kind": kind, "config": {"kind": kind}, "signature": f"{kind}@test",
+                           "measures": [m.to_dict() for m in metric.measures()]}
+    return out
+
+
+def label(run: Run, name: str) -> str:
+    return run.measure(name).label
 
 
 @pytest.fixture
@@ -145,13 +160,18 @@ def test_metric_comparison(run, tmp_path):
     assert list(colors) == SYSTEMS
     # 3 metrics x 4 systems bars.
     assert sum(len(c.patches) for c in bars(ax)) == 3 * len(SYSTEMS)
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["ROUGE-1 F1", "ROUGE-2 F1", "ROUGE-Lsum F1"]
+    # Labels are the metric's own descriptors (the run's headline ROUGE values), not a table in the charts.
+    ticks = [t.get_text().replace("\n", " ") for t in ax.get_xticklabels()]
+    assert ticks == [label(run, m) for m in ("rouge1_f", "rouge2_f", "rougeLsum_f")]
+    assert ticks[0] == "ROUGE-1 F1"
     assert "%" in ax.get_ylabel()
     # Bar heights are percent means.
     lead_r1 = run.scores.query("system == 'lead' and metric == 'rouge1_f'")["value"].mean() * 100
     assert bars(ax)[0].patches[0].get_height() == pytest.approx(lead_r1)
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend[: len(SYSTEMS)] == SYSTEMS and "significantly below" in legend[-1]
+    assert legend[: len(SYSTEMS)] == SYSTEMS and "significantly below" in legend[-2]
+    # The reference is named: by default the best system (gpt-mini has the highest ROUGE).
+    assert "tested against: gpt-mini" in legend[len(SYSTEMS)]
     check_labels(fig)
     check_saved(fig, tmp_path)
 
@@ -162,7 +182,7 @@ def test_metric_comparison_marks_a_clearly_worse_system(tmp_path):
             for i in range(12) for s, v in (("good", 0.5), ("bad", 0.2))]
     table = pd.DataFrame(rows, columns=["document_id", "system", "metric", "value", "note"])
     fig = plots.metric_comparison(table, ["rouge1_f"], n_resamples=500)
-    stars = [t for t in fig.axes[0].texts if t.get_text() == "*"]
+    stars = [t for t in fig.axes[0].texts if t.get_text() == plots.quality.BELOW]
     assert len(stars) == 1
     # The star sits above the "bad" bar (systems in name order without a manifest: bad, good).
     bad_bar = bars(fig.axes[0])[0].patches[0]
@@ -186,7 +206,8 @@ def test_length_compliance(run, tmp_path):
     # The target line is drawn at 60 words.
     assert any(np.allclose(line.get_ydata(), 60) for line in box_ax.get_lines() if "target" in line.get_label())
     # Share panel: words, paragraphs, all constraints; one bar series per system.
-    assert [t.get_text().split("\n")[0] for t in share_ax.get_xticklabels()] == ["words", "paragraphs", "all"]
+    shown = [t.get_text().replace("\n", " ") for t in share_ax.get_xticklabels()]
+    assert shown == [label(run, m) for m in ("length_words_ok", "length_paragraphs_ok", "length_ok")]
     assert list(bar_colors(share_ax)) == SYSTEMS
     assert "%" in share_ax.get_ylabel()
     check_labels(fig)
@@ -197,7 +218,7 @@ def test_length_compliance_without_targets_says_so(tmp_path):
     run = make_run(tmp_path, words_target=None, paragraphs=None)
     run.manifest["config"]["target"] = {"words": None, "paragraphs": None}
     fig = plots.length_compliance(run, n_resamples=200)
-    assert "no word target" in fig.get_suptitle() and "no paragraph target" in fig.get_suptitle()
+    assert fig.get_suptitle() == "Length: words per summary (the run sets no word target)"
     assert len(fig.axes) == 1  # no compliance flag is defined, so no share panel
     assert [t.get_text().split("\n")[0] for t in fig.axes[0].get_xticklabels()] == SYSTEMS
     check_saved(fig, tmp_path)
@@ -242,7 +263,8 @@ def test_quality_vs_factuality(run, tmp_path):
     assert list(colors) == SYSTEMS
     assert sorted(t.get_text() for t in ax.texts) == sorted(SYSTEMS)  # every point is labelled
     assert ax.get_xlabel().startswith("entity precision vs source (%)")
-    assert ax.get_ylabel() == "ROUGE-L F1 (%)"
+    # ROUGE-Lsum by default (what CNN/DM papers report), labelled by the metric's descriptor.
+    assert ax.get_ylabel().startswith(run.measure("rougeLsum_f").axis_label)
     check_labels(fig)
     check_saved(fig, tmp_path)
 
@@ -347,3 +369,140 @@ def test_save_all_writes_pngs_for_what_the_run_has(run, tmp_path):
     run.scores = run.scores[~run.scores["metric"].str.startswith("entit")]
     names = {p.name for p in plots.save_all(run, tmp_path / "fewer")}
     assert "factuality.png" not in names and "metric_comparison.png" in names
+
+
+def test_save_all_skips_a_chart_with_nothing_to_show_and_says_why(run, tmp_path, caplog):
+    run.summaries["details"] = "{}"  # no system reports a cost
+    with caplog.at_level("INFO", logger="evalkit.plots.save"):
+        names = {p.name for p in plots.save_all(run, tmp_path / "nocost", n_resamples=200)}
+    assert "quality_vs_cost.png" not in names and "metric_comparison.png" in names
+    assert "quality_vs_cost skipped: quality_vs_cost: nothing to show because no system reports a cost" in caplog.text
+
+
+# -- honest on real-looking data -----------------------------------------------------------------
+
+def oracle_run(tmp_path: Path) -> Run:
+    """lead/textrank/lexrank-like systems plus an oracle far above them: the oracle must not be the reference."""
+    rng = np.random.default_rng(3)
+    quality = {"lead": 0.40, "textrank": 0.33, "lexrank": 0.325, "oracle": 0.52}
+    rows = []
+    for d in range(30):
+        noise = rng.normal(0, 0.05)
+        for system, q in quality.items():
+            value = q + noise + rng.normal(0, 0.01)
+            rows.append((f"d{d}", system, "rouge1_f", value, None))
+            rows.append((f"d{d}", system, "rougeLsum_f", value * 0.9, None))
+            # Entity precision 99.4-100 %: the unsupported-entity rate spans 0-0.6 %.
+            rows.append((f"d{d}", system, "entity_precision_source", 1.0 - (0.006 * d / 29 if system == "lexrank"
+                                                                           else 0.002 * (d % 2)), None))
+    scores = pd.DataFrame(rows, columns=["document_id", "system", "metric", "value", "note"])
+    manifest = {"systems": {s: {"kind": "oracle" if s == "oracle" else s} for s in quality},
+                "metrics": metric_entries("rouge", "entities")}
+    return Run(tmp_path / "oracle-run", manifest, scores, pd.DataFrame(columns=["document_id", "system", "text"]))
+
+
+def test_oracle_is_an_upper_bound_never_the_significance_reference(tmp_path):
+    run = oracle_run(tmp_path)
+    fig = plots.metric_comparison(run, ["rouge1_f"], n_resamples=500)
+    ax = fig.axes[0]
+    marks = {t.get_text(): t.get_position()[0] for t in ax.texts}
+    centres = {c.get_label(): c.patches[0].get_x() + c.patches[0].get_width() / 2 for c in bars(ax)}
+    # lead (the best real system) is the reference; textrank/lexrank are 7 points below it on every document.
+    assert marks["ref"] == pytest.approx(centres["lead"])
+    below = [t.get_position()[0] for t in ax.texts if t.get_text() == plots.quality.BELOW]
+    assert sorted(below) == pytest.approx(sorted([centres["textrank"], centres["lexrank"]]))
+    # The oracle is hatched and carries no mark, although every system is below it.
+    oracle = next(c for c in bars(ax) if c.get_label() == "oracle")
+    assert oracle.patches[0].get_hatch()
+    assert all(abs(x - centres["oracle"]) > 0.01 for x in marks.values())
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "oracle (upper bound)" in legend and any("tested against: lead" in t for t in legend)
+
+
+def test_reference_system_is_chosen_by_the_user(tmp_path):
+    run = oracle_run(tmp_path)
+    ax = plots.metric_comparison(run, ["rouge1_f"], reference="textrank", n_resamples=500).axes[0]
+    centres = {c.get_label(): c.patches[0].get_x() + c.patches[0].get_width() / 2 for c in bars(ax)}
+    above = [t.get_position()[0] for t in ax.texts if t.get_text() == plots.quality.ABOVE]
+    assert above == pytest.approx([centres["lead"]])  # lead is significantly above textrank
+    with pytest.raises(ValueError, match="upper bound"):
+        plots.metric_comparison(run, ["rouge1_f"], reference="oracle", n_resamples=200)
+    with pytest.raises(ValueError, match="choose one of"):
+        plots.metric_comparison(run, ["rouge1_f"], reference="nope", n_resamples=200)
+
+
+def test_factuality_axis_fits_rates_of_half_a_percent(tmp_path):
+    run = oracle_run(tmp_path)
+    ax = plots.factuality(run, n_resamples=500).axes[0]
+    heights = {c.get_label(): c.patches[0].get_height() for c in bars(ax)}
+    # lexrank's rate: mean of 0.6 % * d/29 over d = 0..29 = 0.3 %; the others: 0.2 % on half the documents = 0.1 %.
+    assert heights["lexrank"] == pytest.approx(0.3)
+    assert heights["lead"] == pytest.approx(0.1)
+    low, high = ax.get_ylim()
+    assert low == 0 and high < 1.0  # not a fixed 0-10 % axis
+    assert heights["lexrank"] / high > 0.3  # the bar is visible
+
+
+def test_quality_vs_factuality_axis_is_not_a_magnifying_glass_and_labels_do_not_overlap(tmp_path):
+    run = oracle_run(tmp_path)
+    fig = plots.quality_vs_factuality(run, n_resamples=500)
+    ax = fig.axes[0]
+    low, high = ax.get_xlim()
+    assert high - low >= 5.0  # 99.4-100 % shown on an axis at least 5 points wide
+    assert "not 0" in ax.get_xlabel()
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert len(boxes) == 4
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), "two point labels overlap"
+    assert any(t.get_text() == "oracle (upper bound)" for t in ax.texts)
+
+
+def test_quality_vs_cost_with_no_cost_is_not_drawn(run):
+    run.summaries["details"] = "{}"
+    with pytest.raises(ValueError, match="nothing to show because no system reports a cost"):
+        plots.quality_vs_cost(run, n_resamples=200)
+
+
+def test_precomputed_outputs_have_no_latency(run):
+    run.manifest["systems"]["textrank"] = {"kind": "precomputed"}
+    table = plots.cost_table(run, "rouge1_f", n_resamples=200).set_index("system")
+    assert np.isnan(table.loc["textrank", "latency_s"]) and table.loc["textrank", "n_latency"] == 0
+    assert table.loc["lead", "n_latency"] == N_DOCS
+
+
+def test_length_title_says_what_is_shown(run):
+    fig = plots.length_compliance(run, n_resamples=200)
+    assert fig.axes[0].get_title() == "Words per summary vs target (about 60 words ±10%)"
+    assert fig.get_suptitle().startswith("Length: words per summary vs target")
+
+
+# -- what a notebook shows -----------------------------------------------------------------------
+
+def test_returned_figures_display_as_png_in_ipython_without_pyplot(run):
+    from IPython.core.interactiveshell import InteractiveShell
+    import matplotlib.pyplot as plt
+
+    formatter = InteractiveShell.instance().display_formatter
+    before = plt.get_fignums()
+    for fig in (plots.metric_comparison(run, n_resamples=100), plots.length_compliance(run, n_resamples=100),
+                plots.factuality(run, n_resamples=100), plots.document_view(run, "doc-00")):
+        data, _ = formatter.format(fig)
+        assert data["image/png"][:8] == PNG_MAGIC  # what Jupyter, JupyterLab and VS Code render
+    assert plt.get_fignums() == before  # nothing registered with pyplot: nothing to close, nothing leaks
+
+
+def test_labels_come_from_the_runs_descriptors(run):
+    run.manifest["metrics"]["rouge"]["measures"][0]["label"] = "ROUGE-1 F1 (toy label)"
+    ax = plots.metric_comparison(run, ["rouge1_f"], n_resamples=100).axes[0]
+    assert ax.get_xticklabels()[0].get_text().replace("\n", " ") == "ROUGE-1 F1 (toy label)"
+
+
+def test_a_run_written_before_measures_were_recorded_still_gets_labels(run):
+    # Version-1 manifest: metrics as {kind: signature}; the measures come from evalkit.runs.upgrade_manifest.
+    run.manifest = {"systems": run.manifest["systems"], "metrics": {"rouge": "rouge@old", "length": "length@old"},
+                    "config": {"metrics": [{"kind": "rouge"}, {"kind": "length"}]}}
+    ax = plots.metric_comparison(run, n_resamples=100).axes[0]
+    assert ax.get_xticklabels()[0].get_text() == "ROUGE-1 F1" and "%" in ax.get_ylabel()
