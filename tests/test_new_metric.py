@@ -51,7 +51,7 @@ def toy(tmp_path, monkeypatch):
 
 def _run(tmp_path, name: str) -> Run:
     experiment = Experiment(systems=[{"kind": "lead"}, {"kind": "random", "seed": 0}],
-                            metrics=[{"kind": "rouge"}, {"kind": "toy"}], data={"path": "bundled", "limit": 6},
+                            metrics=[{"kind": "rouge"}, {"kind": "toy"}], data={"path": "bundled", "limit": 12},
                             target="2 sentences", name=name, output_dir=tmp_path / name, progress=False)
     return experiment.run()
 

@@ -16,10 +16,12 @@ Conventions shared by all charts:
 - A value that is unknown (a system that reports no cost) is drawn as unknown, never as 0.
 
 Modules, one per chart family: ``quality`` (metric_comparison), ``length``, ``factuality``
-(factuality, quality_vs_factuality), ``cost`` (cost_table, quality_vs_cost), ``documents``
+(factuality, quality_vs_factuality), ``consistency`` (factuality_overview: entity, NLI and judge
+scores side by side; unsupported_table), ``cost`` (cost_table, quality_vs_cost), ``documents``
 (the per-document view), ``save`` (save_all); ``style`` and ``view`` are shared.
 """
 
+from evalkit.plots.consistency import factuality_metrics, factuality_overview, unsupported_claims, unsupported_table
 from evalkit.plots.cost import cost_table, quality_vs_cost
 from evalkit.plots.documents import (HIGHLIGHT, document_view, document_view_html, document_view_text, entity_spans,
                                      unsupported_entities)
@@ -31,6 +33,7 @@ from evalkit.plots.style import OKABE_ITO, ChartFigure
 from evalkit.plots.view import parse_target_key, system_colors
 
 __all__ = ["HIGHLIGHT", "OKABE_ITO", "ChartFigure", "charts_of", "cost_table", "default_quality", "document_view",
-           "document_view_html", "document_view_text", "entity_spans", "factuality", "length_compliance",
+           "document_view_html", "document_view_text", "entity_spans", "factuality", "factuality_metrics",
+           "factuality_overview", "length_compliance", "unsupported_claims", "unsupported_table",
            "metric_comparison", "parse_target_key", "quality_vs_cost", "quality_vs_factuality", "save_all",
            "system_colors", "unsupported_entities"]
