@@ -90,7 +90,13 @@ def test_ray_and_local_runs_give_identical_tables(tmp_path, tiny_bart, ray_clust
     a, b = _tidy(local), _tidy(on_ray)
     assert len(a) == len(b) > 0
     assert a[["document_id", "system", "metric", "note"]].equals(b[["document_id", "system", "metric", "note"]])
-    assert ((a["value"] - b["value"]).abs().fillna(0) <= 1e-9).all() and (a["value"].isna() == b["value"].isna()).all()
+    assert (a["value"].isna() == b["value"].isna()).all()
+    # exact, except BERTScore: float32 embeddings of a text differ in the last bits with the batch they are
+    # computed in (the local run reuses stored reference embeddings, the actors compute them afresh)
+    embedded = a["metric"].str.startswith("bertscore")
+    diff = (a["value"] - b["value"]).abs().fillna(0)
+    assert (diff[~embedded] == 0).all()
+    assert (diff[embedded] <= 1e-6).all()
     summaries = [s.sort_values(["document_id", "system"])["text"].tolist() for s in (local.summaries, on_ray.summaries)]
     assert summaries[0] == summaries[1]
     # placement keys are not settings: the fingerprints match the local run's
