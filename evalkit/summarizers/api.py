@@ -51,34 +51,17 @@ from evalkit.pricing import (Price, TOKENS_PER_WORD, expected_words, load_prices
                              unknown_price_note)
 from evalkit.errors import MissingKeyError
 from evalkit.summarizers.base import Request, Sink, Summarizer
+from evalkit.summarizers.prompts import DEFAULT_PROMPT, DEFAULT_SYSTEM_PROMPT, check_prompt  # noqa: F401  (re-exported)
 from evalkit.types import LengthTarget, Summary
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SYSTEM_PROMPT = ("You are a careful news editor. You write accurate, neutral summaries that state only "
-                         "facts given in the article.")
-DEFAULT_PROMPT = "Summarize the following news article {target}. Reply with the summary only.\n\n{article}"
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 """Besides every 5xx (Anthropic's 529 "overloaded" included)."""
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SECRET_PATTERNS = (re.compile(r"(?i)\b(bearer\s+)\S+"), re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"))
 _ARTICLE = "\x00article\x00"
-
-
-def check_prompt(prompt: str) -> None:
-    """Refuse a prompt template that lacks ``{article}`` or ``{target}`` or uses other fields."""
-    if not isinstance(prompt, str):
-        raise ValueError(f"prompt must be a string template, got {type(prompt).__name__}")
-    missing = [f"{{{field}}}" for field in ("article", "target") if f"{{{field}}}" not in prompt]
-    if missing:
-        raise ValueError(f"the prompt template must contain {' and '.join(missing)} (the length target is part "
-                         f"of the task), e.g. {DEFAULT_PROMPT!r}")
-    try:
-        prompt.format(article="", target="")
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ValueError(f"the prompt template may use only {{article}} and {{target}} (write {{{{ and }}}} for "
-                         f"literal braces): {exc!r}") from exc
 
 
 def scrub(text: str, secret: str | None) -> str:
