@@ -16,7 +16,6 @@ DEFAULT_PROMPT = "Summarize the following news article {target}. Reply with the 
 
 ARTICLE_PLACEHOLDER = "\x00article\x00"
 """Stands for the article while a template is rendered, so the article's own text is never parsed."""
-"""Stands for the article while a template is rendered (so that its text is never parsed as template)."""
 
 
 def check_prompt(prompt: str) -> None:
