@@ -56,3 +56,24 @@ def folder(cache: str | Path | None = None) -> Path:
     from evalkit.summarizers.local.sources import convert_gguf
 
     return convert_gguf(gguf_path(), auto_class="AutoModelForCausalLM", cache=cache)
+
+
+def link(path: str | Path, cache: str | Path | None = None) -> Path:
+    """Make ``path`` a symbolic link to :func:`folder` (replacing an older link), for a stable name.
+
+    ``transformers serve FOLDER`` answers only requests whose ``model`` is FOLDER as written, so
+    a short relative name (``smollm2-135m-hf``) is easier to put in a config than the cache path.
+    """
+    target, path = folder(cache), Path(path)
+    if path.is_symlink():
+        path.unlink()
+    elif path.exists():
+        raise FileExistsError(f"{path} exists and is not a link; choose another name")
+    path.symlink_to(target, target_is_directory=True)
+    return path
+
+
+if __name__ == "__main__":  # python -m evalkit.summarizers.local.smollm2 [LINK]: the folder, for `transformers serve`
+    import sys
+
+    sys.stdout.write(f"{link(sys.argv[1]) if len(sys.argv) > 1 else folder()}\n")
