@@ -24,7 +24,6 @@ import pytest
 import yaml
 from conftest import REPO, TINY_ROWS
 
-from evalkit.experiment import Experiment
 from evalkit.store import document_hash
 from evalkit.summarizers.local import ChatSummarizer, smollm2
 from evalkit.text import count_words, words as tokenize_words
@@ -106,7 +105,7 @@ def _cli(config: Path, *extra: str) -> subprocess.Popen:
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_openai_kind_against_transformers_serve_costs_resumes_and_replays(real_server, tmp_path, monkeypatch):
+def test_openai_kind_against_transformers_serve_costs_resumes_and_replays(real_server, tmp_path):
     """One flow, to keep the server's work small: a run killed after its first stored summary resumes
     without re-sending it; tokens and cost are the server's usage; --replay sends nothing."""
     data, docs = _tiny_data(tmp_path)
