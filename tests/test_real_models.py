@@ -184,5 +184,5 @@ def test_compare_shows_the_local_models_answer_next_to_the_extractive_ones(tmp_p
     local = out.split("=== smollm2-135m ===")[1]
     answer, scores = local.split("\n-- ", 1)
     assert count_words(answer) >= 20  # a real answer, not an error
-    assert "length_words=" in scores and "entity_precision_source=" in scores
+    assert "length_words=" in scores and "length_feasible=0" in scores
     assert "-- entities not in the source:" in scores  # its invented entities (or "none"), listed
