@@ -1,6 +1,6 @@
 """notebooks/05_three_kinds.ipynb executes on the bundled data with a real local model and a real server.
 
-Run with small parameters (2 documents) against the session's ``transformers serve``
+Run with small parameters (2 documents, about 30 words) against the session's ``transformers serve``
 (``real_server.py``); every chart cell must show a PNG, and both SmolLM2 systems must have
 written real summaries.
 """
@@ -27,8 +27,8 @@ def test_three_kinds_notebook_draws_every_chart_with_real_models(real_server, tm
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     parameters = next(i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", []))
     notebook.cells.insert(parameters + 1, nbformat.v4.new_code_cell(
-        f"n_docs = 2\nbase_url = {real_server.base_url!r}\nserved_model = {real_server.model!r}"))
-    client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
+        f"n_docs = 2\nwords = 30\nbase_url = {real_server.base_url!r}\nserved_model = {real_server.model!r}"))
+    client = nbclient.NotebookClient(notebook, timeout=1200, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
     client.execute()  # raises CellExecutionError, with the failing cell, on any error
 
