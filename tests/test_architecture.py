@@ -59,8 +59,10 @@ def imports(name: str, *, top_level_only: bool = False) -> set[str]:
                 else:
                     target = child.module or ""
                 if target.startswith("evalkit"):
-                    found.add(target)
-                    found.update(f"{target}.{a.name}" for a in child.names if f"{target}.{a.name}" in MODULES)
+                    submodules = {f"{target}.{a.name}" for a in child.names if f"{target}.{a.name}" in MODULES}
+                    found.update(submodules)
+                    if len(submodules) < len(child.names):  # names defined in the module itself
+                        found.add(target)
             visit(child, runtime)
 
     visit(tree, True)
