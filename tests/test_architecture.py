@@ -1,6 +1,6 @@
 """The package's layering, checked by reading its imports with ``ast``.
 
-- core (types, errors, text, targets, fingerprint) imports nothing of evalkit but core;
+- core (types, errors, text, targets, fingerprint, redact) imports nothing of evalkit but core;
 - strategies never import the runner, the registry, the store or metrics;
 - metrics never import strategies, the runner, the registry or the store;
 - the gate and the views (tables, charts, report) read only runs: no strategies, no data loading,
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "evalkit"
-CORE = ("evalkit.types", "evalkit.errors", "evalkit.text", "evalkit.targets", "evalkit.fingerprint")
+CORE = ("evalkit.types", "evalkit.errors", "evalkit.text", "evalkit.targets", "evalkit.fingerprint", "evalkit.redact")
 RUNNER = ("evalkit.experiment", "evalkit.registry", "evalkit.store", "evalkit.executors")
 VIEWS = ("evalkit.gate", "evalkit.plots", "evalkit.report", "evalkit.tables")
 
