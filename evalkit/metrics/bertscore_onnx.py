@@ -108,6 +108,7 @@ class OnnxEngine:
     def __init__(self, model: Any, threads: int | None = None) -> None:
         import onnxruntime as ort
 
+        model = model.to("cpu")  # ONNX Runtime runs here on the CPU provider
         path = cache_dir() / f"{model_hash(model)}.onnx"
         if not path.exists():
             export(model, path)
