@@ -7,11 +7,15 @@ The evalkit path is one :class:`~evalkit.experiment.Experiment` on an empty stor
 this process on the same summaries (generated once, not timed), after both libraries are
 imported, and the script checks that they give the same numbers before it prints the ratio.
 
-Then: the cost of adding a fifth system to the scored four-system run (same store), and how
-a cold evalkit run's time and peak memory grow with the number of documents (each size in a
-fresh subprocess, so peak RSS is that run's alone).
+Then: the cost of adding a fifth system to the scored four-system run (same store); the
+BERTScore engines (torch, ONNX, ONNX without the tokenization pipeline) on the same texts; and
+the throughput of the full suite, cold, on 5 systems at several corpus sizes (each size in a
+fresh subprocess, so peak RSS is that run's alone), with a least-squares line
+``seconds = a + b * docs`` through those sizes projected to the CNN/DM test split (11,490).
+With ``--load`` everything is measured twice, the second time beside busy processes that
+compete for the CPUs, and the two are printed side by side.
 
-    python benchmarks/speed.py                      # 300 documents, scaling at 100/300/631
+    python benchmarks/speed.py --load               # 300 documents, scaling at 100/300/631, quiet and loaded
     python benchmarks/speed.py --docs 100 --scaling ''   # a quick look
 
 Needs ../shared/data/cnndm_sample.jsonl (exits with a message when it is absent).
@@ -37,16 +41,15 @@ DATA = ROOT.parent / "shared" / "data" / "cnndm_sample.jsonl"
 SYSTEMS = [{"kind": "lead", "name": "lead-3"}, {"kind": "textrank", "name": "textrank"},
            {"kind": "lexrank", "name": "lexrank"}, {"kind": "random", "name": "random", "seed": 0}]
 EXTRA_SYSTEM = {"kind": "random", "name": "random-seed1", "seed": 1}
+TEST_SPLIT = 11_490
+"""Articles in the CNN/DailyMail test split, the size the throughput is projected to."""
 METRICS = [{"kind": "rouge", "types": ["rouge1", "rouge2", "rougeLsum"]}, {"kind": "bertscore"}, {"kind": "length"},
            {"kind": "entities"}, {"kind": "extractiveness"}]
 TARGET = {"sentences": 3}
 EXACT = ["length_words", "length_sentences", "length_ok", "entity_precision_source", "entity_unsupported_count",
          "number_precision_source", "coverage", "density", "novel_2gram"]
-CLOSE = {"rouge1_f": 1e-9, "rouge2_f": 1e-9, "rougeLsum_f": 1e-9, "bertscore_p": 1e-4, "bertscore_r": 1e-4,
-         "bertscore_f": 1e-4}
-
-
-from evalkit.metrics.entities import AUTO_PROCESS_WORDS, EntityOverlap  # noqa: E402
+CLOSE = {"rouge1_f": 1e-9, "rouge2_f": 1e-9, "rougeLsum_f": 1e-9, "bertscore_p": 1e-6, "bertscore_r": 1e-6,
+         "bertscore_f": 1e-6}
 
 
 def load_documents(n: int):
@@ -166,35 +169,63 @@ def compare(run, rows) -> list[str]:
 
 
 def worker(n: int) -> None:
-    """One cold evalkit run on n documents, in this fresh process: print time and peak RSS as JSON."""
+    """One cold evalkit run on n documents x 5 systems, in this fresh process: print time and peak RSS as JSON."""
     documents = load_documents(n)
     with tempfile.TemporaryDirectory() as tmp:
-        _, seconds, generation = evalkit_run(documents, Path(tmp) / "store.sqlite", SYSTEMS)
+        _, seconds, generation = evalkit_run(documents, Path(tmp) / "store.sqlite", [*SYSTEMS, EXTRA_SYSTEM])
     print(json.dumps({"docs": len(documents), "seconds": seconds, "scoring_seconds": seconds - generation,
                       "peak_mb": peak_mb()}))
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--docs", type=int, default=300, help="documents for the naive-vs-evalkit comparison")
-    parser.add_argument("--scaling", default="100,300,631", help="document counts for the growth table ('' to skip)")
-    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        worker(args.worker)
-        return 0
+def engines(documents, outputs) -> dict[str, float]:
+    """BERTScore embedding throughput (texts/s, model loading excluded) per engine, and their largest F1 gap."""
+    from evalkit.metrics.base import Candidate
+    from evalkit.metrics.bertscore import BertScore
 
-    import bert_score  # noqa: F401  (import the heavy libraries before timing either path)
-    import spacy  # noqa: F401
-    import transformers
+    candidates = [Candidate(d, t) for d, t in zip(documents, outputs["lead-3"])]
+    texts = [t for c in candidates for t in (c.text, *c.document.references)]
+    out, scores = {}, {}
+    for label, options in (("torch", {"engine": "torch"}), ("onnx", {"engine": "onnx"}),
+                           ("onnx, no pipeline", {"engine": "onnx", "pipeline": False})):
+        metric = BertScore(**options)
+        metric._load()
+        start = time.perf_counter()
+        metric.embed(texts)
+        out[f"bertscore texts/s: {label}"] = len(set(texts)) / (time.perf_counter() - start)
+        scores[label] = [r.values["bertscore_f"] for r in metric.score(candidates)]
+        metric.close()
+    out["bertscore max |F1 onnx - torch|"] = max(abs(a - b) for a, b in zip(scores["onnx"], scores["torch"]))
+    return out
 
-    transformers.utils.logging.disable_progress_bar()
 
-    documents = load_documents(args.docs)
-    print(f"{len(documents)} CNN/DM documents x {len(SYSTEMS)} systems; metrics: ROUGE-1/2/Lsum, BERTScore "
-          f"(all-MiniLM-L6-v2), length, entities (spaCy NER), extractiveness; {os.cpu_count()} CPUs")
-    outputs = generate(documents)
+def scaling(sizes: list[int]) -> dict[str, float]:
+    """Cold 5-system runs at each size (fresh processes), the linear fit, and its projection to the test split."""
+    import numpy as np
 
+    out, points = {}, []
+    for n in sizes:
+        proc = subprocess.run([sys.executable, __file__, "--worker", str(n)], capture_output=True, text=True,
+                              check=True)
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        points.append(r)
+        out[f"{r['docs']} docs x 5: scoring s"] = r["scoring_seconds"]
+        out[f"{r['docs']} docs x 5: summaries/s"] = r["docs"] * 5 / r["scoring_seconds"]
+        out[f"{r['docs']} docs x 5: peak MB"] = r["peak_mb"]
+        print(f"  {r['docs']} docs x 5 systems: {r['scoring_seconds']:.1f} s scoring, "
+              f"{r['docs'] * 5 / r['scoring_seconds']:.1f} summaries/s, peak {r['peak_mb']:.0f} MB", flush=True)
+    if len(points) >= 2:
+        docs = np.array([p["docs"] for p in points], dtype=float)
+        b, a = np.polyfit(docs, [p["scoring_seconds"] for p in points], 1)
+        mb, ma = np.polyfit(docs, [p["peak_mb"] for p in points], 1)
+        out["fit: fixed s (a)"] = a
+        out["fit: s per doc x 5 (b)"] = b
+        out[f"projected {TEST_SPLIT:,} x 5: minutes"] = (a + b * TEST_SPLIT) / 60
+        out[f"projected {TEST_SPLIT:,} x 5: peak MB"] = ma + mb * TEST_SPLIT
+    return out
+
+
+def measure(args, documents, outputs) -> dict[str, float]:
+    """Every number of one pass, printed as it comes (a loaded pass can take long) and returned."""
     start = time.perf_counter()
     rows, naive_stages = naive(documents, outputs)
     naive_seconds = time.perf_counter() - start
@@ -217,28 +248,76 @@ def main() -> int:
     print(f"\ncold-run speed-up over the naive pipeline: {naive_seconds / cold:.2f}x "
           f"(identical scores: {'yes' if not problems else 'NO'})")
     print(f"adding a fifth system to the scored run: {added_seconds:.1f} s = {added_seconds / cold:.2f} of the cold run "
-          "(generation, scoring, model loading and reading the store included)")
-    print(f"peak memory of this process (both paths): {peak_mb():.0f} MB")
-    print(f"entities ran NER in {EntityOverlap().n_process!r} processes (auto: several once a batch holds "
-          f"{AUTO_PROCESS_WORDS:,} words)")
+          "(generation, scoring, model loading and reading the store included)", flush=True)
     if problems:
         print(f"\n{len(problems)} values differ, e.g.:\n  " + "\n  ".join(problems[:10]))
-
+    result = {"naive scoring s": naive_seconds, "evalkit cold scoring s": cold,
+              "cold-run speed-up (x)": naive_seconds / cold, "values differing": len(problems),
+              "fifth system / cold run": added_seconds / cold,
+              **{f"evalkit {k} s": v for k, v in evalkit_stages.items()}}
+    result.update(engines(documents[:100], {k: v[:100] for k, v in outputs.items()}))
+    print("bertscore engines: " + ", ".join(f"{k.split(': ')[-1]} {v:.0f} texts/s"
+                                            for k, v in result.items() if "texts/s" in k), flush=True)
     sizes = [int(x) for x in args.scaling.split(",") if x.strip()]
     if sizes:
-        print("\ncold evalkit run by corpus size (fresh process each; scoring time, peak resident memory)")
-        print("  docs   seconds   s/doc   peak MB   MB per extra doc")
-        previous = None
-        for n in sizes:
-            out = subprocess.run([sys.executable, __file__, "--worker", str(n)], capture_output=True, text=True,
-                                 check=True)
-            r = json.loads(out.stdout.strip().splitlines()[-1])
-            marginal = "" if previous is None else \
-                f"{(r['peak_mb'] - previous['peak_mb']) / (r['docs'] - previous['docs']):8.2f}"
-            print(f"  {r['docs']:4d}   {r['scoring_seconds']:7.1f}   {r['scoring_seconds'] / r['docs']:5.3f}   "
-                  f"{r['peak_mb']:7.0f}   {marginal}")
-            previous = r
-    return 1 if problems else 0
+        print("cold evalkit runs, full suite, 5 systems (fresh process each):", flush=True)
+        result.update(scaling(sizes))
+    result["peak MB of this process"] = peak_mb()
+    return result
+
+
+def busy(count: int) -> list[subprocess.Popen]:
+    """Processes that keep a CPU each busy (a stand-in for other work on the machine)."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--docs", type=int, default=300, help="documents for the naive-vs-evalkit comparison")
+    parser.add_argument("--scaling", default="100,300,631",
+                        help="document counts for the 5-system throughput runs ('' to skip)")
+    parser.add_argument("--load", type=int, nargs="?", const=1, default=0,
+                        help="also measure beside this many busy processes (default with the flag: 1)")
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker)
+        return 0
+
+    import bert_score  # noqa: F401  (import the heavy libraries before timing either path)
+    import spacy  # noqa: F401
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+
+    documents = load_documents(args.docs)
+    print(f"{len(documents)} CNN/DM documents x {len(SYSTEMS)} systems; metrics: ROUGE-1/2/Lsum, BERTScore "
+          f"(all-MiniLM-L6-v2), length, entities (spaCy NER), extractiveness; {os.cpu_count()} CPUs; "
+          f"load average before: {os.getloadavg()[0]:.1f}")
+    from evalkit.metrics.entities import EntityOverlap
+
+    print(f"entities NER processes: {getattr(EntityOverlap(), 'n_process', 1)!r}", flush=True)
+    outputs = generate(documents)
+
+    print("\n== quiet (no load added by this script) ==", flush=True)
+    passes = {"quiet": measure(args, documents, outputs)}
+    if args.load:
+        print(f"\n== beside {args.load} busy process(es) ==", flush=True)
+        workers = busy(args.load)
+        try:
+            passes[f"+{args.load} busy"] = measure(args, documents, outputs)
+        finally:
+            for proc in workers:
+                proc.kill()
+                proc.wait()
+
+    labels = list(passes)
+    print(f"\n{'':<40}" + "".join(f"{label:>14}" for label in labels))
+    for key in passes["quiet"]:
+        print(f"{key:<40}" + "".join(f"{passes[label].get(key, float('nan')):14.3g}" for label in labels))
+    print(f"fit: least-squares line seconds = a + b * docs through the scaling sizes ({args.scaling}), "
+          f"projected to {TEST_SPLIT:,} documents")
+    return 1 if any(p["values differing"] for p in passes.values()) else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,180 @@
+"""Embedding engines for BERTScore: PyTorch, and the same network exported to ONNX fp32.
+
+An engine maps a padded batch of token ids and its attention mask to the contextual
+embeddings of the last kept layer (bert_score's ``get_model`` drops the layers above
+``num_layers``, so that is ``hidden_states[num_layers]``). Tokenization, padding, idf weights
+and matching stay in :mod:`evalkit.metrics.bertscore`, shared by both engines.
+
+The ONNX engine exports the truncated torch model once (``torch.onnx.export(..., dynamo=False)``,
+dynamic batch and sequence axes) and runs it with ONNX Runtime's CPU provider in fp32, with
+one intra-op thread per physical core. The exported file is cached under
+``$EVALKIT_CACHE/onnx`` (default ``~/.cache/evalkit/onnx``), named by a hash of the model's
+weights, configuration and the layer count, so it is made once per model; it is written to a
+temporary file and renamed, so two processes exporting at once never read half a file.
+``tests/test_bertscore_onnx.py`` checks that both engines give BERTScores within 1e-6 of each
+other and of ``bert_score``, which is why the engine is not part of the metric's signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("auto", "torch", "onnx")
+EXPORT_VERSION = "1"
+"""Bump when the export changes (opset, wrapper), so older cached files are not reused."""
+OPSET = 17
+MAX_ONNX_BYTES = 1_800_000_000
+"""A single ONNX protobuf holds at most 2 GB; larger models stay on torch."""
+
+
+def physical_cores() -> int:
+    """Physical cores this process may use (hyper-threads share a core's arithmetic units)."""
+    logical = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        import psutil
+
+        physical = psutil.cpu_count(logical=False) or logical
+    except ImportError:
+        physical = logical
+    return max(1, min(logical, physical))
+
+
+def cache_dir() -> Path:
+    """Where exported models are kept: ``$EVALKIT_CACHE/onnx`` or ``~/.cache/evalkit/onnx``."""
+    root = os.environ.get("EVALKIT_CACHE")
+    return (Path(root) if root else Path.home() / ".cache" / "evalkit") / "onnx"
+
+
+def onnx_available() -> bool:
+    try:
+        import onnx  # noqa: F401  (torch.onnx.export needs it)
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def model_hash(model: Any) -> str:
+    """A SHA-256 over the truncated model's class, configuration, and every weight's name, shape and bytes."""
+    import torch
+
+    h = hashlib.sha256(f"{EXPORT_VERSION}|{OPSET}|{type(model).__name__}|".encode())
+    config = getattr(model, "config", None)
+    h.update((config.to_json_string() if config is not None else "").encode())
+    for name, tensor in model.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(-1).view(dtype=torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:32]
+
+
+def model_bytes(model: Any) -> int:
+    return sum(p.numel() * p.element_size() for p in model.state_dict().values())
+
+
+class TorchEngine:
+    """bert_score's forward pass (``bert_encode``): ``model(ids, attention_mask=mask)[0]`` without gradients."""
+
+    name = "torch"
+
+    def __init__(self, model: Any, device: str) -> None:
+        self.model = model.eval()
+        self.device = device
+
+    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            out = self.model(torch.from_numpy(ids).to(self.device),
+                             attention_mask=torch.from_numpy(mask).to(self.device))[0]
+        return out.float().cpu().numpy()
+
+
+class OnnxEngine:
+    """The same network run by ONNX Runtime (CPU, fp32), exported once per model and cached."""
+
+    name = "onnx"
+
+    def __init__(self, model: Any, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        model = model.to("cpu")  # ONNX Runtime runs here on the CPU provider
+        path = cache_dir() / f"{model_hash(model)}.onnx"
+        if not path.exists():
+            export(model, path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or physical_cores()
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self.path = path
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+
+
+def export(model: Any, path: Path) -> None:
+    """Export ``model`` (ids, mask) -> last hidden state to ``path``, atomically (temp file, then rename)."""
+    import torch
+
+    class Encoder(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            return self.inner(input_ids, attention_mask=attention_mask)[0]
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A padded example, so the traced graph applies the mask rather than assuming none is needed.
+    ids = torch.tensor([[101, 2023, 2003, 1037, 3231, 1012, 102, 0], [101, 7592, 102, 0, 0, 0, 0, 0]])
+    mask = (ids != 0).long()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
+    os.close(fd)
+    try:
+        # The tracer warns about shape checks it freezes; none depends on the batch's shape here
+        # (tests/test_bertscore_onnx.py runs the file on batches of other shapes against torch).
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(Encoder(model.eval()), (ids, mask), tmp, input_names=["input_ids", "attention_mask"],
+                              output_names=["hidden"], opset_version=OPSET, dynamo=False,
+                              dynamic_axes={name: {0: "batch", 1: "tokens"}
+                                            for name in ("input_ids", "attention_mask", "hidden")})
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the cache is shared like any other
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    log.info("bertscore: exported the embedding model to %s", path)
+
+
+def make_engine(engine: str, model: Any, device: str) -> TorchEngine | OnnxEngine:
+    """The engine to use: ``auto`` is ONNX on CPU when onnxruntime is installed, torch otherwise (and on GPU)."""
+    if engine == "torch" or (engine == "auto" and (device != "cpu" or not onnx_available())):
+        return TorchEngine(model, device)
+    if engine == "onnx" and not onnx_available():
+        raise RuntimeError('bertscore engine: onnx needs onnxruntime and onnx: pip install "evalkit[metrics]", '
+                           "or set engine: torch")
+    if engine == "auto" and model_bytes(model) > MAX_ONNX_BYTES:
+        log.info("bertscore: model over %d bytes, kept on torch", MAX_ONNX_BYTES)
+        return TorchEngine(model, device)
+    try:
+        return OnnxEngine(model)
+    except Exception as exc:  # an architecture the exporter cannot trace: torch still works
+        if engine == "onnx":
+            raise RuntimeError(f"bertscore engine onnx: could not export or load the model ({exc}); "
+                               "set engine: torch") from exc
+        log.warning("bertscore: ONNX export failed (%s); using torch", exc)
+        return TorchEngine(model, device)
