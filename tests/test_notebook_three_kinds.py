@@ -23,7 +23,6 @@ CHARTS = ("plots.metric_comparison(", "plots.length_compliance(", "plots.factual
 
 def test_three_kinds_notebook_draws_every_chart_with_real_models(real_server, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     parameters = next(i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", []))
     notebook.cells.insert(parameters + 1, nbformat.v4.new_code_cell(
