@@ -68,6 +68,14 @@ def _stored(store: Path) -> dict[str, str]:
                 db.execute("SELECT document_hash, text FROM summaries WHERE error IS NULL")}
 
 
+def _stored_quietly(store: Path) -> dict[str, str]:
+    """:func:`_stored`, or nothing while the store is being created."""
+    try:
+        return _stored(store)
+    except sqlite3.Error:
+        return {}
+
+
 def _wait_for_replies(server: FakeAPIServer, count: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while sum(r.delivered for r in server.log()) < count:
@@ -115,10 +123,14 @@ def test_an_interrupt_keeps_every_reply_that_arrived(tmp_path, server, signum, c
 def test_after_a_kill_the_store_is_checked_and_the_run_resumes(tmp_path, server):
     config = _config(tmp_path, server)
     run = _start(config)
-    _wait_for_replies(server, 4)
+    store = tmp_path / "runs" / "store.sqlite"
+    deadline = time.monotonic() + 60
+    while not (store.exists() and len(_stored_quietly(store)) >= 3):  # kill once 3 replies are in the store
+        assert time.monotonic() < deadline and run.poll() is None, "the run stored too few replies"
+        time.sleep(0.05)
     run.kill()
     run.communicate(timeout=30)
-    kept = _stored(tmp_path / "runs" / "store.sqlite")
+    kept = _stored(store)
     assert len(kept) >= 3
     again = _start(config)
     out, err = again.communicate(timeout=120)

@@ -27,7 +27,7 @@ SYSTEM = "invented" + HOSTILE
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("html")
-    docs = [json.loads(line) for line in (REPO / "data" / "news_sample.jsonl").read_text(encoding="utf-8").splitlines()]
+    docs = [json.loads(line) for line in (REPO / "evalkit" / "data_files" / "news_sample.jsonl").read_text(encoding="utf-8").splitlines()]
     rows = [{"document_id": d["id"], "summary": f"Mayor {INVENTED} of Brindlemoor said on Tuesday that the plan "
              f"would go ahead. {d['article'].split('. ')[0]}. {HOSTILE}"} for d in docs[:4]]
     (tmp / "invented.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")

@@ -27,7 +27,7 @@ PARAMETERS = {
 }
 MIN_IMAGES = {"01_quickstart": 3, "02_length_compliance": 2, "03_entity_factuality": 2, "04_scraped_case_study": 1}
 CHART_CALL = re.compile(r"plots\.(metric_comparison|length_compliance|factuality|quality_vs_factuality|"
-                        r"quality_vs_cost|document_view)\b(?!_)")
+                        r"quality_vs_cost|document_view|factuality_overview)\b(?!_)")
 
 
 def test_there_are_notebooks():

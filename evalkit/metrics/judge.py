@@ -191,6 +191,7 @@ class LLMJudge(Metric):
 
     kind = "llm-judge"
     version = "1"
+    makes_requests = True
 
     def __init__(self, *, model: str, provider: str = "openai", rubric: str | Mapping[str, Any] = "geval",
                  criteria: Sequence[str] | None = None, prefix: str = "judge", base_url: str | None = None,
