@@ -54,7 +54,7 @@ from evalkit.metrics.bertscore_onnx import ENGINES, make_engine
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-MAX_BATCH_TOKENS = 2048
+MAX_BATCH_TOKENS = 1024
 """At most this many padded tokens go through the model at once: on 300 CNN/DM texts ONNX Runtime
 peaked at 1445 MB RSS with 8192, 831 MB with 2048 (torch, 8192: 907 MB); values do not depend on it."""
 
