@@ -356,6 +356,51 @@ def test_each_source_runs_through_ner_once():
     assert all(count == 1 for count in metric.ner_counts.values())
 
 
+def frank_rows(shared_data) -> list[dict]:
+    path = shared_data / "frank_benchmark.jsonl"
+    if not path.exists():
+        pytest.skip(f"{path} not found")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def frank_candidates(rows: list[dict]) -> list[Candidate]:
+    """One candidate per FRANK row; rows about the same article share one document."""
+    documents: dict[str, Document] = {}
+    candidates = []
+    for row in rows:
+        key = f"{row['dataset']}:{row['hash']}"
+        documents.setdefault(key, Document(id=key, text=row["article"], references=(row["reference"],)))
+        candidates.append(Candidate(document=documents[key], text=row["summary"]))
+    return candidates
+
+
+def test_a_source_is_read_by_ner_only_when_a_summary_needs_its_entities(shared_data):
+    """Real abstractive summaries (FRANK): skipping the NER of sources whose text supports every
+    summary entity gives exactly the values of processing every source first."""
+    rows = frank_rows(shared_data)
+    # One system's summaries per dataset, so the documents are many and each has one summary.
+    rows = [r for r in rows if r["model_name"] == "bart"][:40] + [r for r in rows if r["model_name"] == "BERTS2S"][:40]
+    candidates = frank_candidates(rows)
+    documents = {c.document.id: c.document for c in candidates}
+    lazy = EntityOverlap()
+    results = lazy.score(candidates)
+    processed = {d.text for d in documents.values()} & set(lazy.ner_counts)
+    eager = EntityOverlap()  # every source processed before scoring
+    eager._nlp = lazy.nlp
+    eager._run_ner([d.text for d in documents.values()])
+    assert [r.values for r in eager.score(candidates)] == [r.values for r in results]
+    assert [r.info for r in eager.score(candidates)] == [r.info for r in results]
+    suspect = {c.document.text for c, r in zip(candidates, results)
+               if r.values["entity_unsupported_count"] or r.values["number_unsupported_count"]}
+    assert suspect <= processed  # a source left unread has no summary entity its text misses
+    assert 0 < len(processed) < len(documents)
+    # With match="entities" the source's entities are the only rule: every source is processed.
+    strict = EntityOverlap(match="entities")
+    strict._nlp = lazy.nlp
+    strict.score(candidates)
+    assert {d.text for d in documents.values()} <= set(strict.ner_counts)
+
+
 def test_ner_results_are_reused_across_runs_through_the_store(tmp_path):
     from evalkit.store import Store
 
@@ -380,18 +425,10 @@ def test_ner_results_are_reused_across_runs_through_the_store(tmp_path):
 @pytest.mark.slow
 def test_frank_partial_correlation_is_positive(shared_data):
     """Entity precision against the source agrees with FRANK's human Factuality (partial r > 0, CI above 0)."""
-    path = shared_data / "frank_benchmark.jsonl"
-    if not path.exists():
-        pytest.skip(f"{path} not found")
     from evalkit.correlation import bootstrap_partial_correlation
 
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    documents: dict[str, Document] = {}
-    candidates = []
-    for row in rows:
-        key = f"{row['dataset']}:{row['hash']}"
-        documents.setdefault(key, Document(id=key, text=row["article"], references=(row["reference"],)))
-        candidates.append(Candidate(document=documents[key], text=row["summary"]))
+    rows = frank_rows(shared_data)
+    candidates = frank_candidates(rows)
     start = time.perf_counter()
     results = EntityOverlap(batch_size=64).score(candidates)
     seconds = time.perf_counter() - start

