@@ -6,6 +6,8 @@ the one that keeps the engine out of the metric's signature: 1e-6.
 """
 
 import os
+import threading
+import time
 
 import pytest
 
@@ -110,3 +112,37 @@ def test_onnx_runs_one_thread_per_physical_core(auto, auto_values):
     psutil = pytest.importorskip("psutil")
     threads = auto._engine.session.get_session_options().intra_op_num_threads
     assert threads == min(psutil.cpu_count(logical=False), len(os.sched_getaffinity(0)))
+
+
+def test_threads_leave_out_the_cores_other_processes_hold():
+    assert bertscore_onnx.threads_for(2, 0.0) == 2
+    assert bertscore_onnx.threads_for(2, 0.4) == 2  # a little background work keeps both
+    assert bertscore_onnx.threads_for(2, 1.0) == 1  # one busy process: the measured winner is 1 thread
+    assert bertscore_onnx.threads_for(2, 3.0) == 1  # never fewer than one
+    assert bertscore_onnx.threads_for(8, 2.6) == 5
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="reads Linux /proc/stat")
+def test_a_busy_process_is_seen_and_our_own_work_is_not():
+    import subprocess
+    import sys
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        assert bertscore_onnx.busy_elsewhere(0.5) >= 0.5  # the spinner holds a core
+    finally:
+        spinner.kill()
+        spinner.wait()
+    stop = time.monotonic() + 1.0
+
+    def spin() -> None:  # this process keeping a core busy is not "other work"
+        while time.monotonic() < stop:
+            pass
+
+    worker = threading.Thread(target=spin)
+    worker.start()
+    try:
+        assert bertscore_onnx.busy_elsewhere(0.5) < 0.5
+    finally:
+        worker.join()
