@@ -285,7 +285,7 @@ class EntityOverlap(Metric):
                                  for t in todo})
 
     def _analyse(self, text: str) -> Analysis:
-        ents = self._ner[text] if text in self._ner else ()  # () for a source read without NER (see score)
+        ents = self._ner.get(text, ())  # () for a source read without NER (see score)
         named, named_placeholders = distinct(ents, frozenset(self.entity_types), name=True)
         if "CARDINAL" in self.number_types:  # a score read as part of a name is a number of the text
             ents = (*ents, *((score, "CARDINAL") for surface, label in ents if label in self.entity_types
@@ -339,8 +339,9 @@ class EntityOverlap(Metric):
         # text does not contain (rule 1 after rule 2 failed): the source's NER, most of the cost
         # (sources are ~10x longer than summaries), runs only for the documents that need it.
         lazy = self.match == "text"
-        self._run_ner(sources, run=not lazy)
-        self._run_ner(texts)
+        if lazy:
+            self._run_ner(sources, run=False)  # only what memory or the store already holds
+        self._run_ner(texts if lazy else sources + texts)
 
         analyses: dict[str, Analysis] = {}
 
