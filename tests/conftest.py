@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from evalkit.store import document_hash
 from evalkit.types import Document
 
 pytest_plugins = ["real_server"]  # session fixtures: SmolLM2 and a real transformers serve (tests/real_server.py)
@@ -93,3 +96,13 @@ def tiny_jsonl(tmp_path: Path) -> Path:
     path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in TINY_ROWS), encoding="utf-8")
     return path
 
+
+
+def stored_document_ids(store: Path, docs: Sequence[Document]) -> set[str]:
+    """Ids of the documents whose summary a (possibly still running) run has stored without error."""
+    by_hash = {document_hash(d.text): d.id for d in docs}
+    try:
+        with sqlite3.connect(store, timeout=5) as db:
+            return {by_hash[h] for (h,) in db.execute("SELECT document_hash FROM summaries WHERE error IS NULL")}
+    except sqlite3.OperationalError:  # not created yet
+        return set()

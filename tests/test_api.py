@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from api_server import FakeAPIServer, reply_text, serve  # noqa: F401  (serve is a fixture)
+from conftest import stored_document_ids
 
 from evalkit.experiment import Experiment, ReplayMissError
 from evalkit.pricing import Price, estimate_cost, load_prices, price_for, total_cost
@@ -369,14 +370,6 @@ def _config(tmp_path: Path, server: FakeAPIServer, data: Path, name: str) -> Pat
     return path
 
 
-def _stored_ids(store: Path, by_hash: dict[str, str]) -> set[str]:
-    try:
-        with sqlite3.connect(store, timeout=5) as db:
-            return {by_hash[h] for (h,) in db.execute("SELECT document_hash FROM summaries WHERE error IS NULL")}
-    except sqlite3.OperationalError:  # not created yet
-        return set()
-
-
 def _cli(config: Path, cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), KEY_ENV: KEY}
     return subprocess.Popen([sys.executable, "-m", "evalkit.cli", "run", str(config), "-q"], cwd=cwd, env=env,
@@ -396,13 +389,12 @@ def test_a_run_killed_mid_flight_resumes_without_repeating_a_received_request(se
     data = tmp_path / "docs.jsonl"
     data.write_text("".join(json.dumps({"id": d.id, "article": d.text, "references": list(d.references)}) + "\n"
                             for d in docs), encoding="utf-8")
-    by_hash = {document_hash(d.text): d.id for d in docs}
     config = _config(tmp_path, server, data, "killed")
     store = tmp_path / "killed" / "store.sqlite"
 
     process = _cli(config, tmp_path)
     deadline = time.monotonic() + 30
-    while len(_stored_ids(store, by_hash)) < 4 and process.poll() is None and time.monotonic() < deadline:
+    while len(stored_document_ids(store, docs)) < 4 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert process.poll() is None, f"the run ended before it could be killed: {process.communicate()}"
     # Workers store a reply before sending their next request: give the next requests time to
@@ -412,7 +404,7 @@ def test_a_run_killed_mid_flight_resumes_without_repeating_a_received_request(se
     killed_at = time.monotonic()
     process.wait(timeout=10)
     process.communicate()
-    received = _stored_ids(store, by_hash)
+    received = stored_document_ids(store, docs)
     assert 4 <= len(received) < 12
     server.wait_idle()
     before = server.log()
@@ -424,7 +416,7 @@ def test_a_run_killed_mid_flight_resumes_without_repeating_a_received_request(se
     again = [r.key for r in server.log()[len(before):]]
     assert not set(again) & received  # nothing received before the kill was requested again
     assert set(again) | received == {d.id for d in docs}
-    assert _stored_ids(store, by_hash) == {d.id for d in docs}
+    assert stored_document_ids(store, docs) == {d.id for d in docs}
     with sqlite3.connect(store) as db:
         assert db.execute("SELECT COUNT(*) FROM summaries").fetchone()[0] == 12
 

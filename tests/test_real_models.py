@@ -14,7 +14,6 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # before transformers is imported: nothing m
 
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -22,9 +21,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, TINY_ROWS
+from conftest import REPO, TINY_ROWS, stored_document_ids
 
-from evalkit.store import document_hash
 from evalkit.summarizers.local import ChatSummarizer, smollm2
 from evalkit.text import count_words, words as tokenize_words
 from evalkit.types import Document, LengthTarget, Request
@@ -90,14 +88,6 @@ def _document_of(record, docs: list[Document]) -> str:
     return matches[0]
 
 
-def _stored(store: Path, by_hash: dict[str, str]) -> set[str]:
-    try:
-        with sqlite3.connect(store, timeout=5) as db:
-            return {by_hash[h] for (h,) in db.execute("SELECT document_hash FROM summaries WHERE error IS NULL")}
-    except sqlite3.OperationalError:  # not created yet
-        return set()
-
-
 def _cli(config: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), KEY_ENV: "unused", "HF_HUB_OFFLINE": "1"}
     env.pop("EVALKIT_OFFLINE", None)
@@ -109,7 +99,6 @@ def test_openai_kind_against_transformers_serve_costs_resumes_and_replays(real_s
     """One flow, to keep the server's work small: a run killed after its first stored summary resumes
     without re-sending it; tokens and cost are the server's usage; --replay sends nothing."""
     data, docs = _tiny_data(tmp_path)
-    by_hash = {document_hash(d.text): d.id for d in docs}
     config = _config(tmp_path, real_server, data, "served")
     store = tmp_path / "served" / "store.sqlite"
     proxy = real_server.proxy
@@ -117,12 +106,12 @@ def test_openai_kind_against_transformers_serve_costs_resumes_and_replays(real_s
 
     process = _cli(config)
     deadline = time.monotonic() + 300
-    while not _stored(store, by_hash) and process.poll() is None and time.monotonic() < deadline:
+    while not stored_document_ids(store, docs) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
     assert process.poll() is None, f"the run ended before it could be killed: {process.communicate()}"
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=30)
-    received = _stored(store, by_hash)
+    received = stored_document_ids(store, docs)
     assert 1 <= len(received) < len(docs)
     before = len(proxy.completions())
 
@@ -132,7 +121,7 @@ def test_openai_kind_against_transformers_serve_costs_resumes_and_replays(real_s
     again = [_document_of(r, docs) for r in proxy.completions()[before:]]
     assert not set(again) & received  # nothing stored before the kill was asked for again
     assert set(again) | received == {d.id for d in docs}
-    assert _stored(store, by_hash) == {d.id for d in docs}
+    assert stored_document_ids(store, docs) == {d.id for d in docs}
 
     # tokens and cost: exactly what the server reported in `usage` for the request that produced each summary
     ok = [r for r in proxy.completions()[start:] if r.status == 200]
