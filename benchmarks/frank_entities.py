@@ -2,11 +2,12 @@
 
 Scores all 2,246 FRANK summaries (the ``summary`` field: the system output as FRANK ships it,
 mostly lowercased and PTB-tokenized) against their articles with
-:class:`evalkit.metrics.entities.EntityOverlap`, with and without ``restore_case``, and
-reports the partial correlation (Pearson and Spearman) with the human ``Factuality`` score
-controlling for ``model_name`` (:mod:`evalkit.correlation`, as FRANK computes it), per dataset
-and overall, next to FRANK's own baseline metrics on the same items. Items where a value is
-undefined (no entity in the summary) are counted and left out. The 250 items that also have a
+:class:`evalkit.metrics.entities.EntityOverlap`, with ``restore_case`` (with and without the
+general casing lexicon, ``case_lexicon``) and without it, and reports the partial correlation
+(Pearson and Spearman) with the human ``Factuality`` score controlling for ``model_name``
+(:mod:`evalkit.correlation`, as FRANK computes it), per dataset and overall, next to FRANK's
+own baseline metrics on the same items. Items where a value is undefined (no entity in the
+summary) are counted and left out. The 250 items that also have a
 ``summary_cased`` (CNN/DM BART) show how close restored casing comes to the real one.
 
     cd /work/main && PYTHONPATH=. python benchmarks/frank_entities.py
@@ -118,23 +119,27 @@ def main(argv: list[str] | None = None) -> None:
 
     metric_on = EntityOverlap(restore_case=True)
     metric_off = metric_on.variant(restore_case=False)  # shares the pipeline and the articles' NER
+    metric_doc = metric_on.variant(case_lexicon=False)  # casing from the document's texts alone
     store = None
     if args.store:
         from evalkit.store import Store
 
         store = Store(args.store)
         metric_on.attach_cache(store)
-        metric_off.cache = metric_on.cache
+        metric_off.cache = metric_doc.cache = metric_on.cache
     on, seconds_on = score(metric_on, rows)
     off, seconds_off = score(metric_off, rows)
+    doc, seconds_doc = score(metric_doc, rows)
 
     def column(results, name):
         return [r.values[name] for r in results]
 
     p_on, p_off = column(on, "entity_precision_source"), column(off, "entity_precision_source")
+    p_doc = column(doc, "entity_precision_source")
     num_on = column(on, "number_precision_source")
     defined_on = np.array([v is not None for v in p_on])
     defined_off = np.array([v is not None for v in p_off])
+    defined_doc = np.array([v is not None for v in p_doc])
     defined_num = np.array([v is not None for v in num_on])
     baselines = [b for b in BASELINES if all(b in r["baseline_metrics"] for r in rows)]
     base_values = {b: [r["baseline_metrics"][b] for r in rows] for b in baselines}
@@ -145,12 +150,14 @@ def main(argv: list[str] | None = None) -> None:
           f"95% CI: percentile bootstrap over items, {RESAMPLES} resamples, seed {SEED}")
     print(f"metric signature (restore_case=True):  {metric_on.signature}")
     print(f"metric signature (restore_case=False): {metric_off.signature}")
+    print(f"metric signature (case_lexicon=False): {metric_doc.signature}")
 
     print("\nEntities found in the summaries (field `summary`; time: scoring wall time, the second setting "
           "reuses the articles' NER)")
     print(f"{'setting':<22} | {'subset':<6} | {'items':>5} | {'with entities':>13} | {'entities':>8} | "
           f"{'unsupported':>11} | {'UNK set aside':>13} | {'mean P-src':>10} | {'numbers':>7} | {'time':>8}")
-    for label, results, seconds in (("restore_case=True", on, seconds_on), ("restore_case=False", off, seconds_off)):
+    for label, results, seconds in (("restore_case=True", on, seconds_on), ("case_lexicon=False", doc, seconds_doc),
+                                    ("restore_case=False", off, seconds_off)):
         for subset in SUBSETS:
             idx = [i for i, r in enumerate(rows) if subset == "all" or r["dataset"] == subset]
             if not idx:
@@ -172,6 +179,10 @@ def main(argv: list[str] | None = None) -> None:
           [("entity_precision_source (restore)", p_on, True),
            ("entity_unsupported_count (neg.)", [-v for v in column(on, "entity_unsupported_count")], False)]
           + [(b, base_values[b], False) for b in baselines])
+    block(f"Same, items where entity_precision_source (restore_case=True, case_lexicon=False: casing from the "
+          f"document alone) is defined ({int(defined_doc.sum())} of {n}; {n - int(defined_doc.sum())} left out)",
+          rows, defined_doc,
+          [("entity_precision_source (doc case)", p_doc, True)] + [(b, base_values[b], False) for b in baselines])
     block(f"Same, items where entity_precision_source (restore_case=False) is defined "
           f"({int(defined_off.sum())} of {n}; {n - int(defined_off.sum())} left out)",
           rows, defined_off,

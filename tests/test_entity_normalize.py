@@ -6,6 +6,7 @@ Every expected value is worked out by hand in the comment next to it.
 from __future__ import annotations
 
 from evalkit.metrics.entities import detokenize, entity_key, looks_lowercased, normalize_tokens
+from evalkit.metrics.entities.lexicon import capitalized_forms
 from evalkit.metrics.entities.truecase import casing_table, display_name, truecase
 
 
@@ -73,6 +74,35 @@ def test_sentence_capitalized_text_counts_as_lowercased():
     # Restored from the source: "merson", "burnley" only appear capitalized there.
     table = casing_table(["Paul Merson, 46, joined Burnley in 2010. Merson played for Arsenal."])
     assert truecase("Paul merson joined burnley.", table) == "Paul Merson joined Burnley."
+
+
+def test_the_casing_lexicon_keeps_words_mostly_written_capitalized():
+    from math import log
+
+    probabilities = {
+        "glasgow": log(1e-7), "Glasgow": log(1.7e-6),  # 17 to 1: capitalized
+        "apple": log(1e-5), "Apple": log(1.96e-5),  # 1.96 to 1: under 2, stays lowercase
+        "monday": log(1e-6), "Monday": log(2e-6),  # exactly 2 to 1: capitalized
+        "building": log(1e-4), "Building": log(5e-6),  # sentence starts only
+        "Corbyn": log(3e-9),  # no lowercase form at all
+        "mcdonald": log(1e-7), "McDonald": log(7e-6), "Mcdonald": log(1e-6),  # the most probable capitalized form
+        "F-16": log(1e-5), "U.S.": log(1e-4),  # not alphabetic: left out
+    }
+    assert capitalized_forms(probabilities) == {
+        "glasgow": "Glasgow", "monday": "Monday", "corbyn": "Corbyn", "mcdonald": "McDonald"}
+    assert capitalized_forms(probabilities, ratio=1.5) == {
+        "glasgow": "Glasgow", "apple": "Apple", "monday": "Monday", "corbyn": "Corbyn", "mcdonald": "McDonald"}
+
+
+def test_the_document_casing_comes_before_the_lexicon():
+    # The source writes "united" in lowercase inside a sentence, so "united" stays lowercase
+    # although the lexicon would write it "United"; "glasgow" is not in the source: "Glasgow";
+    # "post-glasgow" takes the lexicon's form for each part; a word in neither stays as written.
+    table = casing_table(["The workers formed a united front. They met on Monday."])
+    lexicon = {"united": "United", "glasgow": "Glasgow", "monday": "Monday"}
+    assert truecase("the united front met in glasgow on monday , post-glasgow zorbs .", table, lexicon) == (
+        "The united front met in Glasgow on Monday , post-Glasgow zorbs .")
+    assert truecase("the united front met in glasgow .", table) == "The united front met in glasgow ."
 
 
 def test_display_name_in_a_clean_casing():

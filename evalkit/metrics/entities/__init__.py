@@ -7,6 +7,8 @@ built from, each with one reason to change:
   (titles, "the"), aliases;
 - :mod:`~evalkit.metrics.entities.numbers`: numbers read from text, matched with rounding;
 - :mod:`~evalkit.metrics.entities.truecase`: PTB detokenization and case restoration;
+- :mod:`~evalkit.metrics.entities.lexicon`: the general English casing lexicon case restoration
+  falls back on;
 - :mod:`~evalkit.metrics.entities.matching`: what one text holds for matching, the support rules;
 - :mod:`~evalkit.metrics.entities.ner`: the spaCy pipeline (components, batches, processes).
 """

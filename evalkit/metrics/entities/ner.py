@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,20 @@ def versions(model: str) -> tuple[str, str]:
     except ImportError:
         return "missing", "missing"
     return spacy.__version__, get_package_version(model) or "unknown"
+
+
+def language(model: str) -> str | None:
+    """The language code of an installed model package or model folder, from its ``meta.json``
+    (without loading the model); ``None`` when it cannot be read."""
+    try:
+        from spacy.util import get_package_path, is_package, load_meta
+    except ImportError:
+        return None
+    folder = get_package_path(model) if is_package(model) else Path(model)
+    try:
+        return load_meta(folder / "meta.json").get("lang")
+    except (OSError, ValueError):
+        return None
 
 
 def processes(n_process: int | str, texts: Sequence[str]) -> int:

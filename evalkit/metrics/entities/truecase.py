@@ -84,8 +84,15 @@ def casing_table(texts: Sequence[str]) -> dict[str, str]:
     return table
 
 
-def truecase(text: str, table: dict[str, str]) -> str:
-    """``text`` with each word in its form from ``table`` and sentence starts capitalized."""
+def truecase(text: str, table: dict[str, str], lexicon: dict[str, str] | None = None) -> str:
+    """``text`` with each word in its form from ``table`` (else from ``lexicon``, see
+    :func:`~evalkit.metrics.entities.lexicon.case_lexicon`) and sentence starts capitalized."""
+    lexicon = lexicon or {}
+
+    def form(word: str) -> str:
+        lower = word.lower()
+        return table.get(lower) or lexicon.get(lower) or word
+
     pieces = re.split(r"(\s+)", text)
     out = []
     at_start = True
@@ -99,10 +106,10 @@ def truecase(text: str, table: dict[str, str]) -> str:
             found = re.search(r"'s$", core, re.IGNORECASE)
             if found:
                 base, possessive = core[:found.start()], core[found.start():]
-            if base.lower() in table:
-                base = table[base.lower()]
+            if base.lower() in table or base.lower() in lexicon:
+                base = form(base)
             elif "-" in base:
-                base = "-".join(table.get(part.lower(), part) for part in base.split("-"))
+                base = "-".join(form(part) for part in base.split("-"))
             if at_start and base[:1].islower():
                 base = base[:1].upper() + base[1:]
             core = base + possessive
