@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -506,3 +507,68 @@ def test_a_run_written_before_measures_were_recorded_still_gets_labels(run):
                     "config": {"metrics": [{"kind": "rouge"}, {"kind": "length"}]}}
     ax = plots.metric_comparison(run, n_resamples=100).axes[0]
     assert ax.get_xticklabels()[0].get_text() == "ROUGE-1 F1" and "%" in ax.get_ylabel()
+
+
+# -- long system names ---------------------------------------------------------------------------
+
+def renamed(run: Run, names: dict[str, str]) -> Run:
+    scores, summaries = run.scores.copy(), run.summaries.copy()
+    scores["system"] = scores["system"].replace(names)
+    summaries["system"] = summaries["system"].replace(names)
+    manifest = {**run.manifest, "systems": {names.get(s, s): e for s, e in run.manifest["systems"].items()}}
+    return Run(run.run_dir, manifest, scores, summaries)
+
+
+def assert_tick_labels_apart(ax, texts, renderer) -> None:
+    """Upright labels: their boxes do not touch. Slanted ones (parallel lines of text): the distance
+    between neighbours across the slant is at least the text's height."""
+    angle = texts[0].get_rotation() if texts else 0.0
+    if angle == 0.0:
+        boxes = sorted((t.get_window_extent(renderer) for t in texts), key=lambda box: box.x0)
+        assert all(a.x1 <= b.x0 for a, b in zip(boxes, boxes[1:])), "two tick labels touch"
+        return
+    anchors = sorted(ax.transData.transform((x, 0))[0] for x in ax.get_xticks())
+    spacing = min(b - a for a, b in zip(anchors, anchors[1:]))
+    lines = max(t.get_text().count("\n") + 1 for t in texts)
+    height = lines * texts[0].get_fontsize() * 1.2 * ax.figure.dpi / 72
+    assert spacing * np.sin(np.radians(angle)) >= height, "slanted tick labels run into each other"
+
+
+def test_short_names_keep_start_and_end_and_stay_distinct():
+    from evalkit.plots.style import short_names
+
+    # 28 characters at most: 16 of the start, "…", 11 of the end.
+    assert short_names(["lead", "hf-chat:HuggingFaceTB/SmolLM2-135M-Instruct"]) == {
+        "lead": "lead", "hf-chat:HuggingFaceTB/SmolLM2-135M-Instruct": "hf-chat:HuggingF…5M-Instruct"}
+    # Two names that would shorten alike get more characters until they differ.
+    a, b = "openai:gpt-4o-mini-2024-07-18-run-A-temperature-0", "openai:gpt-4o-mini-2024-07-18-run-B-temperature-0"
+    shown = short_names([a, b])
+    assert shown[a] != shown[b] and "…" in shown[a] and "…" in shown[b]
+    assert shown[a].startswith("openai:gpt-4o-mini") and shown[a].endswith("temperature-0")
+
+
+def test_long_system_names_are_shortened_and_tick_labels_never_touch(run):
+    import warnings
+
+    long_names = {"gpt-mini": "openai:gpt-4o-mini-2024-07-18 (temperature 0, 3 paragraphs)",
+                  "claude-small": "anthropic:claude-3-5-haiku-20241022 (temperature 0, 3 paragraphs)"}
+    run = renamed(run, long_names)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "constrained_layout not applied" is how a collapsed chart shows
+        for fig in (plots.length_compliance(run, n_resamples=100), plots.factuality(run, n_resamples=100),
+                    plots.metric_comparison(run, n_resamples=100)):
+            fig.savefig(io.BytesIO(), format="png")
+            renderer = fig.canvas.get_renderer()
+            for ax in fig.axes:
+                texts = [t for t in ax.get_xticklabels() if t.get_text()]
+                assert all(len(line) <= 28 for t in texts for line in t.get_text().split("\n"))
+                assert_tick_labels_apart(ax, texts, renderer)
+                assert ax.get_window_extent(renderer).height > 100  # the plot area did not collapse
+            legend_texts = [t.get_text() for legend in fig.legends + [a.get_legend() for a in fig.axes if a.get_legend()]
+                            for t in legend.get_texts()]
+            assert not any(name in text for name in long_names.values() for text in legend_texts)
+    # Short names are written whole and upright when they fit.
+    fig = plots.factuality(make_run(run.run_dir.parent / "short"), n_resamples=100)
+    fig.savefig(io.BytesIO(), format="png")
+    assert [t.get_rotation() for t in fig.axes[0].get_xticklabels()] == [0.0] * len(SYSTEMS)
+    assert [t.get_text().split("\n")[0] for t in fig.axes[0].get_xticklabels()] == SYSTEMS

@@ -82,8 +82,8 @@ def factuality_overview(run: Any, metrics: list[str] | None = None, *, seed: int
         span = (max(highs) - min(lows)) or abs(max(highs)) or 1.0
         bottom = 0.0 if min(lows) >= 0 and measure.is_fraction else min(0.0, min(lows) - 0.1 * span)
         ax.set_ylim(bottom, max(highs) + 0.3 * span)
-        ax.set_xticks(x, systems)
-        fit_tick_labels(ax, systems, panel / max(len(systems), 1))
+        ax.set_xticks(x, [view.labels[s] for s in systems])
+        fit_tick_labels(ax)
         ax.set_ylabel(measure.axis_label + " ↑")
         ax.set_title(wrapped(measure.label, panel * 0.9, 10.0), fontsize=10)
         style(ax)

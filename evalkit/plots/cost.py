@@ -109,7 +109,7 @@ def quality_vs_cost(run: Any, quality: str = "rougeLsum_f", *, summaries: pd.Dat
                     elinewidth=1.0, markerfacecolor="white" if hollow else color, markeredgewidth=1.6,
                     label=row.system)
         if note is not None:
-            ax.annotate(row.system + note, (xv, q), xytext=(6, 5), textcoords="offset points", fontsize=8,
+            ax.annotate(view.labels[row.system] + note, (xv, q), xytext=(6, 5), textcoords="offset points", fontsize=8,
                         color="#333333", parse_math=False)
 
     first = ax_cost if ax_cost is not None else (ax_unknown if ax_unknown is not None else ax_latency)
@@ -129,7 +129,7 @@ def quality_vs_cost(run: Any, quality: str = "rougeLsum_f", *, summaries: pd.Dat
         for xv, row in enumerate(unknown.itertuples(index=False)):
             point(ax_unknown, xv, row, hollow=True, note=None)
         ax_unknown.set_xlim(-0.6, len(unknown) - 0.4)
-        ax_unknown.set_xticks(range(len(unknown)), list(unknown["system"]), rotation=90)
+        ax_unknown.set_xticks(range(len(unknown)), [view.labels[s] for s in unknown["system"]], rotation=90)
         ax_unknown.set_xlabel("cost unknown")
         ax_unknown.set_title("no cost" if len(known) else "no system\nreports cost")
         style(ax_unknown)

@@ -59,12 +59,12 @@ def factuality(run: Any, *, metric: str = "entity_precision_source", seed: int =
         row = stat(summary, system, metric)
         n_total = int((rows["system"] == system).sum())
         if row is None:
-            labels.append(f"{system}\nn=0/{n_total}")
+            labels.append(f"{view.labels[system]}\nn=0/{n_total}")
             continue
         rate = (1 - float(row["mean"])) * factor
         low, high = (1 - float(row["ci_high"])) * factor, (1 - float(row["ci_low"])) * factor
         stats_of[system] = (rate, low, high)
-        labels.append(f"{system}\nn={int(row['n'])}/{n_total}")
+        labels.append(f"{view.labels[system]}\nn={int(row['n'])}/{n_total}")
     top = _top([h for _, _, h in stats_of.values()], 0.5)
     for i, system in enumerate(systems):
         if system not in stats_of:
@@ -78,7 +78,7 @@ def factuality(run: Any, *, metric: str = "entity_precision_source", seed: int =
                 fontsize=8)
     ax.set_xticks(x, [label + ("\n(upper bound)" if view.is_upper_bound(s) else "")
                       for s, label in zip(systems, labels)])
-    fit_tick_labels(ax, systems, panel / max(len(systems), 1))
+    fit_tick_labels(ax)
     ax.set_ylim(0, top)
     ax.set_xlabel("system (n = summaries with ≥ 1 entity / all)")
     ax.set_ylabel("unsupported entities (% of a summary's entities)" if factor == 100 else
@@ -101,8 +101,8 @@ def factuality(run: Any, *, metric: str = "entity_precision_source", seed: int =
                     label=system, capsize=4, ecolor="#333333", error_kw={"elinewidth": 0.9}, edgecolor="white",
                     hatch=UPPER_BOUND_HATCH if view.is_upper_bound(system) else None)
         n_all = [int(((count_rows["system"] == s) & count_rows["value"].notna()).sum()) for s in systems]
-        ax2.set_xticks(x, [f"{s}\nn={n}" for s, n in zip(systems, n_all)])
-        fit_tick_labels(ax2, systems, panel / max(len(systems), 1))
+        ax2.set_xticks(x, [f"{view.labels[s]}\nn={n}" for s, n in zip(systems, n_all)])
+        fit_tick_labels(ax2)
         ax2.set_ylim(0, _top(highs, 0.05))
         ax2.set_xlabel("system (n = summaries)")
         ax2.set_ylabel(view.measure(counts).axis_label)
@@ -158,7 +158,7 @@ def quality_vs_factuality(run: Any, x: str = "entity_precision_source", y: str =
              label=my_.axis_label + arrow_y, floor=0.0 if sy == 100 else None, ceiling=100.0 if sy == 100 else None)
     ax.set_title("Quality vs factuality: system means, 95% CI" if error_bars else "Quality vs factuality: system means")
     style(ax, "both")
-    place_labels(ax, points, [s + (" (upper bound)" if view.is_upper_bound(s) else "") for s in systems],
+    place_labels(ax, points, [view.labels[s] + (" (upper bound)" if view.is_upper_bound(s) else "") for s in systems],
                  [text_color(colors[s]) for s in systems])
     if skipped:
         ax.text(0.0, -0.16, f"not shown (no defined {x} or {y}): {', '.join(skipped)}", transform=ax.transAxes,

@@ -105,7 +105,7 @@ def length_compliance(run: Any, *, summaries: pd.DataFrame | None = None, seed: 
             values = values[~np.isnan(values)]
         data.append(values)
         missing = int((words["system"] == system).sum()) - values.size
-        labels.append(f"{system}\nn={values.size}" + (f" (+{missing} none)" if missing else ""))
+        labels.append(f"{view.labels[system]}\nn={values.size}" + (f" (+{missing} none)" if missing else ""))
     positions = np.arange(len(systems))
     nonempty = [i for i, v in enumerate(data) if v.size]
     if nonempty:
@@ -120,7 +120,7 @@ def length_compliance(run: Any, *, summaries: pd.DataFrame | None = None, seed: 
         ax.scatter(positions[i] + jitter, values, s=12, color=colors[system], alpha=0.75, linewidths=0, zorder=3,
                    label=system)
     ax.set_xticks(positions, labels)
-    fit_tick_labels(ax, systems, width / max(len(systems), 1))
+    fit_tick_labels(ax)
     ax.set_xlim(-0.6, len(systems) - 0.4)
     ax.set_xlabel("system")
 

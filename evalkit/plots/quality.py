@@ -22,7 +22,7 @@ from matplotlib.patches import Patch
 
 from evalkit import stats
 from evalkit.runs import metric_instances
-from evalkit.plots.style import UPPER_BOUND_HATCH, new_figure, style, system_handles
+from evalkit.plots.style import UPPER_BOUND_HATCH, fit_tick_labels, new_figure, style, system_handles, wrapped
 from evalkit.plots.view import View, nothing_to_show, stat, summary_of, view_of
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ def bars(ax: Axes, view: View, summary: pd.DataFrame, systems: Sequence[str], me
                edgecolor="white", linewidth=0.5, capsize=min(3.0, 30 * width), ecolor="#333333",
                error_kw={"elinewidth": 0.9}, hatch=UPPER_BOUND_HATCH if view.is_upper_bound(system) else None)
     ax.set_xticks(x, [textwrap.fill(view.measure(m).label, 18, break_on_hyphens=False) for m in metrics])
+    fit_tick_labels(ax)
     return tops
 
 
@@ -172,11 +173,11 @@ def metric_comparison(run: Any, metrics: Sequence[str] | None = None, *, referen
         ax.set_ylabel("mean (%)" if scale == 100.0 else "mean")
     ax.set_xlabel("metric")
     n_docs = rows.loc[rows["value"].notna(), "document_id"].nunique()
-    ax.set_title(f"Summary quality by system: mean and 95% bootstrap CI ({n_docs} documents)")
+    ax.set_title(wrapped(f"Summary quality by system: mean and 95% bootstrap CI ({n_docs} documents)", width * 0.9))
     style(ax)
     handles = system_handles(systems, view.colors, upper_bounds=upper)
     named = sorted(set(references.values()))
-    ref_text = ", ".join(named) if named else "none"
+    ref_text = ", ".join(view.labels[s] for s in named) if named else "none"
     handles += [Patch(visible=False, label=f"tested against: {ref_text}\n(paired permutation test,\nHolm, α = {alpha:g})"),
                 Line2D([], [], linestyle="none", marker="v", markersize=7, color="black",
                        label="significantly below the reference"),

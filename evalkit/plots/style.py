@@ -32,7 +32,25 @@ UPPER_BOUND_HATCH = "///"
 
 
 class ChartFigure(Figure):
-    """A matplotlib Figure that notebooks display as a PNG without pyplot or ``%matplotlib inline``."""
+    """A matplotlib Figure that notebooks display as a PNG without pyplot or ``%matplotlib inline``.
+
+    Axes passed to :func:`fit_tick_labels` get their x tick labels slanted, at draw time, when
+    two of them would touch in the laid-out figure (whatever size or resolution it is drawn at).
+    """
+
+    def draw(self, renderer) -> None:
+        crowded = [ax for ax in getattr(self, "_fit_ticks", ()) if ax.figure is self]
+        if crowded:
+            for ax in crowded:
+                if getattr(ax, "_evalkit_slanted", False):
+                    _slant(ax, False)  # judged again at this size
+            engine = self.get_layout_engine()
+            if engine is not None:
+                engine.execute(self)  # the final positions, to judge the labels by
+            for ax in crowded:
+                if _labels_touch(ax, renderer):
+                    _slant(ax)
+        super().draw(renderer)
 
     def _repr_png_(self) -> bytes:
         buffer = io.BytesIO()
@@ -57,22 +75,66 @@ def style(ax: Axes, grid_axis: str = "y") -> None:
     ax.set_axisbelow(True)
 
 
-def fit_tick_labels(ax: Axes, names: Sequence[str], inches_per_label: float) -> None:
-    """Slant the x tick labels when the longest name would not fit its slot."""
-    if max((len(n) for n in names), default=0) * 0.075 > inches_per_label * 0.95:
-        ax.tick_params(axis="x", labelrotation=30)
-        for label in ax.get_xticklabels():
-            label.set_horizontalalignment("right")
-            label.set_rotation_mode("anchor")
+def fit_tick_labels(ax: Axes) -> None:
+    """Slant the x tick labels of ``ax`` whenever two would touch once the figure is laid out
+    (decided each time a :class:`ChartFigure` is drawn)."""
+    fig = ax.figure
+    fig._fit_ticks = [*getattr(fig, "_fit_ticks", ()), ax]
+
+
+def _labels_touch(ax: Axes, renderer) -> bool:
+    boxes = sorted((label.get_window_extent(renderer) for label in ax.get_xticklabels() if label.get_text()),
+                   key=lambda box: box.x0)
+    gap = 4 * ax.figure.dpi / 72  # 4 points
+    return any(a.x1 + gap > b.x0 for a, b in zip(boxes, boxes[1:]))
+
+
+def _slant(ax: Axes, slanted: bool = True) -> None:
+    """Slant the x tick labels by 30° (right-aligned to their tick), or set them upright again."""
+    ax._evalkit_slanted = slanted
+    ax.tick_params(axis="x", labelrotation=30 if slanted else 0)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right" if slanted else "center")
+        label.set_rotation_mode("anchor" if slanted else "default")
+
+
+NAME_LIMIT = 28
+"""Longest system name a chart writes out; a longer one keeps its start and end around "…"."""
+
+
+def short_names(names: Sequence[str], limit: int = NAME_LIMIT) -> dict[str, str]:
+    """Each name as charts write it: whole up to ``limit`` characters, else its start and end around
+    "…" (``hf-chat:HuggingFaceTB/SmolLM2-135M-Instruct`` -> ``hf-chat:HuggingFa…M-Instruct``),
+    with as many more characters as it takes to keep the names distinct."""
+    names = list(dict.fromkeys(names))
+    width = limit
+    while True:
+        shown = {name: _shorten(name, width) for name in names}
+        if len(set(shown.values())) == len(shown) or all(s == n for n, s in shown.items()):
+            return shown
+        width += 4
+
+
+def _shorten(name: str, width: int) -> str:
+    if len(name) <= width:
+        return name
+    head = (width - 1) * 3 // 5
+    tail = width - 1 - head
+    return name[:head] + "…" + (name[-tail:] if tail else "")
 
 
 def system_handles(systems: Sequence[str], colors: Mapping[str, str], kind: str = "patch",
                    upper_bounds: Sequence[str] = ()) -> list:
+    shown = short_names(systems)
+
+    def label(s: str) -> str:
+        return f"{shown[s]} (upper bound)" if s in upper_bounds else shown[s]
+
     if kind == "patch":
         return [Patch(facecolor=colors[s], edgecolor="white", hatch=UPPER_BOUND_HATCH if s in upper_bounds else None,
-                      label=f"{s} (upper bound)" if s in upper_bounds else s) for s in systems]
+                      label=label(s)) for s in systems]
     return [Line2D([], [], marker="D" if s in upper_bounds else "o", linestyle="none", color=colors[s],
-                   label=f"{s} (upper bound)" if s in upper_bounds else s) for s in systems]
+                   label=label(s)) for s in systems]
 
 
 def fit_axis(ax: Axes, axis: str, lows: Sequence[float], highs: Sequence[float], *, min_span: float,

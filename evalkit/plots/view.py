@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from evalkit import stats
-from evalkit.plots.style import OKABE_ITO
+from evalkit.plots.style import OKABE_ITO, short_names
 from evalkit.runs import measures_of
 from evalkit.types import Measure
 
@@ -40,6 +40,11 @@ class View:
     @property
     def colors(self) -> dict[str, str]:
         return system_colors(list(self.systems))
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """System -> the name charts write (long names shortened around "…", still distinct)."""
+        return short_names(list(self.systems))
 
     def measure(self, name: str) -> Measure:
         """The descriptor of one value; an undeclared value gets a plain one named after itself."""
