@@ -572,3 +572,20 @@ def test_long_system_names_are_shortened_and_tick_labels_never_touch(run):
     fig.savefig(io.BytesIO(), format="png")
     assert [t.get_rotation() for t in fig.axes[0].get_xticklabels()] == [0.0] * len(SYSTEMS)
     assert [t.get_text().split("\n")[0] for t in fig.axes[0].get_xticklabels()] == SYSTEMS
+
+
+def test_cost_chart_names_its_points_inside_the_axes_without_overlap(run):
+    run = renamed(run, {"gpt-mini": "openai:gpt-4o-mini-2024-07-18 (temperature 0, 3 paragraphs)"})
+    fig = plots.quality_vs_cost(run, n_resamples=100)
+    fig.savefig(io.BytesIO(), format="png")
+    renderer = fig.canvas.get_renderer()
+    cost_ax, latency_ax = fig.axes[0], fig.axes[-1]
+    for ax, expected in ((cost_ax, {"openai:gpt-4o-mi…paragraphs)", "claude-small"}),
+                         (latency_ax, {"openai:gpt-4o-mi…paragraphs)", "claude-small", "lead", "textrank"})):
+        texts = [t for t in ax.texts if t.get_text() in expected]
+        assert {t.get_text() for t in texts} == expected
+        frame = ax.get_window_extent(renderer)
+        boxes = [t.get_window_extent(renderer) for t in texts]
+        for i, box in enumerate(boxes):
+            assert frame.x0 <= box.x0 and box.x1 <= frame.x1 + 1, f"{texts[i].get_text()!r} leaves its axes"
+            assert not any(box.overlaps(other) for other in boxes[i + 1:]), "two point labels overlap"

@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from evalkit.plots.style import NOTE_COLOR, new_figure, style, suptitle, system_handles
+from evalkit.plots.style import NOTE_COLOR, new_figure, place_labels, style, suptitle, system_handles
 from evalkit.plots.view import View, details, nothing_to_show, ok_summaries, stat, summary_of, view_of
 
 
@@ -102,6 +102,8 @@ def quality_vs_cost(run: Any, quality: str = "rougeLsum_f", *, summaries: pd.Dat
     ax_unknown = axes.pop(0) if len(unknown) else None
     ax_latency = axes.pop(0)
 
+    named: dict[Axes, list[tuple[tuple[float, float], str, str]]] = {}
+
     def point(ax: Axes, xv: float, row: Any, *, hollow: bool = False, note: str | None = "") -> None:
         q, lo, hi = row.quality * scale, row.quality_low * scale, row.quality_high * scale
         color = colors[row.system]
@@ -109,8 +111,13 @@ def quality_vs_cost(run: Any, quality: str = "rougeLsum_f", *, summaries: pd.Dat
                     elinewidth=1.0, markerfacecolor="white" if hollow else color, markeredgewidth=1.6,
                     label=row.system)
         if note is not None:
-            ax.annotate(view.labels[row.system] + note, (xv, q), xytext=(6, 5), textcoords="offset points", fontsize=8,
-                        color="#333333", parse_math=False)
+            named.setdefault(ax, []).append(((xv, q), view.labels[row.system] + note, "#333333"))
+
+    def name_points(ax: Axes) -> None:
+        """Label the axes' points once its scale and limits are final, clear of each other and of the legend."""
+        if named.get(ax):
+            points, labels, label_colors = zip(*named[ax])
+            place_labels(ax, points, labels, label_colors, fontsize=8.0)
 
     first = ax_cost if ax_cost is not None else (ax_unknown if ax_unknown is not None else ax_latency)
     first.set_ylabel(view.measure(quality).axis_label)
@@ -158,6 +165,9 @@ def quality_vs_cost(run: Any, quality: str = "rougeLsum_f", *, summaries: pd.Dat
                               markeredgewidth=1.6, label="hollow: cost unknown"))
     ax_latency.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="system")
     suptitle(fig, f"{view.measure(quality).label} vs cost and latency (means per document, 95% CI)")
+    for ax in (ax_cost, ax_latency):  # once the legend and titles have taken their room
+        if ax is not None:
+            name_points(ax)
     return fig
 
 

@@ -81,8 +81,8 @@ def factuality(run: Any, *, metric: str = "entity_precision_source", seed: int =
     fit_tick_labels(ax)
     ax.set_ylim(0, top)
     ax.set_xlabel("system (n = summaries with ≥ 1 entity / all)")
-    ax.set_ylabel("unsupported entities (% of a summary's entities)" if factor == 100 else
-                  f"1 − {view.measure(metric).label}")
+    ax.set_ylabel(wrapped("unsupported entities (% of a summary's entities)" if factor == 100 else
+                          f"1 − {view.measure(metric).label}", ax.get_position().height * fig.get_figheight(), 10.0))
     ax.set_title(wrapped(f"Unsupported-entity rate: 1 − {view.measure(metric).label} (95% CI)", panel * 0.85, 12.0))
     style(ax)
 
