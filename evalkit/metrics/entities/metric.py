@@ -146,6 +146,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from functools import cached_property
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -335,11 +336,15 @@ class EntityOverlap(Metric):
     def _case_lexicon(self) -> dict[str, str] | None:
         if not self.case_lexicon:
             return None
-        language = self._nlp.lang if self._nlp is not None else language_of(self.model)
-        if language not in (None, "en"):
+        if self.language not in (None, "en"):
             raise ValueError(f"case_lexicon is an English casing lexicon and the spaCy model {self.model!r} is "
-                             f"{language!r}: set case_lexicon: false for it")
+                             f"{self.language!r}: set case_lexicon: false for it")
         return lexicon.case_lexicon()
+
+    @cached_property
+    def language(self) -> str | None:
+        """The spaCy model's language code (read once, from its meta.json unless it is loaded); None if unknown."""
+        return self._nlp.lang if self._nlp is not None else language_of(self.model)
 
     # ----------------------------------------------------------------- scoring
 
