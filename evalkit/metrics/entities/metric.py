@@ -359,8 +359,11 @@ class EntityOverlap(Metric):
         prepared_refs: dict[tuple, list[tuple[str, bool]]] = {}
         for key, doc in documents.items():
             if self.restore_case:
-                tables[key] = casing_table([t for t in (doc.text, *doc.references) if not looks_lowercased(t)])
-                source_table = casing_table([doc.text] if not looks_lowercased(doc.text) else [])
+                cased_source = [doc.text] if not looks_lowercased(doc.text) else []
+                cased_refs = [r for r in doc.references if not looks_lowercased(r)]
+                source_table = casing_table(cased_source)
+                # Summaries also take casing from cased references; without one it is the same table.
+                tables[key] = casing_table(cased_source + cased_refs) if cased_refs else source_table
             else:
                 source_table = {}
             prepared_refs[key] = [self.prepare_text(r, table=source_table) for r in doc.references]
