@@ -159,7 +159,7 @@ def quality_vs_cost(run: Any, quality: str = "rougeLsum_f", *, summaries: pd.Dat
     style(ax_latency, "both")
 
     systems = list(table["system"])
-    handles = system_handles(systems, colors, kind="marker")
+    handles = system_handles(systems, colors, view.labels, kind="marker")
     if len(unknown):
         handles.append(Line2D([], [], marker="o", linestyle="none", color="#333333", markerfacecolor="white",
                               markeredgewidth=1.6, label="hollow: cost unknown"))

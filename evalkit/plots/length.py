@@ -164,7 +164,7 @@ def length_compliance(run: Any, *, summaries: pd.DataFrame | None = None, seed: 
         style(ax_ok)
         if len(systems) > 1:
             upper = [s for s in systems if view.is_upper_bound(s)]
-            ax_ok.legend(handles=system_handles(systems, colors, upper_bounds=upper), loc="upper left",
+            ax_ok.legend(handles=system_handles(systems, colors, view.labels, upper_bounds=upper), loc="upper left",
                          bbox_to_anchor=(1.01, 1.0), frameon=False, title="system")
         title += "; share of summaries with " + ", ".join(view.measure(f).label for f in flags)
     suptitle(fig, title)

@@ -175,7 +175,7 @@ def metric_comparison(run: Any, metrics: Sequence[str] | None = None, *, referen
     n_docs = rows.loc[rows["value"].notna(), "document_id"].nunique()
     ax.set_title(wrapped(f"Summary quality by system: mean and 95% bootstrap CI ({n_docs} documents)", width * 0.9))
     style(ax)
-    handles = system_handles(systems, view.colors, upper_bounds=upper)
+    handles = system_handles(systems, view.colors, view.labels, upper_bounds=upper)
     named = sorted(set(references.values()))
     ref_text = ", ".join(view.labels[s] for s in named) if named else "none"
     handles += [Patch(visible=False, label=f"tested against: {ref_text}\n(paired permutation test,\nHolm, α = {alpha:g})"),

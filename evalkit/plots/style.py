@@ -39,15 +39,15 @@ class ChartFigure(Figure):
     """
 
     def draw(self, renderer) -> None:
-        crowded = [ax for ax in getattr(self, "_fit_ticks", ()) if ax.figure is self]
-        if crowded:
-            for ax in crowded:
+        fitted = [ax for ax in getattr(self, "_fit_ticks", ()) if ax.figure is self]
+        if fitted:
+            for ax in fitted:
                 if getattr(ax, "_evalkit_slanted", False):
                     _slant(ax, False)  # judged again at this size
             engine = self.get_layout_engine()
             if engine is not None:
                 engine.execute(self)  # the final positions, to judge the labels by
-            for ax in crowded:
+            for ax in fitted:
                 if _labels_touch(ax, renderer):
                     _slant(ax)
         super().draw(renderer)
@@ -104,7 +104,7 @@ NAME_LIMIT = 28
 
 def short_names(names: Sequence[str], limit: int = NAME_LIMIT) -> dict[str, str]:
     """Each name as charts write it: whole up to ``limit`` characters, else its start and end around
-    "…" (``hf-chat:HuggingFaceTB/SmolLM2-135M-Instruct`` -> ``hf-chat:HuggingFa…M-Instruct``),
+    "…" (``hf-chat:HuggingFaceTB/SmolLM2-135M-Instruct`` -> ``hf-chat:HuggingF…5M-Instruct``),
     with as many more characters as it takes to keep the names distinct."""
     names = list(dict.fromkeys(names))
     width = limit
@@ -123,12 +123,12 @@ def _shorten(name: str, width: int) -> str:
     return name[:head] + "…" + (name[-tail:] if tail else "")
 
 
-def system_handles(systems: Sequence[str], colors: Mapping[str, str], kind: str = "patch",
-                   upper_bounds: Sequence[str] = ()) -> list:
-    shown = short_names(systems)
+def system_handles(systems: Sequence[str], colors: Mapping[str, str], labels: Mapping[str, str],
+                   kind: str = "patch", upper_bounds: Sequence[str] = ()) -> list:
+    """Legend entries, one per system, named as the chart's axes name them (``labels``: ``View.labels``)."""
 
     def label(s: str) -> str:
-        return f"{shown[s]} (upper bound)" if s in upper_bounds else shown[s]
+        return f"{labels[s]} (upper bound)" if s in upper_bounds else labels[s]
 
     if kind == "patch":
         return [Patch(facecolor=colors[s], edgecolor="white", hatch=UPPER_BOUND_HATCH if s in upper_bounds else None,

@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
@@ -41,7 +42,7 @@ class View:
     def colors(self) -> dict[str, str]:
         return system_colors(list(self.systems))
 
-    @property
+    @cached_property
     def labels(self) -> dict[str, str]:
         """System -> the name charts write (long names shortened around "…", still distinct)."""
         return short_names(list(self.systems))
