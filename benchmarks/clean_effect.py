@@ -1,7 +1,7 @@
 """What ``data: {clean: true}`` does to the extractive baselines on the shared CNN/DM sample.
 
 Loads the 631 articles of ``../shared/data/cnndm_sample.jsonl`` twice, as they are and with
-``clean: true`` (:func:`evalkit.clean.clean_documents`: "Scroll down for video", Daily Mail
+``clean: true`` (:func:`evalkit.inputs.clean.clean_documents`: "Scroll down for video", Daily Mail
 captions and bylines, closed-comments notices...), summarizes both with lead-3 and TextRank
 (3 sentences), and scores each against the highlights with ROUGE-1/2/Lsum F1 (rouge-score
 semantics). Prints what cleaning removed, the mean F1 of each (system, data) pair, and the
@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from evalkit.clean import cleaning_summary
-from evalkit.data import load
+from evalkit.inputs.clean import cleaning_summary
+from evalkit.inputs.data import load
 from evalkit.metrics.base import Candidate
 from evalkit.metrics.rouge import Rouge
-from evalkit.stats import bootstrap_ci
+from evalkit.report.stats import bootstrap_ci
 from evalkit.summarizers.extractive import Lead, TextRank
-from evalkit.types import LengthTarget, Request
+from evalkit.core.types import LengthTarget, Request
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cnndm_sample.jsonl"
 COLUMNS = {"text": "article", "references": "highlights", "id": "id"}

@@ -5,7 +5,7 @@ mostly lowercased and PTB-tokenized) against their articles with
 :class:`evalkit.metrics.entities.EntityOverlap`, with ``restore_case`` (with and without the
 general casing lexicon, ``case_lexicon``) and without it, and reports the partial correlation
 (Pearson and Spearman) with the human ``Factuality`` score controlling for ``model_name``
-(:mod:`evalkit.correlation`, as FRANK computes it), per dataset and overall, next to FRANK's
+(:mod:`evalkit.report.correlation`, as FRANK computes it), per dataset and overall, next to FRANK's
 own baseline metrics on the same items. Items where a value is undefined (no entity in the
 summary) are counted and left out. The 250 items that also have a
 ``summary_cased`` (CNN/DM BART) show how close restored casing comes to the real one.
@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from evalkit.correlation import bootstrap_partial_correlation, partial_correlation
+from evalkit.report.correlation import bootstrap_partial_correlation, partial_correlation
 from evalkit.metrics.base import Candidate
 from evalkit.metrics.entities import EntityOverlap
-from evalkit.types import Document
+from evalkit.core.types import Document
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "frank_benchmark.jsonl"
 BASELINES = ("BertScore P Art", "Rouge 1", "FactCC", "QAGS", "FEQA", "Dep Entail")
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     metric_doc = metric_on.variant(case_lexicon=False)  # casing from the document's texts alone
     store = None
     if args.store:
-        from evalkit.store import Store
+        from evalkit.run.store import Store
 
         store = Store(args.store)
         metric_on.attach_cache(store)

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from evalkit.registry import build_metric
+from evalkit.run.registry import build_metric
 from evalkit.report.html import write_html
-from evalkit.runs import Run
-from evalkit.types import LengthTarget, ScoreRow, Summary
+from evalkit.run.record import Run
+from evalkit.core.types import LengthTarget, ScoreRow, Summary
 
 WORDS = ("council budget school river police storm mayor court hospital market company workers strike minister "
          "election voters bridge railway airport museum library farmers harvest festival teachers").split()

@@ -21,7 +21,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from evalkit.summarizers.local import ChatSummarizer  # noqa: E402
-from evalkit.types import Document, LengthTarget, Request  # noqa: E402
+from evalkit.core.types import Document, LengthTarget, Request  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cnndm_sample.jsonl"
 

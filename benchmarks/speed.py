@@ -3,7 +3,7 @@
 The naive path is what a researcher writes from the libraries directly, per system:
 rouge-score over all pairs, one ``bert_score.score`` call, and spaCy's full pipeline on the
 source and the summary of every document; length and extractiveness with fresh metric objects.
-The evalkit path is one :class:`~evalkit.experiment.Experiment` on an empty store. Both run in
+The evalkit path is one :class:`~evalkit.run.experiment.Experiment` on an empty store. Both run in
 this process on the same summaries (generated once, not timed), after both libraries are
 imported, and the script checks that they give the same numbers before it prints the ratio.
 
@@ -53,7 +53,7 @@ CLOSE = {"rouge1_f": 1e-9, "rouge2_f": 1e-9, "rougeLsum_f": 1e-9, "bertscore_p":
 
 
 def load_documents(n: int):
-    from evalkit.data import load_file, sample
+    from evalkit.inputs.data import load_file, sample
 
     if not DATA.exists():
         sys.exit(f"{DATA} not found: this benchmark needs the shared CNN/DailyMail sample beside the repository")
@@ -72,9 +72,9 @@ def peak_mb() -> float:
 
 
 def generate(documents):
-    from evalkit.registry import build_summarizer
+    from evalkit.run.registry import build_summarizer
     from evalkit.summarizers.base import Request
-    from evalkit.types import LengthTarget
+    from evalkit.core.types import LengthTarget
 
     requests = [Request(d, LengthTarget(**TARGET)) for d in documents]
     return {spec["name"]: [s.text for s in build_summarizer(spec).summarize(requests)] for spec in SYSTEMS}
@@ -92,7 +92,7 @@ def naive(documents, outputs):
     from evalkit.metrics.extractiveness import Extractiveness
     from evalkit.metrics.length import LengthCompliance
     from evalkit.metrics.rouge import sentence_lines
-    from evalkit.types import LengthTarget
+    from evalkit.core.types import LengthTarget
 
     stages = {"rouge": 0.0, "bertscore": 0.0, "entities": 0.0, "length+extractiveness": 0.0}
     rows = {}
@@ -139,7 +139,7 @@ def naive(documents, outputs):
 
 
 def evalkit_run(documents, store: Path, systems):
-    from evalkit.experiment import Experiment
+    from evalkit.run.experiment import Experiment
 
     experiment = Experiment(systems=systems, metrics=METRICS, target=TARGET, name="speed", progress=False)
     experiment.relocate(store.parent, store)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.store import document_hash
-from evalkit.types import Document
+from evalkit.core.fingerprint import document_hash
+from evalkit.core.types import Document
 
 pytest_plugins = ["real_server"]  # session fixtures: SmolLM2 and a real transformers serve (tests/real_server.py)
 
@@ -40,7 +40,7 @@ def cnndm_path(shared_data: Path) -> Path:
 @pytest.fixture(scope="session")
 def cnndm_documents(cnndm_path: Path) -> list[Document]:
     """All 631 CNN/DailyMail sample documents, with ``highlights`` as the one reference."""
-    from evalkit.data import load
+    from evalkit.inputs.data import load
 
     return load({"path": str(cnndm_path), "columns": CNNDM_COLUMNS})
 

@@ -120,7 +120,7 @@ class RealServer:
 @pytest.fixture(scope="session")
 def smollm2_folder() -> Path:
     """SmolLM2-135M-Instruct as a transformers folder; fails (not skips) when the package is missing."""
-    from evalkit.errors import ModelNotFoundError
+    from evalkit.core.errors import ModelNotFoundError
     from evalkit.summarizers.local import smollm2
 
     try:

@@ -23,13 +23,14 @@ import pytest
 from api_server import FakeAPIServer, reply_text, serve  # noqa: F401  (serve is a fixture)
 from conftest import stored_document_ids
 
-from evalkit.experiment import Experiment, ReplayMissError
-from evalkit.pricing import Price, estimate_cost, load_prices, price_for, total_cost
-from evalkit.registry import ConfigError, build_summarizer
-from evalkit.store import document_hash
+from evalkit.run.experiment import Experiment, ReplayMissError
+from evalkit.core.cost import total_cost
+from evalkit.hosted.pricing import Price, estimate_cost, load_prices, price_for
+from evalkit.run.registry import ConfigError, build_summarizer
+from evalkit.core.fingerprint import document_hash
 from evalkit.summarizers.api import AnthropicSummarizer, MissingKeyError, OpenAISummarizer
 from evalkit.summarizers.base import Request
-from evalkit.types import Document, LengthTarget
+from evalkit.core.types import Document, LengthTarget
 
 REPO = Path(__file__).resolve().parents[1]
 KEY_ENV = "EVALKIT_TEST_API_KEY"

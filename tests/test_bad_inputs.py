@@ -21,7 +21,7 @@ import yaml
 
 from conftest import TINY_ROWS
 from evalkit.cli import main
-from evalkit.runs import Run
+from evalkit.run.record import Run
 
 REPO = Path(__file__).resolve().parents[1]
 GOOD = {"name": "good", "target": {"sentences": 2}, "systems": [{"kind": "lead", "name": "lead"}],
@@ -321,7 +321,7 @@ def test_verbose_shows_the_traceback(ws, capsys):
 
 # -- the Python path checks what the CLI path checks -------------------------------------------------
 def _experiment(ws: Ws, **changes):
-    from evalkit.experiment import Experiment
+    from evalkit.run.experiment import Experiment
 
     return Experiment(**{**GOOD, "output_dir": ws.tmp / "runs", "progress": False, **changes})
 
@@ -332,8 +332,8 @@ def _experiment(ws: Ws, **changes):
     ({"article": HTML_PAGE}, ("html",)),
 ], ids=["duplicate-id", "empty-article", "html-article"])
 def test_python_path_refuses_what_the_files_refuse(change, words, ws):
-    from evalkit.errors import DataError
-    from evalkit.types import Document
+    from evalkit.core.errors import DataError
+    from evalkit.core.types import Document
 
     documents = [Document(id=r["id"], text=r["article"], references=tuple(r["references"])) for r in rows(**change)]
     with pytest.raises(DataError) as error:
@@ -344,7 +344,7 @@ def test_python_path_refuses_what_the_files_refuse(change, words, ws):
 
 def test_same_id_different_text_never_share_a_summary(ws):
     """Two runs whose documents share ids but not texts each get their own text's summary."""
-    from evalkit.types import Document
+    from evalkit.core.types import Document
 
     first = [Document(id="d", text="Alpha rose today. It was sunny. More later.", references=("x",))]
     second = [Document(id="d", text="Beta fell today. It rained. More later.", references=("x",))]

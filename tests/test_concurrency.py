@@ -20,7 +20,7 @@ import pytest
 import yaml
 from api_server import FakeAPIServer, reply_text
 
-from evalkit.store import document_hash
+from evalkit.core.fingerprint import document_hash
 
 REPO = Path(__file__).resolve().parents[1]
 KEY_ENV, KEY = "EVALKIT_TEST_CONCURRENCY_KEY", "sk-test-concurrency-0123456789"

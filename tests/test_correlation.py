@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from evalkit.correlation import bootstrap_partial_correlation, partial_correlation
+from evalkit.report.correlation import bootstrap_partial_correlation, partial_correlation
 
 # Group A: x = 1, 2, 3 (mean 2), y = 1, 3, 2 (mean 2); group B: x = 10, 12 (mean 11), y = 5, 9 (mean 7).
 X = [1, 2, 3, 10, 12]

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evalkit.data import BUNDLED, Columns, DataError, DataSpec, load, load_file, load_hf, sample
-from evalkit.types import Document
+from evalkit.inputs.data import BUNDLED, Columns, DataError, DataSpec, load, load_file, load_hf, sample
+from evalkit.core.types import Document
 
 MAPPING = {"text": "body", "references": "gold", "id": "key"}
 """Source columns that differ from the defaults, so every test exercises the mapping."""

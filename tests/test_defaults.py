@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from evalkit.cli import DEFAULT_CONFIG
-from evalkit.defaults import add_api_systems
-from evalkit.experiment import Experiment
+from evalkit.cli.main import DEFAULT_CONFIG
+from evalkit.run.defaults import add_api_systems
+from evalkit.run.experiment import Experiment
 
 
 def test_default_run_has_the_extractive_strategies_and_the_real_local_model():

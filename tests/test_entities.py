@@ -26,7 +26,7 @@ from evalkit.metrics.entities import (  # noqa: E402
     read_numbers,
     truecase,
 )
-from evalkit.types import Document  # noqa: E402
+from evalkit.core.types import Document  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +124,7 @@ def test_bad_options_raise():
 
 
 def test_registry_builds_it():
-    from evalkit.registry import build_metric
+    from evalkit.run.registry import build_metric
 
     assert isinstance(build_metric({"kind": "entities", "restore_case": False}), EntityOverlap)
 
@@ -269,8 +269,8 @@ def test_an_invented_name_the_document_lacks_is_found_through_the_casing_lexicon
 
 
 def test_case_lexicon_is_in_the_signature_and_must_be_a_bool(metric):
-    from evalkit.errors import ConfigError
-    from evalkit.registry import build_metric
+    from evalkit.core.errors import ConfigError
+    from evalkit.run.registry import build_metric
 
     assert metric.settings()["case_lexicon"].startswith("spacy-lookups-data ")
     assert metric.variant(case_lexicon=False).settings()["case_lexicon"] is False
@@ -459,7 +459,7 @@ def test_a_source_is_read_by_ner_only_when_a_summary_needs_its_entities(shared_d
 
 
 def test_ner_results_are_reused_across_runs_through_the_store(tmp_path):
-    from evalkit.store import Store
+    from evalkit.run.store import Store
 
     documents = [Document(id="d1", text="Obama spoke in Berlin on Monday.", references=("Obama was in Berlin.",))]
     candidates = [Candidate(document=documents[0], text=text) for text in ("Obama spoke.", "Merkel spoke in Paris.")]
@@ -483,7 +483,7 @@ def test_ner_results_are_reused_across_runs_through_the_store(tmp_path):
 def test_frank_partial_correlation_is_positive(shared_data):
     """Entity precision against the source agrees with FRANK's human Factuality: partial Pearson at least
     .10 overall (issue 15's target; .070 before the casing lexicon) with its 95 % CI above 0."""
-    from evalkit.correlation import bootstrap_partial_correlation
+    from evalkit.report.correlation import bootstrap_partial_correlation
 
     rows = frank_rows(shared_data)
     candidates = frank_candidates(rows)

@@ -15,13 +15,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from evalkit import registry
-from evalkit.experiment import Experiment, Run
+from evalkit.run import registry
+from evalkit.run.experiment import Experiment, Run
 from evalkit.metrics.length import LengthCompliance
 from evalkit.metrics.rouge import Rouge
-from evalkit.registry import ConfigError
+from evalkit.run.registry import ConfigError
 from evalkit.summarizers.extractive import Lead, RandomSentences, TextRank
-from evalkit.types import Document, LengthTarget
+from evalkit.core.types import Document, LengthTarget
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -187,7 +187,7 @@ def test_failed_summaries_become_rows_with_notes(tiny_rows, tmp_path):
 
 
 def test_runs_merge_only_when_scored_the_same_way(tiny_documents, tmp_path):
-    from evalkit.experiment import Experiment, SignatureMismatch
+    from evalkit.run.experiment import Experiment, SignatureMismatch
 
     def run(systems, metrics, out):
         experiment = Experiment(systems=systems, metrics=metrics, target={"sentences": 2}, progress=False)
@@ -270,7 +270,7 @@ PLUGIN = '''
 """A test-only strategy: lead-k that sleeps before each summary (the delay does not change the output)."""
 import time
 
-from evalkit import registry
+from evalkit.run import registry
 from evalkit.summarizers.extractive import Lead
 
 

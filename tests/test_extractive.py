@@ -2,11 +2,11 @@
 
 import pytest
 
-from evalkit.registry import build_summarizer
+from evalkit.run.registry import build_summarizer
 from evalkit.summarizers.base import Request
 from evalkit.summarizers.extractive import Lead, LexRank, Oracle, RandomSentences, TextRank, select_sentences
-from evalkit.text import count_paragraphs, count_words, paragraphs, sentences
-from evalkit.types import Document, LengthTarget
+from evalkit.core.text import count_paragraphs, count_words, paragraphs, sentences
+from evalkit.core.types import Document, LengthTarget
 
 SENTS = [
     "The city council approved the new budget on Monday.",             # 9 words

@@ -9,7 +9,7 @@ import pytest
 from evalkit.metrics import extractiveness as module
 from evalkit.metrics.base import Candidate
 from evalkit.metrics.extractiveness import Extractiveness, fragments, tokens
-from evalkit.types import Document
+from evalkit.core.types import Document
 
 NAMES = ("coverage", "density", "compression", "novel_1gram", "novel_2gram", "novel_3gram")
 
@@ -24,7 +24,7 @@ def test_names_kind_and_settings():
     assert metric.kind == "extractiveness"
     assert metric.names == NAMES
     settings = metric.settings()
-    assert "evalkit.text.words" in settings["tokenization"]
+    assert "evalkit.core.text.words" in settings["tokenization"]
     json.dumps(settings)  # fingerprintable
     assert metric.signature.startswith("extractiveness@")
 

@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evalkit import gate
-from evalkit.experiment import Experiment, Run
-from evalkit.gate import GateError, Policy, PolicyError, check, load_baseline, save_baseline
-from evalkit.gate.decision import p_text
-from evalkit.testing import assert_no_regression
-from evalkit.types import Measure
+from evalkit.report import gate
+from evalkit.run.experiment import Experiment, Run
+from evalkit.report.gate import GateError, Policy, PolicyError, check, load_baseline, save_baseline
+from evalkit.report.gate.render import p_text
+from evalkit.report.gate.testing import assert_no_regression
+from evalkit.core.types import Measure
 
 REPO = Path(__file__).resolve().parents[1]
 SYSTEMS = [{"kind": "lead", "name": "lead"}, {"kind": "textrank", "name": "textrank"},
@@ -478,7 +478,7 @@ def test_junit_has_one_testcase_per_system_and_metric(halved_result, unstemmed_r
     cases = root.findall(".//testcase")
     assert len(cases) == 15 and root.get("failures") == "5" and root.get("errors") == "0"
     failed = {(c.get("classname"), c.get("name")) for c in cases if c.find("failure") is not None}
-    assert failed == {("evalkit.gate.lead", m) for m in GATED}
+    assert failed == {("evalkit.report.gate.lead", m) for m in GATED}
     failure = next(c for c in cases if c.get("name") == "rouge1_f" and c.find("failure") is not None).find("failure")
     assert "(worse)" in failure.get("message") and "p=" in failure.get("message")
     assert len(failure.text.splitlines()) == 5
@@ -515,7 +515,7 @@ def test_command_line_exit_codes_and_reports(base_run, halved_run, unstemmed_run
 
 
 def test_python_dash_m_entry_point(base_run, baseline_file):
-    out = subprocess.run([sys.executable, "-m", "evalkit.gate", "check", str(base_run.run_dir),
+    out = subprocess.run([sys.executable, "-m", "evalkit.report.gate", "check", str(base_run.run_dir),
                           "--baseline", str(baseline_file)], capture_output=True, text=True, cwd=REPO,
                          env={"PYTHONPATH": str(REPO), "PATH": ""}, timeout=60)
     assert out.returncode == 0, out.stderr

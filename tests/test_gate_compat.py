@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.experiment import Experiment
-from evalkit.gate import check, load_baseline, save_baseline
-from evalkit.gate.commands import main
-from evalkit.runs import Run
+from evalkit.run.experiment import Experiment
+from evalkit.report.gate import check, load_baseline, save_baseline
+from evalkit.report.gate.commands import main
+from evalkit.run.record import Run
 
 LEGACY = Path(__file__).resolve().parent / "fixtures" / "legacy"
 LEGACY_RUN = LEGACY / "legacy-20261201-202857"
@@ -95,8 +95,8 @@ def test_two_bertscore_instances_keep_both_signatures_and_are_both_gated(tmp_pat
 def test_the_documented_policy_and_workflow_are_valid():
     import yaml
 
-    from evalkit.gate import MetricRule, Policy
-    from evalkit.types import Measure
+    from evalkit.report.gate import MetricRule, Policy
+    from evalkit.core.types import Measure
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "ci-gate.md").read_text(encoding="utf-8")
     blocks = [b.split("```", 1)[0] for b in text.split("```yaml\n")[1:]]
@@ -117,9 +117,9 @@ def test_the_gate_and_the_report_read_only_runs():
     import subprocess
     import sys
 
-    code = ("import sys, evalkit.gate, evalkit.report, evalkit.testing; "
-            "print(sorted(m for m in sys.modules if m.startswith(('evalkit.summarizers', 'evalkit.data', "
-            "'evalkit.experiment', 'evalkit.registry', 'evalkit.metrics'))))")
+    code = ("import sys, evalkit.report.gate, evalkit.report, evalkit.report.gate.testing; "
+            "print(sorted(m for m in sys.modules if m.startswith(('evalkit.summarizers', 'evalkit.inputs.data', "
+            "'evalkit.run.experiment', 'evalkit.run.registry', 'evalkit.metrics'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.returncode == 0, out.stderr
@@ -128,7 +128,7 @@ def test_the_gate_and_the_report_read_only_runs():
 
 def _toy_run(root: Path, name: str, shift: float) -> Run:
     """A run of one toy metric whose measure says lower is better, tolerance 0.5 (no policy names it)."""
-    from evalkit.types import LengthTarget, Measure, ScoreRow, Summary
+    from evalkit.core.types import LengthTarget, Measure, ScoreRow, Summary
 
     errors = Measure("toy_errors", "toy errors per summary", "count", False, "errors", tolerance=0.5)
     plain = Measure("toy_words", "toy words", "words", None, "words")  # no direction: never gated by default

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from evalkit import plots
+from evalkit.report import plots
 from evalkit.cli import main as cli_main
-from evalkit.experiment import Experiment
+from evalkit.run.experiment import Experiment
 from evalkit.report.html import json_for_script, write_html
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,12 +12,12 @@ import math
 import pytest
 from api_server import FakeAPIServer, serve  # noqa: F401  (serve is a fixture)
 
-from evalkit.errors import ConfigError, ReplayMissError
-from evalkit.experiment import Experiment
+from evalkit.core.errors import ConfigError, ReplayMissError
+from evalkit.run.experiment import Experiment
 from evalkit.metrics.judge import Criterion, LLMJudge, load_rubric, parse_score, parse_verdict
-from evalkit.registry import build_metric
-from evalkit.tables import format_table
-from evalkit.types import Candidate, Document, LengthTarget
+from evalkit.run.registry import build_metric
+from evalkit.report.tables import format_table
+from evalkit.core.types import Candidate, Document, LengthTarget
 
 KEY_ENV = "EVALKIT_TEST_JUDGE_KEY"
 FAST = {"timeout": 5, "backoff": 0.01, "max_backoff": 0.05, "max_retries": 3}
@@ -232,7 +232,7 @@ def test_a_real_local_model_judges_through_the_openai_wire_format(smollm2_server
 
 
 def test_a_dry_run_estimate_counts_requests_and_prices_them(serve):
-    from evalkit.pricing import count_tokens, load_prices, price_for
+    from evalkit.hosted.pricing import count_tokens, load_prices, price_for
 
     metric = judge(serve())
     candidates = [Candidate(doc("d0"), "A summary."), Candidate(doc("d0"), "A summary."), Candidate(doc("d1"), "B.")]

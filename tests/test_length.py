@@ -6,7 +6,7 @@ import pytest
 
 from evalkit.metrics.base import Candidate
 from evalkit.metrics.length import LengthCompliance
-from evalkit.types import Document, LengthTarget
+from evalkit.core.types import Document, LengthTarget
 
 SOURCE = Document(
     id="d1",
@@ -105,8 +105,8 @@ CASE = Path(__file__).resolve().parents[1].parent / "shared" / "cases" / "scrape
 def test_scraped_request_target_cannot_be_met():
     if not CASE.exists():
         pytest.skip("shared case file not available")
-    from evalkit.data import document_from_request
-    from evalkit.text import count_words
+    from evalkit.inputs.data import document_from_request
+    from evalkit.core.text import count_words
 
     doc = document_from_request(CASE.read_text(encoding="utf-8"))
     assert (doc.target.words, doc.target.paragraphs) == (2000, 6)

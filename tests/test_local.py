@@ -25,15 +25,15 @@ tokenizers = pytest.importorskip("tokenizers")
 
 from conftest import TINY_ROWS  # noqa: E402
 
-from evalkit.experiment import Experiment  # noqa: E402
-from evalkit.registry import build_summarizer  # noqa: E402
+from evalkit.run.experiment import Experiment  # noqa: E402
+from evalkit.run.registry import build_summarizer  # noqa: E402
 from evalkit.summarizers import local  # noqa: E402
 from evalkit.summarizers.base import Request  # noqa: E402
 from evalkit.summarizers.local import (  # noqa: E402
     ChatSummarizer, ModelLoadError, ModelNotFoundError, Seq2SeqSummarizer, measure_tokens_per_word, token_budget,
 )
-from evalkit.text import count_words  # noqa: E402
-from evalkit.types import Document, LengthTarget  # noqa: E402
+from evalkit.core.text import count_words  # noqa: E402
+from evalkit.core.types import Document, LengthTarget  # noqa: E402
 
 SPECIALS = ["[PAD]", "[UNK]", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]
 PAD, UNK, BOS, EOS, IM_START, IM_END = range(len(SPECIALS))
@@ -418,7 +418,7 @@ def test_wrong_kind_of_model_says_which_kind_to_use(models):
 
 
 def test_registry_builds_both_kinds_and_rejects_unknown_options(models):
-    from evalkit.registry import ConfigError
+    from evalkit.run.registry import ConfigError
 
     built = build_summarizer({"kind": "hf-seq2seq", "name": "b", "model": str(models["bart"]), "num_beams": 2})
     assert isinstance(built, Seq2SeqSummarizer) and built.name == "b"

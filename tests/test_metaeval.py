@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from evalkit.cli import main
-from evalkit.errors import ConfigError, DataError
-from evalkit.metaeval import Item, MetaEval, agreement_chart, load_items
+from evalkit.core.errors import ConfigError, DataError
+from evalkit.inputs.annotated import Item, load_items
+from evalkit.report.metaeval import MetaEval, agreement_chart
 
 FRANK = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "frank_benchmark.jsonl"
 

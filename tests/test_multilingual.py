@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.data import load
+from evalkit.inputs.data import load
 from evalkit.metrics.base import Candidate
 from evalkit.metrics.extractiveness import Extractiveness
 from evalkit.metrics.length import LengthCompliance
 from evalkit.metrics.rouge import Rouge
 from evalkit.summarizers.extractive import Lead, TextRank
-from evalkit.text import count_sentences, count_words, sentences
-from evalkit.types import LengthTarget, Request
+from evalkit.core.text import count_sentences, count_words, sentences
+from evalkit.core.types import LengthTarget, Request
 
 DATA = Path(__file__).parent / "data" / "multilingual_news.jsonl"
 

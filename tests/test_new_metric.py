@@ -12,16 +12,16 @@ import textwrap
 
 import pytest
 
-from evalkit import registry
+from evalkit.run import registry
 from evalkit.cli import main
-from evalkit.experiment import Experiment
-from evalkit.runs import Run
+from evalkit.run.experiment import Experiment
+from evalkit.run.record import Run
 
 TOY_MODULE = '''
 """A toy metric: the summary's words per sentence (lower is better here)."""
 from evalkit.metrics.base import Metric
-from evalkit.types import Measure, MetricResult
-from evalkit.text import count_sentences, count_words
+from evalkit.core.types import Measure, MetricResult
+from evalkit.core.text import count_sentences, count_words
 
 OFFSET = 0.0  # the test moves it to simulate a change in the summaries' quality
 
@@ -68,7 +68,7 @@ def test_a_new_metric_reaches_table_chart_and_gate(toy, tmp_path, capsys, monkey
     assert "toy_wps: words per sentence (words/sentence)" in out
 
     # the chart: its axis says what the value is
-    from evalkit import plots
+    from evalkit.report import plots
 
     figure = plots.metric_comparison(base, ["toy_wps"])
     texts = [t.get_text() for t in figure.findobj(match=lambda a: hasattr(a, "get_text"))]

@@ -13,11 +13,11 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
-from evalkit.errors import ConfigError  # noqa: E402
-from evalkit.experiment import Experiment  # noqa: E402
+from evalkit.core.errors import ConfigError  # noqa: E402
+from evalkit.run.experiment import Experiment  # noqa: E402
 from evalkit.metrics.nli import NLIConsistency  # noqa: E402
-from evalkit.registry import build_metric  # noqa: E402
-from evalkit.types import Candidate, Document, LengthTarget  # noqa: E402
+from evalkit.run.registry import build_metric  # noqa: E402
+from evalkit.core.types import Candidate, Document, LengthTarget  # noqa: E402
 
 ARTICLE = "The council met on Monday. It approved a budget for parks. Residents protested outside the hall."
 LABELS = {0: "ENTAILMENT", 1: "NEUTRAL", 2: "CONTRADICTION"}

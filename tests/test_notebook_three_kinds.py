@@ -14,7 +14,7 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
-from evalkit.runs import Run  # noqa: E402
+from evalkit.run.record import Run  # noqa: E402
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_three_kinds.ipynb"
 CHARTS = ("plots.metric_comparison(", "plots.length_compliance(", "plots.factuality(",

@@ -13,9 +13,9 @@ from matplotlib.colors import to_hex
 from matplotlib.container import BarContainer, ErrorbarContainer
 from matplotlib.figure import Figure
 
-from evalkit import plots
-from evalkit.registry import build_metric
-from evalkit.runs import Run
+from evalkit.report import plots
+from evalkit.run.registry import build_metric
+from evalkit.run.record import Run
 
 SYSTEMS = ["lead", "textrank", "gpt-mini", "claude-small"]
 N_DOCS = 12
@@ -374,7 +374,7 @@ def test_save_all_writes_pngs_for_what_the_run_has(run, tmp_path):
 
 def test_save_all_skips_a_chart_with_nothing_to_show_and_says_why(run, tmp_path, caplog):
     run.summaries["details"] = "{}"  # no system reports a cost
-    with caplog.at_level("INFO", logger="evalkit.plots.save"):
+    with caplog.at_level("INFO", logger="evalkit.report.plots.save"):
         names = {p.name for p in plots.save_all(run, tmp_path / "nocost", n_resamples=200)}
     assert "quality_vs_cost.png" not in names and "metric_comparison.png" in names
     assert "quality_vs_cost skipped: quality_vs_cost: nothing to show because no system reports a cost" in caplog.text
@@ -502,7 +502,7 @@ def test_labels_come_from_the_runs_descriptors(run):
 
 
 def test_a_run_written_before_measures_were_recorded_still_gets_labels(run):
-    # Version-1 manifest: metrics as {kind: signature}; the measures come from evalkit.runs.upgrade_manifest.
+    # Version-1 manifest: metrics as {kind: signature}; the measures come from evalkit.run.record.upgrade_manifest.
     run.manifest = {"systems": run.manifest["systems"], "metrics": {"rouge": "rouge@old", "length": "length@old"},
                     "config": {"metrics": [{"kind": "rouge"}, {"kind": "length"}]}}
     ax = plots.metric_comparison(run, n_resamples=100).axes[0]
@@ -535,7 +535,7 @@ def assert_tick_labels_apart(ax, texts, renderer) -> None:
 
 
 def test_short_names_keep_start_and_end_and_stay_distinct():
-    from evalkit.plots.style import short_names
+    from evalkit.report.plots.style import short_names
 
     # 28 characters at most: 16 of the start, "…", 11 of the end.
     assert short_names(["lead", "hf-chat:HuggingFaceTB/SmolLM2-135M-Instruct"]) == {

@@ -10,11 +10,11 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from evalkit import plots  # noqa: E402
+from evalkit.report import plots  # noqa: E402
 from evalkit.metrics.entities import EntityOverlap  # noqa: E402
 from evalkit.metrics.judge import LLMJudge  # noqa: E402
 from evalkit.metrics.length import LengthCompliance  # noqa: E402
-from evalkit.runs import Run  # noqa: E402
+from evalkit.run.record import Run  # noqa: E402
 
 # entity precision and judge support per (document, system), chosen by hand
 VALUES = {("d1", "lead"): (1.0, 1.0), ("d2", "lead"): (1.0, 0.5), ("d1", "model"): (0.5, 0.5), ("d2", "model"): (0.75, 0.0)}

@@ -27,8 +27,8 @@ transformers = pytest.importorskip("transformers")
 
 from api_server import FakeAPIServer  # noqa: E402
 
-from evalkit.experiment import Experiment  # noqa: E402
-from evalkit.runs import Run  # noqa: E402
+from evalkit.run.experiment import Experiment  # noqa: E402
+from evalkit.run.record import Run  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -39,7 +39,7 @@ def tiny_bart(tmp_path_factory) -> Path:
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
 
-    from evalkit.data import load
+    from evalkit.inputs.data import load
 
     texts = [d.text for d in load({"path": "bundled"})]
     specials = ["[PAD]", "[UNK]", "<s>", "</s>"]

@@ -24,8 +24,8 @@ import yaml
 from conftest import REPO, TINY_ROWS, stored_document_ids
 
 from evalkit.summarizers.local import ChatSummarizer, smollm2
-from evalkit.text import count_words, words as tokenize_words
-from evalkit.types import Document, LengthTarget, Request
+from evalkit.core.text import count_words, words as tokenize_words
+from evalkit.core.types import Document, LengthTarget, Request
 
 KEY_ENV = "EVALKIT_LOCAL_SERVER_KEY"
 """transformers serve ignores the key; the OpenAI SDK needs one."""

@@ -7,8 +7,8 @@ from rouge_score import rouge_scorer
 
 from evalkit.metrics.base import Candidate
 from evalkit.metrics.rouge import ROUGE_TYPES, Rouge, sentence_lines
-from evalkit.text import sentences
-from evalkit.types import Document
+from evalkit.core.text import sentences
+from evalkit.core.types import Document
 
 ENGINES = ["rs", "python"]
 PARTS = {"f": "fmeasure", "p": "precision", "r": "recall"}

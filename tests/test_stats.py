@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evalkit.stats import (
+from evalkit.report.stats import (
     PairedResult,
     bootstrap_ci,
     compare_systems,

@@ -6,10 +6,10 @@ import threading
 import pytest
 
 from evalkit.metrics.base import Candidate, MetricResult
-from evalkit.store import MIGRATIONS, Store, score_key, summary_key
+from evalkit.run.store import MIGRATIONS, Store, score_key, summary_key
 from evalkit.summarizers.base import Request
 from evalkit.summarizers.extractive import Lead, Oracle
-from evalkit.types import Document, LengthTarget, Summary
+from evalkit.core.types import Document, LengthTarget, Summary
 
 DOC = Document(id="d1", text="Rain fell on Monday. Roads flooded.", references=("Rain flooded roads.",))
 THREE = LengthTarget(sentences=3)

@@ -1,4 +1,4 @@
-"""Tests for evalkit.targets: every expected target below is written by hand from the phrase."""
+"""Tests for evalkit.core.targets: every expected target below is written by hand from the phrase."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.targets import EXAMPLES, TargetParseError, as_target, parse_target, split_instruction
-from evalkit.types import LengthTarget
+from evalkit.core.targets import EXAMPLES, TargetParseError, as_target, parse_target, split_instruction
+from evalkit.core.types import LengthTarget
 
 CASE_FILE = Path(__file__).resolve().parents[1].parent / "shared" / "cases" / "scraped_news_request.txt"
 
@@ -191,7 +191,7 @@ def test_split_instruction_needs_a_short_line() -> None:
 
 def test_split_instruction_logs_an_instruction_without_target(caplog: pytest.LogCaptureFixture) -> None:
     text = "Summarize in five bullet points\nArticle body."
-    with caplog.at_level(logging.WARNING, logger="evalkit.targets"):
+    with caplog.at_level(logging.WARNING, logger="evalkit.core.targets"):
         assert split_instruction(text) == (None, text)
     assert "bullet points" in caplog.text
 

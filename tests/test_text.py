@@ -2,7 +2,7 @@
 
 import pytest
 
-from evalkit.text import (count_paragraphs, count_sentences, count_words, join_paragraphs, join_sentences,
+from evalkit.core.text import (count_paragraphs, count_sentences, count_words, join_paragraphs, join_sentences,
                           mostly_non_ascii, paragraphs, sentences, truncate_words, words)
 
 # -- words --------------------------------------------------------------------

@@ -63,7 +63,7 @@ def test_the_wheel_carries_the_bundled_data_and_configs(installed):
                    "evalkit/data_files/cases/scraped_example.txt", "evalkit/configs/default.yaml",
                    "evalkit/configs/compare.yaml", "evalkit/configs/prices.yaml"):
         assert needed in names
-    where = _run(installed, installed["python"], "-c", "import evalkit, evalkit.data as d; "
+    where = _run(installed, installed["python"], "-c", "import evalkit, evalkit.inputs.data as d; "
                  "print(evalkit.__file__); print(d.BUNDLED.exists())")
     assert where.returncode == 0, where.stderr
     path, exists = where.stdout.split()

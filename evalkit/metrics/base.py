@@ -15,8 +15,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from evalkit.fingerprint import fingerprint as make_fingerprint
-from evalkit.types import Candidate, Document, Measure, MetricResult
+from evalkit.core.fingerprint import fingerprint as make_fingerprint
+from evalkit.core.types import Candidate, Document, Measure, MetricResult
 
 __all__ = ["Candidate", "Metric", "MetricResult", "Measure"]
 
@@ -34,7 +34,7 @@ class Metric(ABC):
     """True for metrics that call a paid or remote API (an LLM judge)."""
     replay_only: bool = False
     """Set by the runner (``--replay``, ``EVALKIT_OFFLINE=1``) on metrics that make requests: serve
-    stored replies only and raise :class:`~evalkit.errors.ReplayMissError` for a missing one."""
+    stored replies only and raise :class:`~evalkit.core.errors.ReplayMissError` for a missing one."""
 
     def settings(self) -> dict[str, Any]:
         """Every setting that can change a value, library versions included."""
@@ -69,7 +69,7 @@ class Metric(ABC):
                 "measures": [m.to_dict() for m in self.measures()]}
 
     cache = None
-    """An :class:`evalkit.store.ArtifactCache` the run attaches (``attach_cache``), or ``None``."""
+    """An :class:`evalkit.run.store.ArtifactCache` the run attaches (``attach_cache``), or ``None``."""
 
     def artifact_namespace(self) -> str | None:
         """The namespace for reusable per-document artifacts, or ``None`` if the metric keeps none."""

@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from evalkit.fingerprint import digest
+from evalkit.core.fingerprint import digest
 from evalkit.metrics.base import Candidate, Measure, Metric, MetricResult
 from evalkit.metrics.bertscore_onnx import ENGINES, make_engine
 

@@ -28,7 +28,7 @@ occur in the source, for n = 1, 2, 3. N-grams are taken over the whole token seq
 they may cross sentence boundaries, in the summary and in the source alike.
 
 **Tokens** (for both texts; see :data:`TOKENIZATION`): the words of
-:func:`evalkit.text.words` (whitespace-separated tokens that contain a letter or digit), each
+:func:`evalkit.core.text.words` (whitespace-separated tokens that contain a letter or digit), each
 with its leading and trailing non-alphanumeric characters removed (Unicode-aware; ``_`` counts
 as punctuation) and then lowercased with ``str.lower``. Inner punctuation stays:
 ``"(Reuters)"`` -> ``reuters``, ``"U.S.,"`` -> ``u.s``, ``"2,000"`` -> ``2,000``,
@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evalkit.metrics.base import Candidate, Measure, Metric, MetricResult
-from evalkit.text import TEXT_VERSION, words
+from evalkit.core.text import TEXT_VERSION, words
 
 NGRAM_ORDERS: tuple[int, ...] = (1, 2, 3)
 

@@ -1,6 +1,6 @@
 """LLM-as-judge: a hosted or local chat model rates each summary against its article.
 
-``kind: llm-judge`` sends rubric prompts through :mod:`evalkit.api_client` (the transport of
+``kind: llm-judge`` sends rubric prompts through :mod:`evalkit.hosted.client` (the transport of
 the API summarizers: any OpenAI-compatible endpoint or Anthropic, retries, ``Retry-After``,
 circuit breaker, cost). Two built-in rubrics (``evalkit/configs/rubrics/``), or your own YAML:
 
@@ -11,7 +11,7 @@ circuit breaker, cost). Two built-in rubrics (``evalkit/configs/rubrics/``), or 
   endpoint returns log-probabilities (OpenAI format, ``logprobs: 5``), the value is the paper's
   probability-weighted score ``sum_s p(s) * s / sum_s p(s)`` over the score tokens among the top
   alternatives at the position of the score; otherwise the stated integer.
-- ``claims``: each sentence of the summary (:func:`evalkit.text.sentences`) is a claim; the
+- ``claims``: each sentence of the summary (:func:`evalkit.core.text.sentences`) is a claim; the
   judge answers whether the article supports it. Values: the supported share, the number of
   unsupported claims and of claims; ``info["unsupported_claims"]`` lists them per row, as the
   entity metric lists entities.
@@ -21,7 +21,7 @@ with any unparseable answer has no share. Every reply is kept in the store as it
 (artifact namespace ``llm-judge``, keyed by the endpoint's settings, the exact prompt and
 ``max_tokens``), so a re-run, or a run interrupted and resumed, pays only for what it lacks;
 with ``EVALKIT_OFFLINE=1`` nothing is sent and a missing reply raises
-:class:`~evalkit.errors.ReplayMissError` naming the documents. ``info`` records the judge's
+:class:`~evalkit.core.errors.ReplayMissError` naming the documents. ``info`` records the judge's
 model, requests, tokens and cost of the row.
 
 A custom rubric file has the shape of the built-in ones: ``name``, ``mode`` (``score`` or
@@ -42,13 +42,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.api_client import Outcome, Reply, make_transport
-from evalkit.redact import redact_spec
-from evalkit.errors import ConfigError, ReplayMissError
-from evalkit.fingerprint import digest
+from evalkit.hosted.client import Outcome, Reply, make_transport
+from evalkit.core.redact import redact_spec
+from evalkit.core.errors import ConfigError, ReplayMissError
+from evalkit.core.fingerprint import digest
 from evalkit.metrics.base import Candidate, Metric, MetricResult
-from evalkit.text import sentences
-from evalkit.types import Measure
+from evalkit.core.text import sentences
+from evalkit.core.types import Measure
 
 log = logging.getLogger(__name__)
 
@@ -380,8 +380,8 @@ class LLMJudge(Metric):
         return MetricResult(values, notes, info)
 
     def estimate(self, candidates: Sequence[Candidate]):
-        """A :class:`evalkit.pricing.CostEstimate` of judging ``candidates`` (before anything is sent)."""
-        from evalkit.pricing import CostEstimate, count_tokens, token_method
+        """A :class:`evalkit.hosted.pricing.CostEstimate` of judging ``candidates`` (before anything is sent)."""
+        from evalkit.hosted.pricing import CostEstimate, count_tokens, token_method
 
         users = list(dict.fromkeys(u for c in candidates for _, u in self._prompts(c)))
         prompt = sum(count_tokens(f"{self.rubric.system or ''}\n\n{u}", self.model) for u in users)

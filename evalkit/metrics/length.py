@@ -1,6 +1,6 @@
 """Length compliance: does a summary meet its "N words in K paragraphs" target?
 
-Counts use the one definition in :mod:`evalkit.text`. For each candidate:
+Counts use the one definition in :mod:`evalkit.core.text`. For each candidate:
 
 - ``length_words``, ``length_sentences``, ``length_paragraphs``: the counts;
 - ``length_word_deviation``: signed relative deviation ``(words - target) / target``
@@ -14,7 +14,7 @@ Counts use the one definition in :mod:`evalkit.text`. For each candidate:
   ``compression`` is the same ratio over its own tokens);
 - ``length_feasible``: 0 when the target cannot be met faithfully, that is, it asks for more
   words or sentences than the source's own news content holds (page noise such as reader
-  appeals is removed by :func:`evalkit.clean.clean_text` before counting). Meeting such a
+  appeals is removed by :func:`evalkit.inputs.clean.clean_text` before counting). Meeting such a
   target requires padding or invented facts, which the entity metric then shows.
 - ``length_target_ratio``: target words / source content words.
 
@@ -26,10 +26,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from evalkit.clean import CLEAN_VERSION
+from evalkit.inputs.clean import CLEAN_VERSION
 from evalkit.metrics.base import Candidate, Measure, Metric, MetricResult
-from evalkit.text import TEXT_VERSION, count_paragraphs, count_sentences, count_words
-from evalkit.types import LengthTarget
+from evalkit.core.text import TEXT_VERSION, count_paragraphs, count_sentences, count_words
+from evalkit.core.types import LengthTarget
 
 MEASURES = (
     Measure("length_words", "summary length", "words", None, "words", "words in the summary", headline=True),
@@ -55,7 +55,7 @@ NAMES = tuple(m.name for m in MEASURES)
 
 def source_content(text: str) -> tuple[int, int]:
     """(words, sentences) of the source's news content, page noise removed."""
-    from evalkit.clean import clean_text
+    from evalkit.inputs.clean import clean_text
 
     cleaned = clean_text(text).text
     return count_words(cleaned), count_sentences(cleaned)

@@ -2,7 +2,7 @@
 
 Laban, Schnabel, Bennett & Hearst (TACL 2022), "SummaC: Re-Visiting NLI-based Models for
 Inconsistency Detection in Summarization", zero-shot variant: split the article (premises)
-and the summary (hypotheses) into sentences (:func:`evalkit.text.sentences`), score every
+and the summary (hypotheses) into sentences (:func:`evalkit.core.text.sentences`), score every
 pair with an NLI classifier, take for each summary sentence ``j`` the best support over article
 sentences ``s_j = max_i (P(entail | i, j) - P(contradict | i, j))``, and aggregate over summary
 sentences. Values, each in its own range:
@@ -37,10 +37,10 @@ from typing import Any
 
 import numpy as np
 
-from evalkit.errors import ConfigError, ModelLoadError
+from evalkit.core.errors import ConfigError, ModelLoadError
 from evalkit.metrics.base import Candidate, Metric, MetricResult
-from evalkit.text import sentences
-from evalkit.types import Measure
+from evalkit.core.text import sentences
+from evalkit.core.types import Measure
 
 log = logging.getLogger(__name__)
 

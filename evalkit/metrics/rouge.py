@@ -3,7 +3,7 @@
 Semantics are those of Google's ``rouge-score`` package: lowercase, non-alphanumerics to spaces,
 Porter stemming of tokens longer than three characters (on by default), F-measure with
 beta = 1, and ROUGE-Lsum as the union-LCS over newline-separated sentences. Both candidate and
-references are split into sentences with :func:`evalkit.text.sentences` and joined with
+references are split into sentences with :func:`evalkit.core.text.sentences` and joined with
 newlines first, so Lsum sees real sentences (rouge-score itself does not split them).
 ``rougeL`` is the flat LCS over the whole text; ``rougeLsum`` is what papers report as ROUGE-L.
 
@@ -26,7 +26,7 @@ it keeps words of every script and makes each Chinese character (Han) and each H
 character one token, the usual character-level convention for Chinese ROUGE; Katakana runs
 stay whole words. ``"auto"`` (the default) takes ``default`` for a document whose references
 are mostly ASCII letters (so English scores are rouge-score's, stemmed, bit for bit) and
-``unicode`` otherwise (:func:`evalkit.text.mostly_non_ascii`), decided per document so every
+``unicode`` otherwise (:func:`evalkit.core.text.mostly_non_ascii`), decided per document so every
 system is scored on a document the same way; rows scored with ``unicode`` say so in a note.
 Choosing automatically, rather than returning ``None``, is right because the unicode tokenizer
 is what the user would set anyway and there is no other sensible value; Latin-script
@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from evalkit.metrics.base import Candidate, Measure, Metric, MetricResult
-from evalkit.text import TEXT_VERSION, mostly_non_ascii, sentences
+from evalkit.core.text import TEXT_VERSION, mostly_non_ascii, sentences
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 TOKENIZERS = ("auto", "default", "unicode")

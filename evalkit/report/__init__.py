@@ -1,11 +1,9 @@
-"""Reports of a stored run: its summary as data (:mod:`evalkit.report.summary`, ``evalkit report --json``)
-and one self-contained HTML file (:func:`evalkit.report.html.write_html`, ``evalkit report --html``).
+"""The report layer: everything that reads a stored run and shows it.
 
-Like every view, they read only a :class:`~evalkit.runs.Run` (manifest + tables): labels,
-units and directions come from the run's measures.
+Statistics (:mod:`~evalkit.report.stats`, :mod:`~evalkit.report.correlation`), tables,
+charts (:mod:`~evalkit.report.plots`), the run's summary as data and as one HTML page
+(:mod:`~evalkit.report.summary`, :mod:`~evalkit.report.html`), the CI gate
+(:mod:`~evalkit.report.gate`) and meta-evaluation views. Like every view, they read only a
+:class:`~evalkit.run.record.Run` (its typed manifest and tables): labels, units and directions
+come from the run's measures. Nothing here imports a strategy, a data loader or the runner.
 """
-
-from evalkit.report.html import write_html
-from evalkit.report.summary import run_summary
-
-__all__ = ["run_summary", "write_html"]

@@ -1,7 +1,7 @@
 """``evalkit report RUN --html FILE``: one self-contained HTML file for a stored run.
 
 Nothing is fetched when the file is viewed: the CSS and the script are inline and the charts
-are PNG data URIs drawn by the public chart functions of :mod:`evalkit.plots`. A chart with
+are PNG data URIs drawn by the public chart functions of :mod:`evalkit.report.plots`. A chart with
 nothing to show (the function raises ``ValueError``) is left out with a sentence saying why.
 
 The page has the run's per-system table (labels and units from the run's measures), the
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.report.summary import run_summary, value_names
-from evalkit.runs import Run, metric_instances
+from evalkit.run.record import Run, metric_instances
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def _e(value: Any) -> str:
 
 
 def _charts() -> list[tuple[str, Callable[[Run], Any]]]:
-    from evalkit import plots
+    from evalkit.report import plots
 
     return [("Quality by system", plots.metric_comparison), ("Length against target", plots.length_compliance),
             ("Unsupported entities", plots.factuality), ("Quality against cost and latency", plots.quality_vs_cost)]

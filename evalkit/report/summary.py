@@ -1,7 +1,7 @@
 """A run's summary as plain data: what it compared, per-system means, rankings and cost.
 
 The same numbers as ``evalkit report`` prints, for ``evalkit report --json`` and the HTML
-report. Rankings are :func:`evalkit.stats.ranking` (bootstrap CIs, paired permutation tests,
+report. Rankings are :func:`evalkit.report.stats.ranking` (bootstrap CIs, paired permutation tests,
 Holm-corrected) on every headline value that has a better direction.
 """
 
@@ -11,10 +11,10 @@ import json
 import math
 from typing import Any
 
-from evalkit import stats
-from evalkit.pricing import total_cost
-from evalkit.runs import Run, metric_instances
-from evalkit.tables import headline_metrics
+from evalkit.report import stats
+from evalkit.core.cost import total_cost
+from evalkit.run.record import Run, metric_instances
+from evalkit.report.tables import headline_metrics
 
 
 def _number(value: Any) -> float | None:

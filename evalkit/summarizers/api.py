@@ -12,7 +12,7 @@ permanent errors marked ``details["permanent"]`` with ``details["credential"]`` 
 key, see :meth:`APISummarizer.credential_id`), a circuit breaker after repeated connection
 failures, a thread pool that hands each summary to ``sink`` the moment its reply arrives and
 stops cleanly on an interrupt, keys read only from ``api_key_env`` and never written anywhere,
-and a password in ``base_url`` redacted everywhere: all in :mod:`evalkit.api_client`, shared with
+and a password in ``base_url`` redacted everywhere: all in :mod:`evalkit.hosted.client`, shared with
 the LLM-judge metric. **Replay** is the runner's policy (``Experiment.replay_only``,
 ``EVALKIT_OFFLINE=1``): these classes declare ``makes_requests`` and the runner never hands them
 a request it may not send. **Cost**: each summary's ``details`` has ``tokens_prompt``,
@@ -30,12 +30,12 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from evalkit.api_client import AnthropicTransport, OpenAITransport, Outcome, Reply, Transport, scrub  # noqa: F401
-from evalkit.errors import MissingKeyError  # noqa: F401  (re-exported: callers catch it from here)
-from evalkit.pricing import TOKENS_PER_WORD, Price, expected_words
+from evalkit.hosted.client import AnthropicTransport, OpenAITransport, Outcome, Reply, Transport, scrub  # noqa: F401
+from evalkit.core.errors import MissingKeyError  # noqa: F401  (re-exported: callers catch it from here)
+from evalkit.hosted.pricing import TOKENS_PER_WORD, Price, expected_words
 from evalkit.summarizers.base import Request, Sink, Summarizer
 from evalkit.summarizers.prompts import DEFAULT_PROMPT, DEFAULT_SYSTEM_PROMPT, check_prompt  # noqa: F401  (re-exported)
-from evalkit.types import LengthTarget, Summary
+from evalkit.core.types import LengthTarget, Summary
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class APISummarizer(Summarizer):
                  concurrency: int = 4, max_retries: int = 6, timeout: float = 60.0, backoff: float = 1.0,
                  max_backoff: float = 60.0, prices: Mapping[str, float] | None = None, breaker: int = 4,
                  **transport_options: Any) -> None:
-        """``breaker``: stop after this many connection failures in a row (see :mod:`evalkit.api_client`)."""
+        """``breaker``: stop after this many connection failures in a row (see :mod:`evalkit.hosted.client`)."""
         super().__init__(name)
         self.transport = self.transport_class(
             model=model, base_url=base_url, api_key_env=api_key_env, temperature=temperature,

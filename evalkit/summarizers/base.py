@@ -14,8 +14,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
-from evalkit.fingerprint import fingerprint as make_fingerprint
-from evalkit.types import Request, Summary
+from evalkit.core.fingerprint import fingerprint as make_fingerprint
+from evalkit.core.types import Request, Summary
 
 __all__ = ["Request", "Sink", "Summarizer"]
 

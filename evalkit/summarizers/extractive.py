@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from evalkit.fingerprint import digest
+from evalkit.core.fingerprint import digest
 from evalkit.summarizers.base import Request, Summarizer
-from evalkit.text import (TEXT_VERSION, count_words, join_paragraphs, join_sentences, mostly_non_ascii, sentences,
+from evalkit.core.text import (TEXT_VERSION, count_words, join_paragraphs, join_sentences, mostly_non_ascii, sentences,
                           truncate_words, words)
-from evalkit.types import LengthTarget
+from evalkit.core.types import LengthTarget
 
 DEFAULT_SENTENCES = 3
 
@@ -100,7 +100,7 @@ def shape_paragraphs(chosen: Sequence[str], paragraphs: int | None) -> str:
 class _SentenceRanker(Summarizer):
     """A strategy that scores sentences and lets :func:`select_sentences` do the rest."""
 
-    version = f"text-v{TEXT_VERSION}"  # sentences and words follow evalkit.text; its changes change outputs
+    version = f"text-v{TEXT_VERSION}"  # sentences and words follow evalkit.core.text; its changes change outputs
 
     def rate(self, sents: list[str], request: Request) -> list[float]:
         raise NotImplementedError

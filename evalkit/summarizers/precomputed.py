@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.summarizers.base import Request, Sink, Summarizer
-from evalkit.types import Summary
+from evalkit.core.types import Summary
 
 
 class Precomputed(Summarizer):
@@ -43,7 +43,7 @@ class Precomputed(Summarizer):
 
     def outputs(self) -> dict[str, str]:
         if self._outputs is None:
-            from evalkit.data import DataError, read_rows
+            from evalkit.inputs.data import DataError, read_rows
 
             rows = read_rows(self.path)
             if self.system_column:
@@ -65,7 +65,7 @@ class Precomputed(Summarizer):
         """The rows of the chosen system; a column or system name the file lacks is an error with a suggestion."""
         import difflib
 
-        from evalkit.data import DataError
+        from evalkit.inputs.data import DataError
 
         columns = sorted({c for row in rows for c in row})
         if self.system_column not in columns:

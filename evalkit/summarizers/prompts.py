@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from evalkit.types import LengthTarget
+from evalkit.core.types import LengthTarget
 
 DEFAULT_SYSTEM_PROMPT = ("You are a careful news editor. You write accurate, neutral summaries that state only "
                          "facts given in the article.")

@@ -123,7 +123,7 @@ F1 values with the note ``"no entities in summary"`` (``"empty summary"`` for an
 neither perfect nor zero. Its recall is 0 when the reference has entities. Without a reference
 the target values are ``None`` ("no reference summary"); with references that have no
 entities, recall and F1 are ``None`` ("no entities in the references"). Counts are always
-defined. When aggregating (``evalkit.stats``), means leave the undefined values out and report
+defined. When aggregating (``evalkit.report.stats``), means leave the undefined values out and report
 how many there were (``n_undefined``); they are never read as 0 or 1.
 
 **Cost.** NER runs through ``nlp.pipe`` in batches over the distinct texts of a ``score``
@@ -150,7 +150,7 @@ from functools import cached_property
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from evalkit.fingerprint import digest
+from evalkit.core.fingerprint import digest
 from evalkit.metrics.base import Candidate, Measure, Metric, MetricResult
 from evalkit.metrics.entities import lexicon
 from evalkit.metrics.entities.matching import (

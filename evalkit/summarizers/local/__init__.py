@@ -18,7 +18,7 @@ One module per reason to change:
 - :mod:`.seq2seq` and :mod:`.chat`: the two kinds.
 """
 
-from evalkit.errors import ModelLoadError, ModelNotFoundError
+from evalkit.core.errors import ModelLoadError, ModelNotFoundError
 from evalkit.summarizers.local.base import FALLBACK_CONTEXT, T5_FAMILY, TRUNCATION_POLICIES, LocalSummarizer
 from evalkit.summarizers.local.budgets import Budget, measure_tokens_per_word, share_target, token_budget
 from evalkit.summarizers.local.chat import ChatSummarizer

@@ -44,16 +44,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from evalkit.errors import ModelLoadError, ModelNotFoundError
-from evalkit.fingerprint import canonical_json
+from evalkit.core.errors import ModelLoadError, ModelNotFoundError
+from evalkit.core.fingerprint import canonical_json
 from evalkit.summarizers.base import Request, Summarizer
 from evalkit.summarizers.local.budgets import BUDGET_RULE, Budget, measure_tokens_per_word, token_budget
 from evalkit.summarizers.local.engine import BatchedGeneration, Part
 from evalkit.summarizers.local.loading import (DTYPES, SHARED, SHARED_LOCK, Loaded, free_memory, hub_offline,
                                                is_out_of_memory, library_versions, local_model_hash, looks_like_path,
                                                resolve_dtype, select_device)
+from evalkit.summarizers.local import smollm2
 from evalkit.summarizers.local.sources import (Source, convert_gguf, fetch_gguf, gguf_identity, resolve_source)
-from evalkit.types import LengthTarget
+from evalkit.core.types import LengthTarget
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,8 @@ class LocalSummarizer(BatchedGeneration, Summarizer):
         self._source: Source | None = None
         self._source_error: ModelNotFoundError | None = None
         try:
-            self._source = resolve_source(self.model, gguf_file)
+            self._source = (smollm2.source() if self.model.lower() == smollm2.ALIAS
+                            else resolve_source(self.model, gguf_file))
         except ModelNotFoundError as exc:  # reported as failed rows by summarize, so the run goes on
             self._source_error = exc
         self.local_dir: Path | None = Path(self._source.location) if self._source and self._source.kind == "dir" \

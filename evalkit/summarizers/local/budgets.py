@@ -1,6 +1,6 @@
 """Token budgets: how many tokens one request may generate, derived from its length target.
 
-The expected length is ``W`` words (:func:`evalkit.pricing.expected_words`: the target's
+The expected length is ``W`` words (:func:`evalkit.hosted.pricing.expected_words`: the target's
 ``words``, else 25 per sentence, else 100 per paragraph, else 75). ``tokens_per_word`` is
 measured on the source (its tokens / its words, rounded *up* to a multiple of 0.25, kept
 within 1..4; 1.4 when the source has no words), or fixed by the option. Then
@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from evalkit.pricing import WORDS_PER_PARAGRAPH, WORDS_PER_SENTENCE, WORDS_UNCONSTRAINED, expected_words
-from evalkit.types import LengthTarget
+from evalkit.hosted.pricing import WORDS_PER_PARAGRAPH, WORDS_PER_SENTENCE, WORDS_UNCONSTRAINED, expected_words
+from evalkit.core.types import LengthTarget
 
 DEFAULT_TOKENS_PER_WORD = 1.4
 """Tokens per word when the source has no words to measure on."""

@@ -10,16 +10,16 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from evalkit.errors import ModelLoadError
-from evalkit.fingerprint import canonical_json, digest
+from evalkit.core.errors import ModelLoadError
+from evalkit.core.fingerprint import canonical_json, digest
 from evalkit.summarizers.base import Request
 from evalkit.summarizers.local.base import LocalSummarizer
 from evalkit.summarizers.local.budgets import share_target
 from evalkit.summarizers.local.engine import Part
 from evalkit.summarizers.local.loading import Loaded
 from evalkit.summarizers.prompts import DEFAULT_PROMPT, DEFAULT_SYSTEM_PROMPT, ARTICLE_PLACEHOLDER, check_prompt, user_message
-from evalkit.text import count_words
-from evalkit.types import LengthTarget
+from evalkit.core.text import count_words
+from evalkit.core.types import LengthTarget
 
 _THINKING = re.compile(r"^\s*<think>.*?</think>\s*", re.DOTALL)
 

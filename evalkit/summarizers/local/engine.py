@@ -20,10 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from evalkit.errors import ModelLoadError
+from evalkit.core.errors import ModelLoadError
 from evalkit.summarizers.base import Request, Sink
 from evalkit.summarizers.local.loading import Loaded, free_memory, is_out_of_memory
-from evalkit.types import Summary
+from evalkit.core.types import Summary
 
 log = logging.getLogger(__name__)
 

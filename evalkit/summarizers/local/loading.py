@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import ModelLoadError
+from evalkit.core.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
 

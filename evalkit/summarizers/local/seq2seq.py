@@ -6,12 +6,12 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from evalkit.errors import ModelLoadError
+from evalkit.core.errors import ModelLoadError
 from evalkit.summarizers.base import Request
 from evalkit.summarizers.local.base import T5_FAMILY, LocalSummarizer
 from evalkit.summarizers.local.engine import Part
 from evalkit.summarizers.local.loading import Loaded
-from evalkit.text import count_words
+from evalkit.core.text import count_words
 
 T5_PREFIX = "summarize: "
 

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from evalkit.errors import ModelLoadError
+from evalkit.core.errors import ModelLoadError
 
 START_TIMEOUT = 300.0
 """Seconds to wait for ``/health``: a cold start imports torch and loads the model."""

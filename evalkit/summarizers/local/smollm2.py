@@ -16,7 +16,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from evalkit.errors import ModelNotFoundError
+from evalkit.core.errors import ModelNotFoundError
+from evalkit.summarizers.local.sources import Source, convert_gguf
 
 ALIAS = "smollm2-135m"
 """The ``model`` value that names this model."""
@@ -51,10 +52,13 @@ def installed() -> bool:
     return True
 
 
+def source() -> Source:
+    """Where the alias's files are: the installed GGUF (:class:`ModelNotFoundError` saying how to install it)."""
+    return Source("gguf", str(gguf_path()))
+
+
 def folder(cache: str | Path | None = None) -> Path:
     """A saved transformers folder of the model (converted from the GGUF once, then cached)."""
-    from evalkit.summarizers.local.sources import convert_gguf
-
     return convert_gguf(gguf_path(), auto_class="AutoModelForCausalLM", cache=cache)
 
 

@@ -22,8 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from evalkit.errors import ModelLoadError, ModelNotFoundError
-from evalkit.summarizers.local import smollm2
+from evalkit.core.errors import ModelLoadError, ModelNotFoundError
 from evalkit.summarizers.local.loading import file_hash, library_versions
 
 log = logging.getLogger(__name__)
@@ -55,11 +54,9 @@ def cache_dir() -> Path:
 
 def resolve_source(model: str, gguf_file: str | None = None) -> Source:
     """What ``model`` (and ``gguf_file``) name; raises :class:`ModelNotFoundError` for a missing
-    alias package or GGUF file."""
+    GGUF file. The ``smollm2-135m`` alias is :func:`evalkit.summarizers.local.smollm2.source`."""
     if gguf_file is not None and (not isinstance(gguf_file, str) or not gguf_file.lower().endswith(".gguf")):
         raise ValueError(f"gguf_file must name a .gguf file (e.g. model.Q4_K_M.gguf), got {gguf_file!r}")
-    if model.lower() == smollm2.ALIAS:
-        return Source("gguf", str(smollm2.gguf_path()))
     path = Path(model).expanduser()
     if gguf_file is not None:
         if path.is_dir():

