@@ -112,10 +112,14 @@ def _rankings(summary: dict[str, Any]) -> str:
     for name, rows in summary["rankings"].items():
         measure = summary["measures"][name]
         body = "".join(
-            f"<tr><td class=\"num\">{r['rank']}</td><td>{_e(r['group'])}</td><th>{_e(r['system'])}</th>"
-            f"<td class=\"num\">{_fmt(measure, r['mean'])}</td>"
-            f"<td class=\"num\">[{_fmt(measure, r['ci_low'])}, {_fmt(measure, r['ci_high'])}]</td>"
-            f"<td class=\"num\">{r['rank_best']}–{r['rank_worst']}</td><td>{_e(r['better_than'])}</td></tr>"
+            (f"<tr class=\"bound\"><td class=\"num\">–</td><td></td><th>{_e(r['system'])}</th>"
+             f"<td class=\"num\">{_fmt(measure, r['mean'])}</td>"
+             f"<td class=\"num\">[{_fmt(measure, r['ci_low'])}, {_fmt(measure, r['ci_high'])}]</td>"
+             f"<td class=\"num\">–</td><td>{_e(r['note'])}</td></tr>") if r.get("upper_bound") else
+            (f"<tr><td class=\"num\">{r['rank']}</td><td>{_e(r['group'])}</td><th>{_e(r['system'])}</th>"
+             f"<td class=\"num\">{_fmt(measure, r['mean'])}</td>"
+             f"<td class=\"num\">[{_fmt(measure, r['ci_low'])}, {_fmt(measure, r['ci_high'])}]</td>"
+             f"<td class=\"num\">{r['rank_best']}–{r['rank_worst']}</td><td>{_e(r['better_than'])}</td></tr>")
             for r in rows)
         parts.append(f"<table><caption>{_e(_heading(measure))}{_direction(measure)}</caption><thead><tr><th>rank</th>"
                      "<th>group</th><th>system</th><th>mean</th><th>95% CI</th><th>rank range</th>"
@@ -251,10 +255,10 @@ body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;
 color:#1d232a;background:#fff}
 h1{font-size:1.5em;margin-bottom:.2em}h2{border-bottom:2px solid #dde3ea;padding-bottom:.2em;margin-top:1.6em}
 .meta{color:#52606d}nav a{color:#2457a6}
-table{border-collapse:collapse;margin:.8em 0 1.4em;font-size:.92em}caption{text-align:left;font-weight:600;
+table{border-collapse:collapse;margin:.8em 0 1.4em;font-size:.92em;display:block;max-width:100%;overflow-x:auto}caption{text-align:left;font-weight:600;
 padding:.3em 0}th,td{border:1px solid #d5dbe1;padding:.3em .6em;vertical-align:top}thead th{background:#eef2f6}
 tbody th{text-align:left;background:#f7f9fb}td.num{text-align:right;font-variant-numeric:tabular-nums}
-code{font-size:.85em;color:#52606d}
+code{font-size:.85em;color:#52606d}tr.bound{color:#52606d;font-style:italic}
 .charts{display:flex;flex-wrap:wrap;gap:1em}.chart{margin:0;max-width:100%}.chart img{max-width:100%;
 border:1px solid #e3e8ee}.chart.missing figcaption{color:#8a5a00;background:#fff6e0;padding:.5em .8em}
 mark.unsupported{background:#ffd1d1;color:#8b0000;border-bottom:2px solid #d00;padding:0 .1em}

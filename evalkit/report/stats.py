@@ -56,6 +56,10 @@ Correction = Literal["holm", "none"]
 METHODS: tuple[str, ...] = ("permutation", "bootstrap")
 CORRECTIONS: tuple[str, ...] = ("holm", "none")
 REQUIRED_COLUMNS: tuple[str, ...] = ("document_id", "system", "metric", "value")
+N_RESAMPLES = 10000
+"""Resamples of every interval and test by default: the CLI, the HTML report, the charts, the notebooks
+and the gate all draw their intervals with this number and seed 0, so one run shows one interval per
+number wherever it is read."""
 
 _MAX_CELLS = 1 << 22
 """Most entries of a resample matrix held at once (about 32 MB of int64 or float64)."""
@@ -64,7 +68,7 @@ SUMMARY_COLUMNS = ["system", "metric", "mean", "ci_low", "ci_high", "n", "n_unde
 COMPARISON_COLUMNS = ["system_a", "system_b", "n", "n_unpaired", "mean_a", "mean_b", "diff",
                       "ci_low", "ci_high", "p_value", "p_adjusted", "significant"]
 RANKING_COLUMNS = ["rank", "group", "system", "mean", "ci_low", "ci_high", "n", "n_undefined",
-                   "better_than", "rank_best", "rank_worst"]
+                   "better_than", "rank_best", "rank_worst", "upper_bound", "note"]
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,7 @@ def _at_least(null: np.ndarray, observed: float, scale: float) -> int:
 
 # -- one sample ----------------------------------------------------------------------------
 
-def bootstrap_ci(values: Sequence[float | None] | np.ndarray | pd.Series, *, n_resamples: int = 1000,
+def bootstrap_ci(values: Sequence[float | None] | np.ndarray | pd.Series, *, n_resamples: int = N_RESAMPLES,
                  confidence: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
     """``(mean, low, high)``: the mean of the defined values and its percentile-bootstrap interval.
 
@@ -199,7 +203,7 @@ def _select_systems(rows: pd.DataFrame, metric: str, systems: Sequence[str] | No
     return list(dict.fromkeys(systems))
 
 
-def summarize(table: pd.DataFrame, *, n_resamples: int = 1000, confidence: float = 0.95,
+def summarize(table: pd.DataFrame, *, n_resamples: int = N_RESAMPLES, confidence: float = 0.95,
               seed: int = 0) -> pd.DataFrame:
     """One row per (system, metric): ``mean, ci_low, ci_high, n, n_undefined``.
 
@@ -222,7 +226,7 @@ def summarize(table: pd.DataFrame, *, n_resamples: int = 1000, confidence: float
 
 def paired_test(a: Sequence[float | None] | np.ndarray | pd.Series,
                 b: Sequence[float | None] | np.ndarray | pd.Series, *,
-                method: Method = "permutation", n_resamples: int = 10000, confidence: float = 0.95,
+                method: Method = "permutation", n_resamples: int = N_RESAMPLES, confidence: float = 0.95,
                 seed: int = 0) -> PairedResult:
     """Test whether two systems differ on the same documents (``a[i]`` and ``b[i]`` are one document).
 
@@ -282,7 +286,7 @@ def holm_adjust(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
 
 
 def compare_systems(table: pd.DataFrame, metric: str, *, alpha: float = 0.05, method: Method = "permutation",
-                    correction: Correction = "holm", n_resamples: int = 10000, seed: int = 0,
+                    correction: Correction = "holm", n_resamples: int = N_RESAMPLES, seed: int = 0,
                     systems: Sequence[str] | None = None) -> pd.DataFrame:
     """Every pair of systems tested on one metric, over the documents both have a defined value for.
 
@@ -347,8 +351,9 @@ def _group_label(index: int) -> str:
 
 
 def ranking(table: pd.DataFrame, metric: str, *, higher_is_better: bool = True, alpha: float = 0.05,
-            method: Method = "permutation", correction: Correction = "holm", n_resamples: int = 10000,
-            confidence: float = 0.95, seed: int = 0, systems: Sequence[str] | None = None) -> pd.DataFrame:
+            method: Method = "permutation", correction: Correction = "holm", n_resamples: int = N_RESAMPLES,
+            confidence: float = 0.95, seed: int = 0, systems: Sequence[str] | None = None,
+            upper_bounds: Sequence[str] = ()) -> pd.DataFrame:
     """Systems sorted by their mean on ``metric`` (best first), with what the paired tests support.
 
     Columns:
@@ -366,11 +371,17 @@ def ranking(table: pd.DataFrame, metric: str, *, higher_is_better: bool = True, 
     - ``group``: "A", "B", ...; walking down the ranking, a new group starts at the first system
       that the first system of the current group is significantly better than. Significance
       is not transitive, so read ``better_than`` and the rank range for the exact story.
+    - ``upper_bound``, ``note``: the systems in ``upper_bounds`` (oracles: they read the references)
+      are neither ranked nor tested. They follow the ranked systems with their mean and interval,
+      ``rank`` and the rank range empty, and a note, which names the ranked systems whose mean is
+      better than the bound's (a greedy oracle bounded by the target can be beaten).
     """
     table = _check_table(table)
     rows = _metric_rows(table, metric)
-    names = _select_systems(rows, metric, systems)
-    rows = rows[rows["system"].isin(names)]
+    selected = _select_systems(rows, metric, systems)
+    bounds = [name for name in selected if name in set(upper_bounds)]
+    names = [name for name in selected if name not in set(bounds)]
+    rows = rows[rows["system"].isin(selected)]
     summary = summarize(rows, n_resamples=n_resamples, confidence=confidence, seed=seed).set_index("system")
     pairs = compare_systems(rows, metric, alpha=alpha, method=method, correction=correction,
                             n_resamples=n_resamples, seed=seed, systems=names)
@@ -405,6 +416,22 @@ def ranking(table: pd.DataFrame, metric: str, *, higher_is_better: bool = True, 
             "ci_low": float(stats["ci_low"]), "ci_high": float(stats["ci_high"]),
             "n": int(stats["n"]), "n_undefined": int(stats["n_undefined"]),
             "better_than": "> " + ", ".join(beaten) if beaten else "",
-            "rank_best": 1 + better, "rank_worst": len(names) - len(beaten),
+            "rank_best": 1 + better, "rank_worst": len(names) - len(beaten), "upper_bound": False, "note": "",
         })
-    return pd.DataFrame.from_records(records, columns=RANKING_COLUMNS)
+    for name in bounds:
+        stats = summary.loc[name]
+        bound = float(stats["mean"])
+        above = [r["system"] for r in records if not math.isnan(bound) and not math.isnan(r["mean"])
+                 and (r["mean"] > bound if higher_is_better else r["mean"] < bound)]
+        note = "upper bound (reads the references): not ranked or tested"
+        if above:
+            note += (f"; {', '.join(above)} score{'s' if len(above) == 1 else ''} better than it "
+                     "(the oracle is greedy and bounded by the length target)")
+        records.append({
+            "rank": None, "group": "", "system": name, "mean": bound,
+            "ci_low": float(stats["ci_low"]), "ci_high": float(stats["ci_high"]),
+            "n": int(stats["n"]), "n_undefined": int(stats["n_undefined"]), "better_than": "",
+            "rank_best": None, "rank_worst": None, "upper_bound": True, "note": note,
+        })
+    table = pd.DataFrame.from_records(records, columns=RANKING_COLUMNS)
+    return table.astype({"rank": "Int64", "rank_best": "Int64", "rank_worst": "Int64", "upper_bound": bool})

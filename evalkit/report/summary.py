@@ -8,21 +8,11 @@ Holm-corrected) on every headline value that has a better direction.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
-from evalkit.report import stats
 from evalkit.core.cost import total_cost
 from evalkit.run.record import Run, metric_instances
-from evalkit.report.tables import headline_metrics
-
-
-def _number(value: Any) -> float | None:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(value) else value
+from evalkit.report.tables import headline_metrics, json_number, ranking_rows
 
 
 def value_names(run: Run) -> list[str]:
@@ -32,19 +22,15 @@ def value_names(run: Run) -> list[str]:
     return declared + [n for n in present if n not in declared]
 
 
-def rankings(run: Run, *, alpha: float = 0.05, n_resamples: int = 2000, seed: int = 0) -> dict[str, list[dict]]:
-    """Value name -> ranking rows, for each headline value with a direction (at least two systems)."""
-    frame = run.values()
+def rankings(run: Run, *, alpha: float = 0.05, n_resamples: int | None = None,
+             seed: int = 0) -> dict[str, list[dict]]:
+    """Value name -> ranking rows (:func:`evalkit.report.tables.ranking_rows`), for each headline value
+    with a direction and at least two ranked systems."""
     out: dict[str, list[dict]] = {}
     for name in headline_metrics(run):
-        measure = run.measure(name)
-        if measure.higher_is_better is None or frame.loc[frame["metric"] == name, "system"].nunique() < 2:
-            continue
-        table = stats.ranking(frame, name, higher_is_better=measure.higher_is_better, alpha=alpha,
-                              n_resamples=n_resamples, seed=seed)
-        out[name] = [{k: (_number(v) if k in ("mean", "ci_low", "ci_high") else
-                          int(v) if k in ("rank", "n", "n_undefined", "rank_best", "rank_worst") else str(v))
-                      for k, v in row.items()} for row in table.to_dict("records")]
+        rows = ranking_rows(run, name, alpha=alpha, n_resamples=n_resamples, seed=seed)
+        if rows:
+            out[name] = rows
     return out
 
 
@@ -60,7 +46,7 @@ def costs(run: Run) -> dict[str, dict[str, Any]]:
     return out
 
 
-def run_summary(run: Run, *, alpha: float = 0.05, n_resamples: int = 2000) -> dict[str, Any]:
+def run_summary(run: Run, *, alpha: float = 0.05, n_resamples: int | None = None) -> dict[str, Any]:
     """The run as JSON-ready data: identity, measures, per-system means, failures, rankings, cost."""
     names = value_names(run)
     table = run.table().reindex(columns=names) if names else None  # a value undefined everywhere stays, as n/a
@@ -78,7 +64,7 @@ def run_summary(run: Run, *, alpha: float = 0.05, n_resamples: int = 2000) -> di
                     for key, e in metric_instances(manifest).items()},
         "measures": {n: run.measure(n).to_dict() for n in names},
         "headline": headline_metrics(run),
-        "means": {s: {n: _number(table.loc[s, n]) for n in names} for s in systems} if table is not None else {},
+        "means": {s: {n: json_number(table.loc[s, n]) for n in names} for s in systems} if table is not None else {},
         "rankings": rankings(run, alpha=alpha, n_resamples=n_resamples),
         "alpha": alpha,
         "cost": costs(run),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pandas as pd
+
 from evalkit.core.types import Measure
 
 
@@ -74,22 +76,65 @@ def format_table(run, metrics: Sequence[str] | None = None) -> str:
                       "summary; failed = summaries that could not be made):", *legend])
 
 
-def format_ranking(run, metric: str | None = None, alpha: float = 0.05) -> str:
-    """Which systems are significantly better than which on one metric (default: the first headline one)."""
+def upper_bounds(run) -> list[str]:
+    """The run's systems that are upper bounds, not competitors: oracles, which read the references."""
+    return [name for name, entry in (run.manifest.get("systems") or {}).items()
+            if isinstance(entry, dict) and entry.get("kind") == "oracle"]
+
+
+def ranking_rows(run, metric: str, *, alpha: float = 0.05, n_resamples: int | None = None,
+                 seed: int = 0) -> list[dict]:
+    """The ranking of one value as JSON-ready rows: the one computation behind the CLI, the HTML report
+    and ``report --json``, so each shows the same interval for every number. Oracles are upper bounds
+    (listed last, neither ranked nor tested); ``[]`` when fewer than two systems can be ranked."""
     from evalkit.report import stats
 
     frame = run.values()
+    measure = run.measure(metric)
+    bounds = upper_bounds(run)
+    ranked = set(frame.loc[frame["metric"] == metric, "system"]) - set(bounds)
+    if measure.higher_is_better is None or len(ranked) < 2:
+        return []
+    table = stats.ranking(frame, metric, alpha=alpha, higher_is_better=measure.higher_is_better,
+                          n_resamples=stats.N_RESAMPLES if n_resamples is None else n_resamples, seed=seed,
+                          upper_bounds=bounds)
+    return [{k: (json_number(v) if k in ("mean", "ci_low", "ci_high") else
+                 None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else
+                 int(v) if k in ("rank", "n", "n_undefined", "rank_best", "rank_worst") else
+                 bool(v) if k == "upper_bound" else str(v))
+             for k, v in row.items()} for row in table.to_dict("records")]
+
+
+def json_number(value) -> float | None:
+    """A JSON-ready float: ``None`` for undefined (NaN) values."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if value != value or value in (float("inf"), float("-inf")) else value
+
+
+def format_ranking(run, metric: str | None = None, alpha: float = 0.05) -> str:
+    """Which systems are significantly better than which on one metric (default: the first headline one)."""
     if metric is None:
         directed = [m for m in headline_metrics(run) if run.measure(m).higher_is_better is not None]
         metric = directed[0] if directed else None
-    if metric is None or frame.loc[frame["metric"] == metric, "system"].nunique() < 2:
+    rows = ranking_rows(run, metric, alpha=alpha) if metric is not None else []
+    if not rows:
         return ""
     measure = run.measure(metric)
-    table = stats.ranking(frame, metric, alpha=alpha, higher_is_better=measure.higher_is_better is not False)
     scale = measure.display_factor
+
+    def interval(row: dict) -> str:
+        if row["mean"] is None:
+            return f"{'n/a':>6}"
+        return f"{scale * row['mean']:6.1f} [{scale * row['ci_low']:.1f}, {scale * row['ci_high']:.1f}]"
+
     lines = [f"Ranking on {_heading(measure)} (95% bootstrap CI; '>' = better by a paired permutation test, "
              f"Holm-corrected, alpha={alpha}):"]
-    for _, row in table.iterrows():
-        lines.append(f"  {row['rank']}. {row['system']:<14} {scale * row['mean']:6.1f} "
-                     f"[{scale * row['ci_low']:.1f}, {scale * row['ci_high']:.1f}]  {row['better_than']}")
+    for row in rows:
+        if row["upper_bound"]:
+            lines.append(f"  -  {row['system']:<14} {interval(row)}  {row['note']}")
+        else:
+            lines.append(f"  {row['rank']}. {row['system']:<14} {interval(row)}  {row['better_than']}")
     return "\n".join(lines)
