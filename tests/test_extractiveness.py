@@ -24,7 +24,7 @@ def test_names_kind_and_settings():
     assert metric.kind == "extractiveness"
     assert metric.names == NAMES
     settings = metric.settings()
-    assert "evalkit.core.text.words" in settings["tokenization"]
+    assert "evalkit.text.words" in settings["tokenization"]
     json.dumps(settings)  # fingerprintable
     assert metric.signature.startswith("extractiveness@")
 

@@ -384,13 +384,23 @@ def test_a_policy_without_a_tolerance_for_a_gated_metric_is_could_not_compare(ba
 
 def test_policy_overrides_the_measure_defaults(base_run, baseline_file):
     policy = Policy.load({"metrics": {"rouge2_f": {"tolerance": 0.02}, "length_ok": {"gate": False}},
-                          "systems": {"random": {"rouge1_f": {"direction": "lower"}}}})
+                          "systems": {"random": {"rouge1_f": {"tolerance": 0.03}}}})
     result = check(base_run, baseline_file, policy=policy)
     by = {(c.system, c.metric): c for c in result.checks}
     assert by[("lead", "rouge2_f")].tolerance == 0.02 and by[("lead", "rouge1_f")].tolerance == 0.005
-    assert by[("random", "rouge1_f")].direction == "lower" and by[("lead", "rouge1_f")].direction == "higher"
+    assert by[("random", "rouge1_f")].tolerance == 0.03 and by[("random", "rouge1_f")].direction == "higher"
     assert not any(m == "length_ok" for _, m in by) and result.verdict == "passed"
     assert any("gate: false" in n and "lead / length_ok" in n for n in result.notes)
+
+
+def test_a_policy_cannot_turn_a_declared_direction_around(base_run, baseline_file):
+    # ROUGE declares higher is better; a policy saying lower would pass every real regression
+    policy = Policy.load({"systems": {"random": {"rouge1_f": {"direction": "lower"}}}})
+    result = check(base_run, baseline_file, policy=policy)
+    by = {(c.system, c.metric): c for c in result.checks}
+    assert result.verdict == "incomparable" and by[("random", "rouge1_f")].status == "error"
+    assert "declares that higher is better" in by[("random", "rouge1_f")].reason
+    assert by[("lead", "rouge1_f")].status == "passed"
 
 
 def test_an_unreadable_baseline_is_could_not_compare(base_run, tmp_path):
@@ -403,7 +413,7 @@ def test_an_unreadable_baseline_is_could_not_compare(base_run, tmp_path):
 
 @pytest.mark.parametrize("policy, message", [
     ({"metrics": {"rouge1_f": {"tolerance": 0.005}}, "alpah": 0.05}, "unknown policy key"),
-    ({"metrics": {"rouge1_f": {"tolerance": 0.005, "direction": "up"}}}, "direction must be 'higher' or 'lower'"),
+    ({"metrics": {"rouge1_f": {"tolerance": 0.005, "direction": "up"}}}, "direction must be 'higher', 'lower' or 'closer'"),
     ({"metrics": {"rouge1_f": {"tolerance": 0.005, "optinal": True}}}, "unknown key"),
     ({"metrics": {"rouge1_f": {"gate": "no"}}}, "gate must be true or false"),
     ({"metrics": {"rouge1_f": {"tolerance": 0.005}}, "alpha": 1.5}, "alpha must lie strictly between 0 and 1"),
@@ -478,7 +488,7 @@ def test_junit_has_one_testcase_per_system_and_metric(halved_result, unstemmed_r
     cases = root.findall(".//testcase")
     assert len(cases) == 15 and root.get("failures") == "5" and root.get("errors") == "0"
     failed = {(c.get("classname"), c.get("name")) for c in cases if c.find("failure") is not None}
-    assert failed == {("evalkit.report.gate.lead", m) for m in GATED}
+    assert failed == {("evalkit.gate.lead", m) for m in GATED}
     failure = next(c for c in cases if c.get("name") == "rouge1_f" and c.find("failure") is not None).find("failure")
     assert "(worse)" in failure.get("message") and "p=" in failure.get("message")
     assert len(failure.text.splitlines()) == 5

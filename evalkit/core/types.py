@@ -201,10 +201,17 @@ class Measure:
     tolerance: float | None = None
     """The smallest change that matters, in the value's own units: the CI gate's default tolerance.
     ``None``: not gated unless a policy names it (and never for values with no better direction)."""
+    ideal: float | None = None
+    """For a two-sided value (``higher_is_better`` is ``None``): the value that is best, closer being
+    better, e.g. 0 for a signed deviation from a target. The gate then compares the distance from it
+    and refuses "higher" or "lower", which would reward missing the target on one side."""
 
     def __post_init__(self) -> None:
         if self.scale not in SCALES:
             raise ValueError(f"Measure {self.name!r}: scale must be one of {', '.join(SCALES)}, got {self.scale!r}")
+        if self.ideal is not None and self.higher_is_better is not None:
+            raise ValueError(f"Measure {self.name!r}: an ideal value is for two-sided values; set higher_is_better "
+                             "to None, or drop ideal")
 
     @property
     def is_fraction(self) -> bool:
@@ -231,11 +238,12 @@ class Measure:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "label": self.label, "scale": self.scale,
                 "higher_is_better": self.higher_is_better, "unit": self.unit,
-                "description": self.description, "headline": self.headline, "tolerance": self.tolerance}
+                "description": self.description, "headline": self.headline, "tolerance": self.tolerance,
+                "ideal": self.ideal}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Measure:
-        known = {"name", "label", "scale", "higher_is_better", "unit", "description", "headline", "tolerance"}
+        known = {"name", "label", "scale", "higher_is_better", "unit", "description", "headline", "tolerance", "ideal"}
         return cls(**{k: v for k, v in data.items() if k in known})
 
 

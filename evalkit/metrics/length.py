@@ -36,7 +36,8 @@ MEASURES = (
     Measure("length_sentences", "sentences", "count", None, "sentences", "sentences in the summary"),
     Measure("length_paragraphs", "paragraphs", "count", None, "paragraphs", "paragraphs in the summary"),
     Measure("length_word_deviation", "deviation from word target", "fraction", None, None,
-            "(words - target words) / target words; signed"),
+            "(words - target words) / target words; signed: 0 is on target, and a cut summary is negative, so "
+            "neither direction is better (the gate compares the distance from 0)", ideal=0.0),
     Measure("length_words_ok", "word count on target", "flag", True, None,
             "the word count meets the target's bound (about: within 10 %)"),
     Measure("length_sentences_ok", "sentence count on target", "flag", True, None, "exactly the target's sentences"),

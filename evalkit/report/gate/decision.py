@@ -54,6 +54,8 @@ class Check:
     reason: str
     """One line: why it passed, regressed or could not be compared."""
     direction: str = "higher"
+    """``higher``, ``lower``, or ``closer`` (to ``ideal``: the means and changes are of the distance from it)."""
+    ideal: float | None = None
     tolerance: float = math.nan
     n: int = 0
     """Documents with a value in both runs (the pairs tested)."""
@@ -180,7 +182,9 @@ def _compare(check: Check, base: Mapping[str, Any], new: Mapping[str, float], po
     """Fill in the statistics of one check (its status is decided after the correction)."""
     ids = sorted(base)
     x = np.array([np.nan if base[d] is None else float(base[d]) for d in ids])
-    y = np.array([new.get(d, np.nan) for d in ids])
+    y = np.array([new.get(d, np.nan) for d in ids], dtype=float)
+    if check.direction == "closer":  # a two-sided value: the distance from its ideal, lower is better
+        x, y = np.abs(x - check.ideal), np.abs(y - check.ideal)
     check.lost = [d for d, a, b in zip(ids, x, y) if not np.isnan(a) and np.isnan(b)]
     check.n_lost = len(check.lost)
     both = ~(np.isnan(x) | np.isnan(y))
@@ -189,7 +193,7 @@ def _compare(check: Check, base: Mapping[str, Any], new: Mapping[str, float], po
         if check.n_lost > policy.max_lost:
             return  # every value lost: _decide reports it as a regression
         raise GateError(f"{check.system} / {check.metric}: no document has a value in both the baseline and the run")
-    sign = 1.0 if check.direction == "higher" else -1.0
+    sign = 1.0 if check.direction == "higher" else -1.0  # lower and closer: a smaller value is better
     check.baseline, check.new = float(x[both].mean()), float(y[both].mean())
     check.drop = sign * (check.baseline - check.new)
     result = stats.paired_test(y[both], x[both], method=policy.test, n_resamples=policy.n_resamples,
@@ -354,7 +358,7 @@ def check(run, baseline: str | Path | Mapping[str, Any], policy: Policy | Mappin
                 item.reason = fail(str(exc))
                 continue
             if rule is not None:
-                item.direction, item.tolerance = rule.direction, rule.tolerance
+                item.direction, item.tolerance, item.ideal = rule.direction, rule.tolerance, rule.ideal
             if global_error:
                 item.reason = global_error
             elif system not in run_systems:

@@ -21,7 +21,8 @@ from evalkit.core.types import Measure
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "configs" / "gate-policy.yaml"
 
-Direction = Literal["higher", "lower"]
+Direction = Literal["higher", "lower", "closer"]
+DIRECTIONS: tuple[str, ...] = ("higher", "lower", "closer")
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,11 @@ class MetricRule:
     tolerance: float
     """The largest worsening that is accepted, in the value's own units (0.005 = half a ROUGE point)."""
     direction: Direction = "higher"
-    """Which way is better."""
+    """Which way is better; ``closer``: nearer the measure's ideal value (a two-sided value)."""
     optional: bool = False
     """Gate it only when the run has it (no warning when it does not)."""
+    ideal: float | None = None
+    """For ``closer``: the value the distance is measured from."""
 
 
 @dataclass(frozen=True)
@@ -72,9 +75,9 @@ def _override(name: str, value: Any, where: str) -> Override:
                                   or tolerance < 0):
         raise PolicyError(f"{where}: {name}.tolerance must be a number >= 0, got {tolerance!r}")
     direction = value.get("direction")
-    if direction is not None and direction not in ("higher", "lower"):
-        raise PolicyError(f"{where}: {name}.direction must be 'higher' or 'lower' (which way is better), "
-                          f"got {direction!r}")
+    if direction is not None and direction not in DIRECTIONS:
+        raise PolicyError(f"{where}: {name}.direction must be 'higher', 'lower' or 'closer' (to the measure's "
+                          f"ideal value), got {str(direction)[:40]!r}")
     for key in ("optional", "gate"):
         if value.get(key) is not None and not isinstance(value.get(key), bool):
             raise PolicyError(f"{where}: {name}.{key} must be true or false, got {value.get(key)!r}")
@@ -84,9 +87,29 @@ def _override(name: str, value: Any, where: str) -> Override:
 
 def measure_default(measure: Measure | None) -> Override:
     """What a measure alone says: gated if it has a direction and a tolerance (optional unless a policy names it)."""
-    if measure is None or measure.higher_is_better is None or measure.tolerance is None:
+    if measure is None:
         return Override()
-    return Override(float(measure.tolerance), "higher" if measure.higher_is_better else "lower", None, True)
+    direction = ("closer" if measure.ideal is not None else None if measure.higher_is_better is None
+                 else "higher" if measure.higher_is_better else "lower")
+    if direction is None or measure.tolerance is None:
+        return Override(direction=direction)  # a policy that gives a tolerance gates it in this direction
+    return Override(float(measure.tolerance), direction, None, True)
+
+
+def _check_direction(source: str, metric: str, direction: str, measure: Measure | None) -> None:
+    """Refuse a direction that contradicts what the value's measure declares."""
+    if measure is not None and measure.ideal is not None and direction != "closer":
+        raise PolicyError(f"{source}: {metric} is two-sided (best at {measure.ideal:g}: a cut or padded summary "
+                          f"misses it on either side), so direction: {direction} would reward one way of missing it; "
+                          "use direction: closer, which gates the distance from it")
+    if direction == "closer" and (measure is None or measure.ideal is None):
+        raise PolicyError(f"{source}: {metric} declares no ideal value to be closer to; use direction: higher or "
+                          "lower")
+    declared = None if measure is None or measure.higher_is_better is None else (
+        "higher" if measure.higher_is_better else "lower")
+    if declared is not None and direction != declared:
+        raise PolicyError(f"{source}: {metric}'s metric declares that {declared} is better; direction: {direction} "
+                          "contradicts it; remove the direction from its rule")
 
 
 @dataclass(frozen=True)
@@ -183,8 +206,10 @@ class Policy:
         if merged.direction is None:
             raise PolicyError(f"{self.source}: {metric} has a tolerance but no direction, and its measure does not "
                               "say which way is better; add direction: higher (or lower) to its rule")
+        _check_direction(self.source, metric, merged.direction, measure)
         optional = merged.optional if merged.optional is not None else not named
-        return MetricRule(merged.tolerance, merged.direction, bool(optional))
+        ideal = measure.ideal if measure is not None and merged.direction == "closer" else None
+        return MetricRule(merged.tolerance, merged.direction, bool(optional), ideal)
 
     def disabled(self, system: str | None, metric: str) -> bool:
         """True when the policy says ``gate: false`` for this value (on this system)."""

@@ -194,7 +194,7 @@ def as_dict(result: GateResult) -> dict[str, Any]:
                                                "seed": policy.seed, "max_lost": policy.max_lost},
         "checks": [{
             "system": c.system, "metric": c.metric, "status": c.status, "improved": c.improved, "reason": c.reason,
-            "direction": c.direction, "tolerance": _number(c.tolerance), "n": c.n, "n_lost": c.n_lost,
+            "direction": c.direction, "ideal": c.ideal, "tolerance": _number(c.tolerance), "n": c.n, "n_lost": c.n_lost,
             "baseline": _number(c.baseline), "new": _number(c.new), "change": _number(c.change),
             "worse_by": _number(c.drop), "p_value": _number(c.p_value), "p_adjusted": _number(c.p_adjusted),
             "fingerprint_changed": c.fingerprint_changed, "lost": list(c.lost),
@@ -223,6 +223,7 @@ def change_text(check: Check) -> str:
     """One signed number per change, with which way it went: ``-0.0470 (worse)``."""
     if check.change != check.change:
         return "n/a"
+    what = f" in distance from {check.ideal:g}" if check.direction == "closer" and check.ideal is not None else ""
     if check.drop == 0 or check.drop != check.drop:
-        return signed(check.change)
-    return f"{signed(check.change)} ({'worse' if check.drop > 0 else 'better'})"
+        return signed(check.change) + what
+    return f"{signed(check.change)}{what} ({'worse' if check.drop > 0 else 'better'})"
