@@ -222,7 +222,7 @@ def test_unknown_option_lists_the_accepted_ones(tiny_jsonl, tmp_path):
 
 
 def test_bad_option_value_and_unknown_metric(tiny_jsonl, tmp_path):
-    with pytest.raises(ConfigError, match="strategy 'lead': lead: cut must be"):
+    with pytest.raises(ConfigError, match=r"^strategy 'lead': cut must be one of 'sentence', 'word', got 'char'$"):
         Experiment.from_dict(config(tiny_jsonl, tmp_path, systems=[{"kind": "lead", "cut": "char"}])).run()
     with pytest.raises(ConfigError, match=r"unknown metric 'rogue'\. Did you mean 'rouge'\?"):
         Experiment.from_dict(config(tiny_jsonl, tmp_path, metrics=[{"kind": "rogue"}])).run()

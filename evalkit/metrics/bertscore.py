@@ -43,11 +43,13 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import Field
 
 from evalkit.core.fingerprint import digest
+from evalkit.core.options import Flag, Options, Text, Whole
 from evalkit.metrics.base import Candidate, Measure, Metric, MetricResult
 from evalkit.metrics.bertscore_onnx import ENGINES, make_engine
 
@@ -84,35 +86,58 @@ def _version(package: str) -> str:
         return "missing"
 
 
+class BertScoreOptions(Options):
+    """Options of :class:`BertScore`."""
+
+    model: Text = DEFAULT_MODEL
+    """The embedding model: the bundled all-MiniLM-L6-v2, or a hub id bert_score knows."""
+    num_layers: Annotated[Whole, Field(ge=1)] | None = None
+    """The layer whose embeddings are compared; null for bert_score's default for the model."""
+    idf: Flag = False
+    """Weigh tokens by inverse document frequency over the run's references."""
+    rescale_with_baseline: Flag = False
+    """Rescale with bert_score's baseline for ``lang`` (or ``baseline_path``)."""
+    baseline_path: Text | None = None
+    """A baseline file of one's own (bert_score's CSV format)."""
+    lang: Text = "en"
+    """The language of the baseline."""
+    batch_size: Annotated[Whole, Field(ge=1)] = 64
+    """Texts per forward pass."""
+    device: Text | None = None
+    """``cpu``, ``cuda``... null picks the best available."""
+    against: Literal["references", "source"] = "references"
+    """Compare the summary with the references, or with the source (no references needed)."""
+    engine: Literal[ENGINES] = "auto"
+    """``torch``, ``onnx`` (CPU) or ``auto``."""
+    pipeline: Flag = True
+    """Tokenize the next batch while the model embeds this one."""
+
+
 class BertScore(Metric):
     """BERTScore precision, recall and F1 with a per-text embedding cache."""
 
     kind = "bertscore"
 
-    def __init__(self, model: str = DEFAULT_MODEL, num_layers: int | None = None, idf: bool = False,
-                 rescale_with_baseline: bool = False, baseline_path: str | None = None, lang: str = "en",
-                 batch_size: int = 64, device: str | None = None, against: str = "references",
-                 engine: str = "auto", pipeline: bool = True) -> None:
-        if against not in ("references", "source"):
-            raise ValueError(f"against must be 'references' or 'source', got {against!r}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        if engine not in ENGINES:
-            raise ValueError(f"bertscore engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    Options = BertScoreOptions
+
+    def __init__(self, **options: Any) -> None:
+        """Options: see :class:`BertScoreOptions`."""
+        options = self.Options.parse(options, self.kind)
+        model, num_layers, against = options.model, options.num_layers, options.against
         self.model = model
         self.model_path = _bundled_minilm() if model == DEFAULT_MODEL else model
         if num_layers is None:
             num_layers = 6 if model == DEFAULT_MODEL else self._default_layers(model)
         self.num_layers = num_layers
-        self.idf = idf
-        self.rescale_with_baseline = rescale_with_baseline
-        self.baseline_path = baseline_path
-        self.lang = lang
-        self.batch_size = batch_size
-        self.device = device
+        self.idf = options.idf
+        self.rescale_with_baseline = options.rescale_with_baseline
+        self.baseline_path = options.baseline_path
+        self.lang = options.lang
+        self.batch_size = options.batch_size
+        self.device = options.device
         self.against = against
-        self.engine = engine
-        self.pipeline = pipeline
+        self.engine = options.engine
+        self.pipeline = options.pipeline
         self.needs_references = against == "references"
         self._engine = None
         self._tokenizer = None
@@ -121,7 +146,7 @@ class BertScore(Metric):
         self._cache: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
         self.embedded_texts = 0
         """How many texts went through the model (a test and the benchmark read it)."""
-        self._baseline = self._load_baseline() if rescale_with_baseline else None
+        self._baseline = self._load_baseline() if self.rescale_with_baseline else None
 
     @staticmethod
     def _default_layers(model: str) -> int:

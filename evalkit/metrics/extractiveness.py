@@ -50,6 +50,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from evalkit.core.options import Options
 from evalkit.metrics.base import Candidate, Measure, Metric, MetricResult
 from evalkit.core.text import TEXT_VERSION, words
 
@@ -139,6 +140,8 @@ class Extractiveness(Metric):
 
     kind = "extractiveness"
     version = "1"
+    Options = Options
+    """It takes no options."""
 
     def measures(self) -> tuple[Measure, ...]:
         return (Measure("coverage", "extractive coverage", "fraction", None, None,

@@ -40,12 +40,16 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
 
 from evalkit.hosted.client import Outcome, Reply, make_transport
 from evalkit.core.redact import redact_spec
 from evalkit.core.errors import ConfigError, ReplayMissError
 from evalkit.core.fingerprint import digest
+from evalkit.core.options import Text, Whole, shown
+from evalkit.hosted.options import TransportOptions
 from evalkit.metrics.base import Candidate, Metric, MetricResult
 from evalkit.core.text import sentences
 from evalkit.core.types import Measure
@@ -186,6 +190,36 @@ def parse_verdict(text: str) -> bool | None:
     return match.group(1).lower() in ("yes", "supported")
 
 
+class JudgeOptions(TransportOptions):
+    """Options of :class:`LLMJudge`: the transport's, and what the judge is asked."""
+
+    provider: Literal["openai", "anthropic"] = "openai"
+    """``openai`` covers every OpenAI-compatible server through ``base_url``."""
+    rubric: Text | Mapping[str, Any] = "geval"
+    """A built-in rubric (``geval``, ``claims``), a rubric YAML file, or an inline rubric."""
+    criteria: list[Text] | None = None
+    """A subset of the rubric's criteria, e.g. ``[consistency]``; null for all."""
+    prefix: Text = "judge"
+    """Names the values (``judge_coherence``), so two judges can sit in one run."""
+    logprobs: Annotated[Whole, Field(ge=0, le=20)] | None = None
+    """Top alternatives to ask for per token (default 5 for openai score rubrics, 0 = none)."""
+    max_tokens_field: Text | None = None
+    """``max_completion_tokens`` for OpenAI reasoning models (o-series, gpt-5)."""
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", value):
+            raise ValueError(f"prefix must be lowercase letters, digits and _, got {shown(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _logprobs(self) -> JudgeOptions:
+        if self.logprobs and self.provider != "openai":
+            raise ValueError("only OpenAI-format endpoints return log-probabilities; set logprobs: 0")
+        return self
+
+
 class LLMJudge(Metric):
     """A chat model scores summaries with a rubric (see the module docstring)."""
 
@@ -193,21 +227,14 @@ class LLMJudge(Metric):
     version = "1"
     makes_requests = True
 
-    def __init__(self, *, model: str, provider: str = "openai", rubric: str | Mapping[str, Any] = "geval",
-                 criteria: Sequence[str] | None = None, prefix: str = "judge", base_url: str | None = None,
-                 api_key_env: str | None = None, temperature: float | None = 0.0, logprobs: int | None = None,
-                 concurrency: int = 4, max_retries: int = 6, timeout: float = 60.0, backoff: float = 1.0,
-                 max_backoff: float = 60.0, prices: Mapping[str, float] | None = None, breaker: int = 4,
-                 max_tokens_field: str | None = None) -> None:
-        """``logprobs``: top alternatives to ask for per token (default 5 for openai, 0 = none; Anthropic has none).
+    Options = JudgeOptions
 
-        ``criteria`` keeps a subset of the rubric's criteria (e.g. ``[consistency]``); ``prefix``
-        names the values (``judge_coherence``), so two judges can sit in one run.
-        """
-        if not isinstance(prefix, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", prefix):
-            raise ConfigError(f"llm-judge: prefix must be lowercase letters, digits and _, got {prefix!r}")
-        self.prefix = prefix
-        self.rubric = load_rubric(rubric)
+    def __init__(self, **options: Any) -> None:
+        """Options: see :class:`JudgeOptions` and :class:`~evalkit.hosted.options.TransportOptions`."""
+        options = self.Options.parse(options, self.kind)
+        self.prefix = options.prefix
+        self.rubric = load_rubric(options.rubric)
+        criteria = options.criteria
         if criteria is not None:
             known = {c.name: c for c in self.rubric.criteria}
             unknown = [c for c in criteria if c not in known]
@@ -216,19 +243,14 @@ class LLMJudge(Metric):
                                   f"(it has {', '.join(known)})")
             self.rubric = Rubric(self.rubric.name, self.rubric.mode, tuple(known[c] for c in criteria),
                                  self.rubric.max_tokens, self.rubric.system, self.rubric.source)
-        extra = {} if max_tokens_field is None else {"max_tokens_field": max_tokens_field}
-        self.transport = make_transport(
-            provider, model=model, base_url=base_url, api_key_env=api_key_env, temperature=temperature,
-            concurrency=concurrency, max_retries=max_retries, timeout=timeout, backoff=backoff,
-            max_backoff=max_backoff, prices=prices, breaker=breaker, label=f"judge {prefix}", **extra)
+        extra = {} if options.max_tokens_field is None else {"max_tokens_field": options.max_tokens_field}
+        self.transport = make_transport(options.provider, **options.transport_options(), label=f"judge {self.prefix}",
+                                        **extra)
+        logprobs = options.logprobs
         if logprobs is None:
-            logprobs = 5 if provider == "openai" and self.rubric.mode == "score" else 0
-        if isinstance(logprobs, bool) or not isinstance(logprobs, int) or not 0 <= logprobs <= 20:
-            raise ConfigError(f"llm-judge: logprobs must be a whole number from 0 (none) to 20, got {logprobs!r}")
-        if logprobs and provider != "openai":
-            raise ConfigError("llm-judge: only OpenAI-format endpoints return log-probabilities; set logprobs: 0")
+            logprobs = 5 if options.provider == "openai" and self.rubric.mode == "score" else 0
         self.logprobs = logprobs
-        self.model = model
+        self.model = options.model
 
     # -- identity -------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:

@@ -24,8 +24,11 @@ A constraint the target does not set gives ``None`` with a note, never a free pa
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field, field_validator
+
+from evalkit.core.options import Number, Options, Whole
 from evalkit.inputs.clean import CLEAN_VERSION
 from evalkit.metrics.base import Candidate, Measure, Metric, MetricResult
 from evalkit.core.text import TEXT_VERSION, count_paragraphs, count_sentences, count_words
@@ -74,23 +77,39 @@ def words_ok(words: int, target: LengthTarget, tolerance: float) -> bool:
     return abs(words - goal) <= tolerance * goal
 
 
+class LengthOptions(Options):
+    """Options of :class:`LengthCompliance`."""
+
+    word_tolerance: Number = 0.10
+    """An ``about`` word target is met within this fraction of it (0.10 = ±10%)."""
+    sentence_tolerance: Annotated[Whole, Field(ge=0)] = 0
+    """Sentences a summary may be off its sentence target by."""
+    paragraph_tolerance: Annotated[Whole, Field(ge=0)] = 0
+    """Paragraphs a summary may be off its paragraph target by."""
+    max_target_ratio: Annotated[Number, Field(gt=0)] = 1.0
+    """A target above this share of the source's words is marked infeasible."""
+
+    @field_validator("word_tolerance")
+    @classmethod
+    def _fraction(cls, value: float) -> float:
+        if not 0 <= value < 1:
+            raise ValueError(f"word_tolerance is a fraction between 0 and 1 (0.10 = ±10%), got {value!r}")
+        return value
+
+
 class LengthCompliance(Metric):
     """Counts, deviation from target, compliance flags, compression and feasibility."""
 
     kind = "length"
+    Options = LengthOptions
 
-    def __init__(self, word_tolerance: float = 0.10, sentence_tolerance: int = 0, paragraph_tolerance: int = 0,
-                 max_target_ratio: float = 1.0) -> None:
-        if not 0 <= word_tolerance < 1:
-            raise ValueError(f"word_tolerance is a fraction between 0 and 1 (0.10 = ±10%), got {word_tolerance}")
-        if sentence_tolerance < 0 or paragraph_tolerance < 0:
-            raise ValueError("sentence_tolerance and paragraph_tolerance must be 0 or more")
-        if max_target_ratio <= 0:
-            raise ValueError(f"max_target_ratio must be positive, got {max_target_ratio}")
-        self.word_tolerance = word_tolerance
-        self.sentence_tolerance = sentence_tolerance
-        self.paragraph_tolerance = paragraph_tolerance
-        self.max_target_ratio = max_target_ratio
+    def __init__(self, **options: Any) -> None:
+        """Options: see :class:`LengthOptions`."""
+        options = self.Options.parse(options, self.kind)
+        self.word_tolerance = options.word_tolerance
+        self.sentence_tolerance = options.sentence_tolerance
+        self.paragraph_tolerance = options.paragraph_tolerance
+        self.max_target_ratio = options.max_target_ratio
 
     def settings(self) -> dict[str, Any]:
         return {"word_tolerance": self.word_tolerance, "sentence_tolerance": self.sentence_tolerance,

@@ -33,11 +33,13 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field, field_validator
 
 from evalkit.core.errors import ConfigError, ModelLoadError
+from evalkit.core.options import Options, Text, Whole, shown
 from evalkit.metrics.base import Candidate, Metric, MetricResult
 from evalkit.core.text import sentences
 from evalkit.core.types import Measure
@@ -47,25 +49,53 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "MoritzLaurer/DeBERTa-v3-large-mnli-fever-anli-ling-wanli"
 
 
+Positive = Annotated[Whole, Field(ge=1)]
+
+
+class NLIOptions(Options):
+    """Options of :class:`NLIConsistency`."""
+
+    model: Text = DEFAULT_MODEL
+    """An NLI model on the hub (or a local folder) with entailment and contradiction labels."""
+    revision: Text | None = None
+    """A branch, tag or commit hash of the hub repository."""
+    batch_size: Positive = 16
+    """Premise-hypothesis pairs per forward pass."""
+    max_length: Positive = 512
+    """Tokens per pair; a longer premise is cut."""
+    max_article_sentences: Positive | None = None
+    """Compare each summary sentence with only this many article sentences (null: all)."""
+    device: Text | None = None
+    """``cpu``, ``cuda``... null picks the best available."""
+    labels: Mapping[str, Whole] | None = None
+    """``{entailment: <index>, contradiction: <index>}`` when the model's config does not name its labels."""
+    prefix: Text = "nli"
+    """Names the values (``nli_consistency``), so two NLI metrics can sit in one run."""
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels(cls, labels: Any) -> Any:
+        if labels is not None and (not isinstance(labels, Mapping) or set(labels) != {"entailment", "contradiction"}):
+            raise ValueError(f"labels must be {{entailment: <index>, contradiction: <index>}}, got {shown(labels)}")
+        return labels
+
+
 class NLIConsistency(Metric):
     """SummaC-ZS sentence-level NLI consistency of a summary with its article (see the module docstring)."""
 
     kind = "nli"
     version = "1"
 
-    def __init__(self, *, model: str = DEFAULT_MODEL, revision: str | None = None, batch_size: int = 16,
-                 max_length: int = 512, max_article_sentences: int | None = None, device: str | None = None,
-                 labels: Mapping[str, int] | None = None, prefix: str = "nli") -> None:
-        for option, value in (("batch_size", batch_size), ("max_length", max_length),
-                              ("max_article_sentences", 1 if max_article_sentences is None else max_article_sentences)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"nli: {option} must be a whole number >= 1, got {value!r}")
-        if labels is not None and (not isinstance(labels, Mapping) or set(labels) != {"entailment", "contradiction"}):
-            raise ConfigError(f"nli: labels must be {{entailment: <index>, contradiction: <index>}}, got {labels!r}")
-        self.model, self.revision, self.device = str(model), revision, device
-        self.batch_size, self.max_length, self.max_article_sentences = batch_size, max_length, max_article_sentences
-        self.labels = dict(labels) if labels is not None else None
-        self.prefix = prefix
+    Options = NLIOptions
+
+    def __init__(self, **options: Any) -> None:
+        """Options: see :class:`NLIOptions`."""
+        options = self.Options.parse(options, self.kind)
+        self.model, self.revision, self.device = str(options.model), options.revision, options.device
+        self.batch_size, self.max_length = options.batch_size, options.max_length
+        self.max_article_sentences = options.max_article_sentences
+        self.labels = dict(options.labels) if options.labels is not None else None
+        self.prefix = options.prefix
         self._loaded: tuple[Any, Any, str, int, int] | None = None
         self._premises: dict[str, tuple[list[str], list[int], int]] = {}
 

@@ -39,8 +39,11 @@ bit and scores batches in parallel); ``engine="python"`` uses ``rouge-score`` it
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import field_validator
+
+from evalkit.core.options import Flag, Options, Text
 from evalkit.metrics.base import Candidate, Measure, Metric, MetricResult
 from evalkit.core.text import TEXT_VERSION, mostly_non_ascii, sentences
 
@@ -100,29 +103,45 @@ def aggregate_references(scores: Sequence[Triple], how: str) -> Triple:
     raise ValueError(f"rouge: multi_reference must be one of {', '.join(MULTI_REFERENCE)}, got {how!r}")
 
 
+class RougeOptions(Options):
+    """Options of :class:`Rouge`."""
+
+    types: Sequence[Text] = ROUGE_TYPES
+    """The ROUGE variants: rouge1, rouge2 (any rougeN), rougeL, rougeLsum."""
+    stemmer: Flag = True
+    """Porter stemming (the default tokenizer only)."""
+    tokenizer: Literal[TOKENIZERS] = "auto"
+    """``default`` (rouge-score's ASCII), ``unicode``, or ``auto``: unicode for mostly non-ASCII references."""
+    engine: Literal[ENGINES] = "rs"
+    """``rs`` (fast, same scores) or ``python`` (rouge-score itself)."""
+    multi_reference: Literal[MULTI_REFERENCE] = "max"
+    """How several references combine: the best, the mean, or jackknifed."""
+
+    @field_validator("types")
+    @classmethod
+    def _types(cls, types: Sequence[str]) -> Sequence[str]:
+        unknown = [t for t in types if t not in ROUGE_TYPES and not (t.startswith("rouge") and t[5:].isdigit())]
+        if unknown or not types:
+            raise ValueError(f"unknown type(s) {unknown or '(none given)'}; choose from {', '.join(ROUGE_TYPES)}")
+        return types
+
+
 class Rouge(Metric):
     """ROUGE F-measure, precision and recall for each requested type."""
 
     kind = "rouge"
     needs_references = True
 
-    def __init__(self, types: Sequence[str] = ROUGE_TYPES, *, stemmer: bool = True,
-                 tokenizer: str = "auto", engine: str = "rs", multi_reference: str = "max") -> None:
-        unknown = [t for t in types if t not in ROUGE_TYPES and not (t.startswith("rouge") and t[5:].isdigit())]
-        if unknown or not types:
-            raise ValueError(f"rouge: unknown type(s) {unknown or '(none given)'}; choose from {', '.join(ROUGE_TYPES)}")
-        if tokenizer not in TOKENIZERS:
-            raise ValueError(f"rouge: tokenizer must be one of {TOKENIZERS}, got {tokenizer!r}")
-        if engine not in ENGINES:
-            raise ValueError(f"rouge: engine must be one of {ENGINES}, got {engine!r}")
-        if multi_reference not in MULTI_REFERENCE:
-            raise ValueError(f"rouge: multi_reference must be one of {', '.join(MULTI_REFERENCE)}, "
-                             f"got {multi_reference!r}")
-        self.types = tuple(types)
-        self.stemmer = stemmer and tokenizer != "unicode"  # stemming is for the default tokenizer only
-        self.tokenizer = tokenizer
-        self.engine = engine
-        self.multi_reference = multi_reference
+    Options = RougeOptions
+
+    def __init__(self, types: Sequence[str] | None = None, **options: Any) -> None:
+        """Options: see :class:`RougeOptions` (``types`` may come first, unnamed)."""
+        options = self.Options.parse(options if types is None else {**options, "types": types}, self.kind)
+        self.types = tuple(options.types)
+        self.stemmer = options.stemmer and options.tokenizer != "unicode"  # stemming is for the default tokenizer only
+        self.tokenizer = options.tokenizer
+        self.engine = options.engine
+        self.multi_reference = options.multi_reference
         self._scorers: dict[str, Any] = {}
 
     def settings(self) -> dict[str, Any]:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import inspect
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from evalkit.core.errors import ConfigError
+from evalkit.core.options import options_model
 
 if TYPE_CHECKING:  # for annotations only: the registry imports no strategy or metric until asked
     from evalkit.metrics.base import Metric
@@ -43,8 +43,6 @@ METRICS: dict[str, str] = {
 }
 
 
-
-
 def _resolve(table: Mapping[str, str], kind: str, what: str) -> type:
     if kind not in table:
         close = difflib.get_close_matches(kind, table, n=1)
@@ -62,16 +60,9 @@ def _resolve(table: Mapping[str, str], kind: str, what: str) -> type:
 
 
 def _build(cls: type, kind: str, options: dict[str, Any], what: str) -> Any:
-    parameters = inspect.signature(cls.__init__).parameters
-    accepted = [p for p in parameters if p != "self" and parameters[p].kind is not inspect.Parameter.VAR_KEYWORD]
-    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    unknown = [k for k in options if k not in accepted] if not takes_kwargs else []
-    if unknown:
-        hints = []
-        for key in unknown:
-            close = difflib.get_close_matches(key, accepted, n=1)
-            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise ConfigError(f"{what} {kind!r} does not take {', '.join(hints)}; it takes: {', '.join(accepted) or 'nothing'}")
+    """``cls`` built from ``options``, validated first against its options model (unknown key: "did you mean")."""
+    own = ("name",) if what == "strategy" else ()  # a strategy's display name is not one of its options
+    options_model(cls).parse({k: v for k, v in options.items() if k not in own}, f"{what} {kind!r}", also=own)
     try:
         return cls(**options)
     except (TypeError, ValueError) as exc:

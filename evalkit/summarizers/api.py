@@ -27,15 +27,19 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import Annotated, Any, ClassVar
 
-from evalkit.hosted.client import AnthropicTransport, OpenAITransport, Outcome, Reply, Transport, scrub  # noqa: F401
+from pydantic import Field, field_validator
+
 from evalkit.core.errors import MissingKeyError  # noqa: F401  (re-exported: callers catch it from here)
+from evalkit.core.options import Number, Text, Whole
+from evalkit.core.types import LengthTarget, Summary
+from evalkit.hosted.client import AnthropicTransport, OpenAITransport, Outcome, Reply, Transport, scrub  # noqa: F401
+from evalkit.hosted.options import TransportOptions
 from evalkit.hosted.pricing import TOKENS_PER_WORD, Price, expected_words
 from evalkit.summarizers.base import Request, Sink, Summarizer
-from evalkit.summarizers.prompts import DEFAULT_PROMPT, DEFAULT_SYSTEM_PROMPT, check_prompt  # noqa: F401  (re-exported)
-from evalkit.core.types import LengthTarget, Summary
+from evalkit.summarizers.prompts import DEFAULT_PROMPT, DEFAULT_SYSTEM_PROMPT, check_prompt
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,40 @@ def derive_max_tokens(target: LengthTarget) -> int:
     return math.ceil(2 * words * TOKENS_PER_WORD) + 64
 
 
+class APIOptions(TransportOptions):
+    """Options of an API summarizer: the transport's, and the prompts."""
+
+    system_prompt: Text | None = DEFAULT_SYSTEM_PROMPT
+    """The system message; null or empty for none."""
+    prompt: Text = DEFAULT_PROMPT
+    """The user message; ``{article}`` and ``{target}`` are filled in."""
+    max_tokens: Annotated[Whole, Field(ge=1)] | None = None
+    """The completion budget; null derives it from the target (:func:`derive_max_tokens`)."""
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, value: str) -> str:
+        check_prompt(value)
+        return value
+
+
+class OpenAIOptions(APIOptions):
+    """Options of :class:`OpenAISummarizer`."""
+
+    max_tokens_field: Text = "max_tokens"
+    """``max_completion_tokens`` for OpenAI reasoning models (o-series, gpt-5)."""
+
+    def transport_options(self) -> dict[str, Any]:
+        return {**super().transport_options(), "max_tokens_field": self.max_tokens_field}
+
+
+class AnthropicOptions(APIOptions):
+    """Options of :class:`AnthropicSummarizer`."""
+
+    temperature: Annotated[Number, Field(ge=0, le=2)] | None = None
+    """Not sent unless given: Anthropic deprecated it, and newer models answer 400."""
+
+
 class APISummarizer(Summarizer):
     """What OpenAI-format and Anthropic summarizers share: prompts and the transport."""
 
@@ -59,27 +97,16 @@ class APISummarizer(Summarizer):
     """The experiment's replay-only mode refuses to call a summarizer with this set."""
     version = "1"
     transport_class: ClassVar[type[Transport]]
+    Options: ClassVar[type[APIOptions]] = APIOptions
 
-    def __init__(self, name: str | None = None, *, model: str, base_url: str | None = None,
-                 api_key_env: str | None = None, system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
-                 prompt: str = DEFAULT_PROMPT, temperature: float | None = 0.0, max_tokens: int | None = None,
-                 concurrency: int = 4, max_retries: int = 6, timeout: float = 60.0, backoff: float = 1.0,
-                 max_backoff: float = 60.0, prices: Mapping[str, float] | None = None, breaker: int = 4,
-                 **transport_options: Any) -> None:
-        """``breaker``: stop after this many connection failures in a row (see :mod:`evalkit.hosted.client`)."""
+    def __init__(self, name: str | None = None, **options: Any) -> None:
+        """Options: see :class:`APIOptions` and :class:`~evalkit.hosted.options.TransportOptions`."""
         super().__init__(name)
-        self.transport = self.transport_class(
-            model=model, base_url=base_url, api_key_env=api_key_env, temperature=temperature,
-            concurrency=concurrency, max_retries=max_retries, timeout=timeout, backoff=backoff,
-            max_backoff=max_backoff, prices=prices, breaker=breaker, label=self.name, **transport_options)
-        self.system_prompt = system_prompt or None
-        self.prompt = prompt
-        check_prompt(prompt)
-        if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)
-                                       or max_tokens < 1):
-            raise ValueError(f"max_tokens must be a positive whole number or null (derived from the target), "
-                             f"got {max_tokens!r}")
-        self.max_tokens = max_tokens
+        self.options = self.Options.parse(options, self.kind)
+        self.transport = self.transport_class(**self.options.transport_options(), label=self.name)
+        self.system_prompt = self.options.system_prompt or None
+        self.prompt = self.options.prompt
+        self.max_tokens = self.options.max_tokens
 
     @property
     def model(self) -> str:
@@ -167,18 +194,7 @@ class OpenAISummarizer(APISummarizer):
 
     kind = "openai"
     transport_class = OpenAITransport
-
-    def __init__(self, name: str | None = None, *, model: str, base_url: str | None = None,
-                 api_key_env: str | None = None, system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
-                 prompt: str = DEFAULT_PROMPT, temperature: float | None = 0.0, max_tokens: int | None = None,
-                 max_tokens_field: str = "max_tokens", concurrency: int = 4, max_retries: int = 6,
-                 timeout: float = 60.0, backoff: float = 1.0, max_backoff: float = 60.0,
-                 prices: Mapping[str, float] | None = None, breaker: int = 4) -> None:
-        """``max_tokens_field``: ``max_completion_tokens`` for OpenAI reasoning models (o-series, gpt-5)."""
-        super().__init__(name, model=model, base_url=base_url, api_key_env=api_key_env, system_prompt=system_prompt,
-                         prompt=prompt, temperature=temperature, max_tokens=max_tokens, concurrency=concurrency,
-                         max_retries=max_retries, timeout=timeout, backoff=backoff, max_backoff=max_backoff,
-                         prices=prices, breaker=breaker, max_tokens_field=max_tokens_field)
+    Options = OpenAIOptions
 
 
 class AnthropicSummarizer(APISummarizer):
@@ -186,14 +202,4 @@ class AnthropicSummarizer(APISummarizer):
 
     kind = "anthropic"
     transport_class = AnthropicTransport
-
-    def __init__(self, name: str | None = None, *, model: str, base_url: str | None = None,
-                 api_key_env: str | None = None, system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
-                 prompt: str = DEFAULT_PROMPT, temperature: float | None = None, max_tokens: int | None = None,
-                 concurrency: int = 4, max_retries: int = 6, timeout: float = 60.0, backoff: float = 1.0,
-                 max_backoff: float = 60.0, prices: Mapping[str, float] | None = None, breaker: int = 4) -> None:
-        """``temperature`` is not sent unless given: Anthropic deprecated it, and newer models answer 400."""
-        super().__init__(name, model=model, base_url=base_url, api_key_env=api_key_env, system_prompt=system_prompt,
-                         prompt=prompt, temperature=temperature, max_tokens=max_tokens, concurrency=concurrency,
-                         max_retries=max_retries, timeout=timeout, backoff=backoff, max_backoff=max_backoff,
-                         prices=prices, breaker=breaker)
+    Options = AnthropicOptions

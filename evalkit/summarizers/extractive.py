@@ -21,11 +21,13 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import Field, field_validator
 
 from evalkit.core.fingerprint import digest
+from evalkit.core.options import Flag, Number, Options, Whole
 from evalkit.summarizers.base import Request, Summarizer
 from evalkit.core.text import (TEXT_VERSION, count_words, join_paragraphs, join_sentences, mostly_non_ascii, sentences,
                           truncate_words, words)
@@ -125,16 +127,22 @@ def _wants_more(target: LengthTarget, sents: list[str], chosen: list[int]) -> bo
     return target.words is not None and sum(count_words(sents[i]) for i in chosen) < target.words
 
 
+class LeadOptions(Options):
+    """Options of :class:`Lead`."""
+
+    cut: Literal["sentence", "word"] = "sentence"
+    """``word``: cut the leading text at exactly the target's word budget (the "first N words" baseline)."""
+
+
 class Lead(_SentenceRanker):
     """The first sentences of the document (lead-k), or its first N words with ``cut="word"``."""
 
     kind = "lead"
+    Options = LeadOptions
 
-    def __init__(self, name: str | None = None, *, cut: str = "sentence") -> None:
-        if cut not in ("sentence", "word"):
-            raise ValueError(f"lead: cut must be 'sentence' or 'word', got {cut!r}")
+    def __init__(self, name: str | None = None, **options: Any) -> None:
         super().__init__(name)
-        self.cut = cut
+        self.cut = self.Options.parse(options, self.kind).cut
 
     def settings(self) -> dict[str, Any]:
         return {"cut": self.cut}
@@ -158,6 +166,24 @@ class Lead(_SentenceRanker):
         return shape_paragraphs(kept, request.target.paragraphs), details
 
 
+class TextRankOptions(Options):
+    """Options of :class:`TextRank` (and :class:`LexRank`): the PageRank power iteration."""
+
+    damping: Number = 0.85
+    """PageRank damping factor, strictly between 0 and 1."""
+    iterations: Annotated[Whole, Field(ge=1)] = 100
+    """Most power-iteration steps."""
+    tolerance: Annotated[Number, Field(ge=0)] = 1e-6
+    """Stop when the scores move less than this (L1) in one step."""
+
+    @field_validator("damping")
+    @classmethod
+    def _damping(cls, value: float) -> float:
+        if not 0 < value < 1:
+            raise ValueError(f"damping must be between 0 and 1, got {value!r}")
+        return value
+
+
 class TextRank(_SentenceRanker):
     """TextRank (Mihalcea & Tarau, 2004): PageRank over a sentence graph.
 
@@ -166,13 +192,13 @@ class TextRank(_SentenceRanker):
     """
 
     kind = "textrank"
+    Options = TextRankOptions
 
-    def __init__(self, name: str | None = None, *, damping: float = 0.85, iterations: int = 100,
-                 tolerance: float = 1e-6) -> None:
-        if not 0 < damping < 1:
-            raise ValueError(f"textrank: damping must be between 0 and 1, got {damping}")
+    def __init__(self, name: str | None = None, **options: Any) -> None:
         super().__init__(name)
-        self.damping, self.iterations, self.tolerance = damping, iterations, tolerance
+        self.options = self.Options.parse(options, self.kind)
+        self.damping, self.iterations, self.tolerance = (self.options.damping, self.options.iterations,
+                                                         self.options.tolerance)
 
     def settings(self) -> dict[str, Any]:
         return {"damping": self.damping, "iterations": self.iterations, "tolerance": self.tolerance}
@@ -195,6 +221,13 @@ class TextRank(_SentenceRanker):
                         self.iterations, self.tolerance).tolist()
 
 
+class LexRankOptions(TextRankOptions):
+    """Options of :class:`LexRank`."""
+
+    threshold: Annotated[Number, Field(ge=0, le=1)] = 0.1
+    """Cosine similarity below which two sentences share no edge."""
+
+
 class LexRank(TextRank):
     """LexRank (Erkan & Radev, 2004): PageRank over TF-IDF cosine similarity, thresholded.
 
@@ -203,11 +236,11 @@ class LexRank(TextRank):
     """
 
     kind = "lexrank"
+    Options = LexRankOptions
 
-    def __init__(self, name: str | None = None, *, threshold: float = 0.1, damping: float = 0.85,
-                 iterations: int = 100, tolerance: float = 1e-6) -> None:
-        super().__init__(name, damping=damping, iterations=iterations, tolerance=tolerance)
-        self.threshold = threshold
+    def __init__(self, name: str | None = None, **options: Any) -> None:
+        super().__init__(name, **options)
+        self.threshold = self.options.threshold
 
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "threshold": self.threshold}
@@ -245,14 +278,22 @@ def pagerank(weights: np.ndarray, damping: float, iterations: int, tolerance: fl
     return scores
 
 
+class RandomOptions(Options):
+    """Options of :class:`RandomSentences`."""
+
+    seed: Whole = 0
+    """Seeds each document's pick together with the document's id."""
+
+
 class RandomSentences(_SentenceRanker):
     """Random sentences (seeded per document, so each document's pick is independent of the others)."""
 
     kind = "random"
+    Options = RandomOptions
 
-    def __init__(self, name: str | None = None, *, seed: int = 0) -> None:
+    def __init__(self, name: str | None = None, **options: Any) -> None:
         super().__init__(name)
-        self.seed = seed
+        self.seed = self.Options.parse(options, self.kind).seed
 
     def settings(self) -> dict[str, Any]:
         return {"seed": self.seed}
@@ -260,6 +301,13 @@ class RandomSentences(_SentenceRanker):
     def rate(self, sents: list[str], request: Request) -> list[float]:
         rng = np.random.default_rng([self.seed, int(digest(request.document.id, 8), 16)])
         return rng.random(len(sents)).tolist()
+
+
+class OracleOptions(Options):
+    """Options of :class:`Oracle`."""
+
+    stop_when_no_gain: Flag = True
+    """Stop adding sentences once none raises the score (else fill the budget)."""
 
 
 class Oracle(_SentenceRanker):
@@ -274,10 +322,11 @@ class Oracle(_SentenceRanker):
 
     kind = "oracle"
     uses_references = True
+    Options = OracleOptions
 
-    def __init__(self, name: str | None = None, *, stop_when_no_gain: bool = True) -> None:
+    def __init__(self, name: str | None = None, **options: Any) -> None:
         super().__init__(name)
-        self.stop_when_no_gain = stop_when_no_gain
+        self.stop_when_no_gain = self.Options.parse(options, self.kind).stop_when_no_gain
 
     def settings(self) -> dict[str, Any]:
         return {"stop_when_no_gain": self.stop_when_no_gain, "objective": "mean(rouge1_f, rouge2_f), porter stem",

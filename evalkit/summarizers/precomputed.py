@@ -14,27 +14,49 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evalkit.summarizers.base import Request, Sink, Summarizer
+from pydantic import model_validator
+
+from evalkit.core.options import Options, Text
 from evalkit.core.types import Summary
+from evalkit.summarizers.base import Request, Sink, Summarizer
+
+
+class PrecomputedOptions(Options):
+    """Options of :class:`Precomputed`."""
+
+    path: Path
+    """The file of system outputs (JSONL, CSV or Parquet), e.g. path: outputs.jsonl."""
+    id_column: Text = "document_id"
+    """The column that holds the document id."""
+    summary_column: Text = "summary"
+    """The column that holds the summary."""
+    system_column: Text | None = None
+    """With ``system``: the column that names the system of each row."""
+    system: Text | None = None
+    """With ``system_column``: the system whose rows to read."""
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> PrecomputedOptions:
+        if (self.system_column is None) != (self.system is None):
+            raise ValueError("give both system_column and system to pick one system's rows, or neither")
+        return self
 
 
 class Precomputed(Summarizer):
     """Outputs read from a file, keyed by document id."""
 
     kind = "precomputed"
+    Options = PrecomputedOptions
 
-    def __init__(self, name: str | None = None, *, path: str, id_column: str = "document_id",
-                 summary_column: str = "summary", system_column: str | None = None,
-                 system: str | None = None) -> None:
+    def __init__(self, name: str | None = None, **options: Any) -> None:
         super().__init__(name)
-        self.path = Path(path)
+        options = self.Options.parse(options, self.kind)
+        self.path = options.path
         if not self.path.exists():
             raise ValueError(f"precomputed: {self.path} does not exist; give the file of system outputs as path (a relative "
                              "path is read from the config file's folder, else from the current folder)")
-        if (system_column is None) != (system is None):
-            raise ValueError("precomputed: give both system_column and system to pick one system's rows, or neither")
-        self.id_column, self.summary_column = id_column, summary_column
-        self.system_column, self.system = system_column, system
+        self.id_column, self.summary_column = options.id_column, options.summary_column
+        self.system_column, self.system = options.system_column, options.system
         self._outputs: dict[str, str] | None = None
 
     def settings(self) -> dict[str, Any]:

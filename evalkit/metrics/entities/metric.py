@@ -148,9 +148,12 @@ import json
 from collections import Counter
 from functools import cached_property
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
 
 from evalkit.core.fingerprint import digest
+from evalkit.core.options import Flag, Options, Text, Whole
 from evalkit.metrics.base import Candidate, Measure, Metric, MetricResult
 from evalkit.metrics.entities import lexicon
 from evalkit.metrics.entities.matching import (
@@ -197,37 +200,60 @@ NAMES: tuple[str, ...] = tuple(m.name for m in MEASURES)
 MATCH_MODES: tuple[str, ...] = ("text", "entities")
 
 
+class EntityOptions(Options):
+    """Options of :class:`EntityOverlap`."""
+
+    model: Text = DEFAULT_MODEL
+    """The spaCy pipeline that finds entities."""
+    entity_types: Sequence[Text] = ENTITY_TYPES
+    """The spaCy labels counted as named entities (at least one)."""
+    number_types: Sequence[Text] = NUMBER_TYPES
+    """The spaCy labels counted as numbers."""
+    restore_case: Flag = True
+    """Restore the case of a lowercased text before NER (see the module docstring)."""
+    case_lexicon: Flag = True
+    """Fall back on an English casing lexicon for words the document lacks."""
+    match: Literal[MATCH_MODES] = "text"
+    """``text``: a summary entity is supported when the source contains it; ``entities``: when NER found it there."""
+    batch_size: Annotated[Whole, Field(ge=1)] = 32
+    """Texts per spaCy batch."""
+    n_process: Literal["auto"] | Annotated[Whole, Field(ge=1)] = "auto"
+    """spaCy worker processes, or ``auto`` (several only for large batches)."""
+
+    @field_validator("entity_types")
+    @classmethod
+    def _entity_types(cls, value: Sequence[str]) -> Sequence[str]:
+        if not value:
+            raise ValueError("entity_types must name at least one spaCy entity label, e.g. PERSON")
+        return value
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> EntityOptions:
+        overlap = set(self.entity_types) & set(self.number_types)
+        if overlap:
+            raise ValueError(f"a label cannot be both a named and a numeric type: {sorted(overlap)}")
+        return self
+
+
 class EntityOverlap(Metric):
     """Named-entity and number precision against the source; entity P/R/F1 against references."""
 
     kind = "entities"
     version = "3"  # 2: times, units, scores in names, PTB-split names, sentence-capitalized text; 3: case lexicon
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, entity_types: Sequence[str] = ENTITY_TYPES,
-                 number_types: Sequence[str] = NUMBER_TYPES, restore_case: bool = True, case_lexicon: bool = True,
-                 match: str = "text", batch_size: int = 32, n_process: int | str = "auto") -> None:
-        if match not in MATCH_MODES:
-            raise ValueError(f"match must be one of {MATCH_MODES}, got {match!r}")
-        if not entity_types:
-            raise ValueError("entity_types must name at least one spaCy entity label, e.g. PERSON")
-        overlap = set(entity_types) & set(number_types)
-        if overlap:
-            raise ValueError(f"a label cannot be both a named and a numeric type: {sorted(overlap)}")
-        for name, flag in (("restore_case", restore_case), ("case_lexicon", case_lexicon)):
-            if not isinstance(flag, bool):
-                raise ValueError(f"{name} must be true or false, got {flag!r}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        if n_process != "auto" and (isinstance(n_process, bool) or not isinstance(n_process, int) or n_process < 1):
-            raise ValueError(f"n_process must be 'auto' or a positive whole number, got {n_process!r}")
-        self.n_process = n_process
-        self.model = model
-        self.entity_types = tuple(entity_types)
-        self.number_types = tuple(number_types)
-        self.restore_case = restore_case
-        self.case_lexicon = case_lexicon
-        self.match = match
-        self.batch_size = batch_size
+    Options = EntityOptions
+
+    def __init__(self, **options: Any) -> None:
+        """Options: see :class:`EntityOptions`."""
+        self.options = options = self.Options.parse(options, self.kind)
+        self.n_process = options.n_process
+        self.model = options.model
+        self.entity_types = tuple(options.entity_types)
+        self.number_types = tuple(options.number_types)
+        self.restore_case = options.restore_case
+        self.case_lexicon = options.case_lexicon
+        self.match = options.match
+        self.batch_size = options.batch_size
         self._nlp = None
         self._ner: dict[str, tuple[tuple[str, str], ...]] = {}
         self.ner_counts: Counter[str] = Counter()
@@ -240,14 +266,7 @@ class EntityOverlap(Metric):
         ``match="entities"``, other types) reuse every text already processed. Changing
         ``model`` gives an independent metric.
         """
-        options = {"model": self.model, "entity_types": self.entity_types, "number_types": self.number_types,
-                   "restore_case": self.restore_case, "case_lexicon": self.case_lexicon, "match": self.match,
-                   "batch_size": self.batch_size,
-                   "n_process": self.n_process}
-        unknown = set(changes) - set(options)
-        if unknown:
-            raise ValueError(f"unknown option(s) {sorted(unknown)}; choose from {', '.join(options)}")
-        other = EntityOverlap(**{**options, **changes})
+        other = EntityOverlap(**{**self.options.values(), **changes})
         if other.model == self.model:
             other._nlp, other._ner, other.ner_counts = self.nlp, self._ner, self.ner_counts
         return other

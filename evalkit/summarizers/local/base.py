@@ -42,10 +42,13 @@ import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
 
 from evalkit.core.errors import ModelLoadError, ModelNotFoundError
 from evalkit.core.fingerprint import canonical_json
+from evalkit.core.options import Flag, Number, Options, Text, Whole, shown
 from evalkit.summarizers.base import Request, Summarizer
 from evalkit.summarizers.local.budgets import BUDGET_RULE, Budget, measure_tokens_per_word, token_budget
 from evalkit.summarizers.local.engine import BatchedGeneration, Part
@@ -64,6 +67,95 @@ FALLBACK_CONTEXT = 1024
 """Input budget when neither the config nor the tokenizer states one."""
 
 
+Positive = Annotated[Whole, Field(ge=1)]
+_OWNED = frozenset({"max_new_tokens", "min_new_tokens", "num_beams", "max_length", "min_length", "input_ids",
+                    "attention_mask", "generation_config"})
+"""``generate`` arguments that options and the target set, not ``generate_kwargs``."""
+
+
+class LocalOptions(Options):
+    """Options of a local model, shared by ``hf-seq2seq`` and ``hf-chat`` (see the module docstring)."""
+
+    model: Text
+    """A hub id such as 'sshleifer/distilbart-cnn-12-6', a local directory, a .gguf file or smollm2-135m."""
+    gguf_file: Text | None = None
+    """The .gguf file inside a hub repository or folder (e.g. model.Q4_K_M.gguf)."""
+    revision: Text | None = None
+    """A branch, tag or commit hash of the hub repository (ignored for a local model)."""
+    device: Text | None = None
+    """``cpu``, ``cuda``, ``cuda:1`` or ``mps``; null picks the best available."""
+    dtype: Literal[DTYPES] = "auto"
+    """The weights' precision; ``auto`` takes bfloat16 or float16 on a GPU that has it, float32 else."""
+    batch_size: Positive = 8
+    """Requests per ``generate`` call (halved on out-of-memory)."""
+    num_beams: Positive | None = None
+    """Beam-search width; null for the model's default."""
+    max_new_tokens: Positive | None = None
+    """The completion budget; null derives it from the target."""
+    min_new_tokens: Positive | None = None
+    """The completion floor (seq2seq); null derives it from the target."""
+    tokens_per_word: Literal["measure"] | Annotated[Number, Field(gt=0)] = "measure"
+    """Tokens per word for derived budgets: ``measure`` reads it from the tokenizer."""
+    max_input_tokens: Positive | None = None
+    """The input budget; null takes the model's context."""
+    truncation: Literal[TRUNCATION_POLICIES] = "truncate"
+    """An article longer than the context: ``truncate`` keeps its head, ``chunk`` summarizes pieces."""
+    seed: Annotated[Whole, Field(ge=0)] = 0
+    """Seeds torch before generating (for sampling asked through ``generate_kwargs``)."""
+    generate_kwargs: Mapping[str, Any] | None = None
+    """More ``generate`` arguments (plain values), e.g. ``{repetition_penalty: 1.2}``."""
+    trust_remote_code: Flag = False
+    """Run the model repository's own Python code (only for repositories you trust)."""
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("model must be a hub id such as 'sshleifer/distilbart-cnn-12-6', a local directory, "
+                             "a .gguf file or smollm2-135m, got an empty string")
+        return value
+
+    @field_validator("gguf_file")
+    @classmethod
+    def _gguf_file(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().endswith(".gguf"):
+            raise ValueError(f"gguf_file must name a .gguf file (e.g. model.Q4_K_M.gguf) or be null, got {shown(value)}")
+        return value
+
+    @field_validator("revision")
+    @classmethod
+    def _revision(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("revision must be a branch, tag or commit hash, got an empty string")
+        return value
+
+    @field_validator("generate_kwargs")
+    @classmethod
+    def _generate_kwargs(cls, value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        owned = _OWNED & set(value or {})
+        if owned:
+            raise ValueError(f"generate_kwargs may not set {sorted(owned)}: use the options max_new_tokens, "
+                             "min_new_tokens and num_beams (lengths come from the target)")
+        plain_values("generate_kwargs", value)
+        return value
+
+    @model_validator(mode="after")
+    def _budgets(self) -> LocalOptions:
+        if self.max_new_tokens is not None and self.min_new_tokens is not None and \
+                self.min_new_tokens > self.max_new_tokens:
+            raise ValueError(f"min_new_tokens ({self.min_new_tokens}) is larger than max_new_tokens "
+                             f"({self.max_new_tokens})")
+        return self
+
+
+def plain_values(option: str, value: Mapping[str, Any] | None) -> None:
+    """Refuse a mapping that JSON cannot hold (it goes into the fingerprint)."""
+    try:
+        canonical_json(dict(value or {}))
+    except TypeError as exc:
+        raise ValueError(f"{option} must hold plain values (numbers, strings, lists): {exc}") from exc
+
+
 class LocalSummarizer(BatchedGeneration, Summarizer):
     """What seq2seq and chat models share: loading, budgets, batching, OOM retries, fingerprints."""
 
@@ -73,22 +165,17 @@ class LocalSummarizer(BatchedGeneration, Summarizer):
     """Whether derived budgets set ``min_new_tokens``."""
     version = "1"
 
-    def __init__(self, name: str | None = None, *, model: str, gguf_file: str | None = None,
-                 revision: str | None = None, device: str | None = None, dtype: str = "auto", batch_size: int = 8, num_beams: int | None = None,
-                 max_new_tokens: int | None = None, min_new_tokens: int | None = None,
-                 tokens_per_word: float | str = "measure", max_input_tokens: int | None = None,
-                 truncation: str = "truncate", seed: int = 0, generate_kwargs: Mapping[str, Any] | None = None,
-                 trust_remote_code: bool = False) -> None:
+    Options: ClassVar[type[LocalOptions]] = LocalOptions
+
+    def __init__(self, name: str | None = None, **options: Any) -> None:
+        """Options: see :class:`LocalOptions` and the subclass's."""
         super().__init__(name)
         missing = [package for package in ("torch", "transformers") if importlib.util.find_spec(package) is None]
         if missing:
             raise ValueError(f"{self.kind} needs {' and '.join(missing)}: pip install \"evalkit[local]\"")
-        if not isinstance(model, str) or not model.strip():
-            raise ValueError(f"{self.kind}: model must be a hub id such as 'sshleifer/distilbart-cnn-12-6', a local "
-                             f"directory, a .gguf file or smollm2-135m, got {model!r}")
-        self.model = model.strip()
-        if gguf_file is not None and (not isinstance(gguf_file, str) or not gguf_file.lower().endswith(".gguf")):
-            raise ValueError(f"gguf_file must name a .gguf file (e.g. model.Q4_K_M.gguf) or be null, got {gguf_file!r}")
+        self.options = options = self.Options.parse(options, self.kind)
+        gguf_file, revision, device = options.gguf_file, options.revision, options.device
+        self.model = options.model.strip()
         self.gguf_file = gguf_file
         self._source: Source | None = None
         self._source_error: ModelNotFoundError | None = None
@@ -99,8 +186,6 @@ class LocalSummarizer(BatchedGeneration, Summarizer):
             self._source_error = exc
         self.local_dir: Path | None = Path(self._source.location) if self._source and self._source.kind == "dir" \
             else None
-        if revision is not None and (not isinstance(revision, str) or not revision.strip()):
-            raise ValueError(f"revision must be a branch, tag or commit hash, got {revision!r}")
         local = self.local_dir is not None or (self._source is not None and self._source.kind == "gguf"
                                                and self._source.gguf_file is None)
         if revision and local:
@@ -115,45 +200,20 @@ class LocalSummarizer(BatchedGeneration, Summarizer):
             except (RuntimeError, TypeError) as exc:
                 raise ValueError(f"device must be e.g. 'cpu', 'cuda', 'cuda:1' or 'mps', got {device!r}") from exc
         self.device = device
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
-        self.dtype = dtype
-        for option, value, low in (("batch_size", batch_size, 1), ("seed", seed, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{option} must be a whole number >= {low}, got {value!r}")
-        for option, value in (("num_beams", num_beams), ("max_new_tokens", max_new_tokens),
-                              ("min_new_tokens", min_new_tokens), ("max_input_tokens", max_input_tokens)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{option} must be a positive whole number or null (automatic), got {value!r}")
-        if max_new_tokens is not None and min_new_tokens is not None and min_new_tokens > max_new_tokens:
-            raise ValueError(f"min_new_tokens ({min_new_tokens}) is larger than max_new_tokens ({max_new_tokens})")
-        if tokens_per_word != "measure" and (isinstance(tokens_per_word, bool) or
-                                             not isinstance(tokens_per_word, (int, float)) or tokens_per_word <= 0):
-            raise ValueError(f"tokens_per_word must be 'measure' or a positive number, got {tokens_per_word!r}")
-        if truncation not in TRUNCATION_POLICIES:
-            raise ValueError(f"truncation must be one of {', '.join(TRUNCATION_POLICIES)}; got {truncation!r}")
-        generate_kwargs = dict(generate_kwargs or {})
-        owned = {"max_new_tokens", "min_new_tokens", "num_beams", "max_length", "min_length", "input_ids",
-                 "attention_mask", "generation_config"} & set(generate_kwargs)
-        if owned:
-            raise ValueError(f"generate_kwargs may not set {sorted(owned)}: use the options max_new_tokens, "
-                             "min_new_tokens and num_beams (lengths come from the target)")
-        try:
-            canonical_json(generate_kwargs)
-        except TypeError as exc:
-            raise ValueError(f"generate_kwargs must hold plain values (numbers, strings, lists): {exc}") from exc
-        self.batch_size, self.seed, self.num_beams = batch_size, seed, num_beams
-        self.max_new_tokens, self.min_new_tokens = max_new_tokens, min_new_tokens
-        self.max_input_tokens = max_input_tokens
+        self.dtype = options.dtype
+        self.batch_size, self.seed, self.num_beams = options.batch_size, options.seed, options.num_beams
+        self.max_new_tokens, self.min_new_tokens = options.max_new_tokens, options.min_new_tokens
+        self.max_input_tokens = options.max_input_tokens
+        tokens_per_word = options.tokens_per_word
         self.tokens_per_word = tokens_per_word if tokens_per_word == "measure" else float(tokens_per_word)
-        self.truncation = truncation
-        self.generate_kwargs = generate_kwargs
-        self.trust_remote_code = bool(trust_remote_code)
+        self.truncation = options.truncation
+        self.generate_kwargs = dict(options.generate_kwargs or {})
+        self.trust_remote_code = options.trust_remote_code
         self._settings: dict[str, Any] | None = None
         self._loaded: Loaded | None = None
         self._key: tuple | None = None
         self._load_error: ModelLoadError | None = None
-        self._batch_now = batch_size
+        self._batch_now = self.batch_size
 
     # -- identity -------------------------------------------------------------------------
     def model_identity(self) -> dict[str, Any]:

@@ -10,10 +10,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import field_validator
+
 from evalkit.core.errors import ModelLoadError
-from evalkit.core.fingerprint import canonical_json, digest
+from evalkit.core.fingerprint import digest
+from evalkit.core.options import Text
 from evalkit.summarizers.base import Request
-from evalkit.summarizers.local.base import LocalSummarizer
+from evalkit.summarizers.local.base import LocalOptions, LocalSummarizer, plain_values
 from evalkit.summarizers.local.budgets import share_target
 from evalkit.summarizers.local.engine import Part
 from evalkit.summarizers.local.loading import Loaded
@@ -22,6 +25,38 @@ from evalkit.core.text import count_words
 from evalkit.core.types import LengthTarget
 
 _THINKING = re.compile(r"^\s*<think>.*?</think>\s*", re.DOTALL)
+
+
+class ChatOptions(LocalOptions):
+    """Options of :class:`ChatSummarizer`: a local model's, and the prompts."""
+
+    system_prompt: Text | None = DEFAULT_SYSTEM_PROMPT
+    """The system message; null or empty for none."""
+    prompt: Text = DEFAULT_PROMPT
+    """The user message; ``{article}`` and ``{target}`` are filled in."""
+    chat_template: Text | None = None
+    """A Jinja chat template that replaces the tokenizer's; null for the tokenizer's own."""
+    chat_template_kwargs: Mapping[str, Any] | None = None
+    """Passed to the template (plain values), e.g. ``{enable_thinking: false}``."""
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, value: str) -> str:
+        check_prompt(value)
+        return value
+
+    @field_validator("chat_template")
+    @classmethod
+    def _chat_template(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("chat_template must be a Jinja template string or null (the tokenizer's own)")
+        return value
+
+    @field_validator("chat_template_kwargs")
+    @classmethod
+    def _chat_template_kwargs(cls, value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        plain_values("chat_template_kwargs", value)
+        return value
 
 
 class ChatSummarizer(LocalSummarizer):
@@ -39,32 +74,15 @@ class ChatSummarizer(LocalSummarizer):
     auto_class = "AutoModelForCausalLM"
     uses_minimum = False
 
-    def __init__(self, name: str | None = None, *, model: str, system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
-                 prompt: str = DEFAULT_PROMPT, chat_template: str | None = None,
-                 chat_template_kwargs: Mapping[str, Any] | None = None, gguf_file: str | None = None,
-                 revision: str | None = None,
-                 device: str | None = None, dtype: str = "auto", batch_size: int = 8, num_beams: int | None = None,
-                 max_new_tokens: int | None = None, min_new_tokens: int | None = None,
-                 tokens_per_word: float | str = "measure", max_input_tokens: int | None = None,
-                 truncation: str = "truncate", seed: int = 0, generate_kwargs: Mapping[str, Any] | None = None,
-                 trust_remote_code: bool = False) -> None:
-        if system_prompt is not None and not isinstance(system_prompt, str):
-            raise ValueError(f"system_prompt must be a string or null, got {system_prompt!r}")
-        check_prompt(prompt)
-        if chat_template is not None and (not isinstance(chat_template, str) or not chat_template.strip()):
-            raise ValueError("chat_template must be a Jinja template string or null (the tokenizer's own)")
-        self.system_prompt = system_prompt or None
-        self.prompt = prompt
-        self.chat_template = chat_template
-        self.chat_template_kwargs = dict(chat_template_kwargs or {})
-        try:
-            canonical_json(self.chat_template_kwargs)
-        except TypeError as exc:
-            raise ValueError(f"chat_template_kwargs must hold plain values: {exc}") from exc
-        super().__init__(name, model=model, gguf_file=gguf_file, revision=revision, device=device, dtype=dtype, batch_size=batch_size,
-                         num_beams=num_beams, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
-                         tokens_per_word=tokens_per_word, max_input_tokens=max_input_tokens, truncation=truncation,
-                         seed=seed, generate_kwargs=generate_kwargs, trust_remote_code=trust_remote_code)
+    Options = ChatOptions
+
+    def __init__(self, name: str | None = None, **options: Any) -> None:
+        """Options: see :class:`ChatOptions`."""
+        super().__init__(name, **options)
+        self.system_prompt = self.options.system_prompt or None
+        self.prompt = self.options.prompt
+        self.chat_template = self.options.chat_template
+        self.chat_template_kwargs = dict(self.options.chat_template_kwargs or {})
 
     def prompt_settings(self) -> dict[str, Any]:
         return {"system_prompt": self.system_prompt, "prompt": self.prompt,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
 from evalkit.core.errors import ModelLoadError
 from evalkit.summarizers.base import Request
-from evalkit.summarizers.local.base import T5_FAMILY, LocalSummarizer
+from evalkit.core.options import Text
+from evalkit.summarizers.local.base import T5_FAMILY, LocalOptions, LocalSummarizer
 from evalkit.summarizers.local.engine import Part
 from evalkit.summarizers.local.loading import Loaded
 from evalkit.core.text import count_words
@@ -26,6 +26,13 @@ def _with_specials(tokenizer: Any, text: str, limit: int | None = None) -> list[
 
 
 
+class Seq2SeqOptions(LocalOptions):
+    """Options of :class:`Seq2SeqSummarizer`: a local model's, and the input prefix."""
+
+    prefix: Text | None = None
+    """Put before the article (e.g. 'summarize: '); null for automatic (see the class docstring)."""
+
+
 class Seq2SeqSummarizer(LocalSummarizer):
     """An encoder-decoder model (BART, PEGASUS, T5...) fine-tuned to summarize: article in, summary out.
 
@@ -38,20 +45,12 @@ class Seq2SeqSummarizer(LocalSummarizer):
     auto_class = "AutoModelForSeq2SeqLM"
     uses_minimum = True
 
-    def __init__(self, name: str | None = None, *, model: str, prefix: str | None = None,
-                 gguf_file: str | None = None, revision: str | None = None, device: str | None = None,
-                 dtype: str = "auto", batch_size: int = 8,
-                 num_beams: int | None = None, max_new_tokens: int | None = None, min_new_tokens: int | None = None,
-                 tokens_per_word: float | str = "measure", max_input_tokens: int | None = None,
-                 truncation: str = "truncate", seed: int = 0, generate_kwargs: Mapping[str, Any] | None = None,
-                 trust_remote_code: bool = False) -> None:
-        if prefix is not None and not isinstance(prefix, str):
-            raise ValueError(f"prefix must be a string (e.g. 'summarize: ') or null for automatic, got {prefix!r}")
-        self.prefix = prefix
-        super().__init__(name, model=model, gguf_file=gguf_file, revision=revision, device=device, dtype=dtype, batch_size=batch_size,
-                         num_beams=num_beams, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
-                         tokens_per_word=tokens_per_word, max_input_tokens=max_input_tokens, truncation=truncation,
-                         seed=seed, generate_kwargs=generate_kwargs, trust_remote_code=trust_remote_code)
+    Options = Seq2SeqOptions
+
+    def __init__(self, name: str | None = None, **options: Any) -> None:
+        """Options: see :class:`Seq2SeqOptions`."""
+        super().__init__(name, **options)
+        self.prefix = self.options.prefix
 
     def prompt_settings(self) -> dict[str, Any]:
         return {"prefix": self.prefix if self.prefix is not None else "auto"}
