@@ -139,6 +139,7 @@ class Extractiveness(Metric):
 
     kind = "extractiveness"
     version = "1"
+    text_version_key = "tokenization"
 
     def measures(self) -> tuple[Measure, ...]:
         return (Measure("coverage", "extractive coverage", "fraction", None, None,

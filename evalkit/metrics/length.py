@@ -77,6 +77,7 @@ class LengthCompliance(Metric):
     """Counts, deviation from target, compliance flags, compression and feasibility."""
 
     kind = "length"
+    text_version_key = "counts"
 
     def __init__(self, word_tolerance: float = 0.10, sentence_tolerance: int = 0, paragraph_tolerance: int = 0,
                  max_target_ratio: float = 1.0) -> None:

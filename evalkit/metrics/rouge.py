@@ -104,6 +104,7 @@ class Rouge(Metric):
     """ROUGE F-measure, precision and recall for each requested type."""
 
     kind = "rouge"
+    text_version_key = "sentence_split"
     needs_references = True
 
     def __init__(self, types: Sequence[str] = ROUGE_TYPES, *, stemmer: bool = True,
