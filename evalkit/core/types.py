@@ -6,6 +6,7 @@ definition of each idea. They are frozen dataclasses: a value, once made, is not
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -171,6 +172,14 @@ class MetricResult:
 
 Scale = Literal["fraction", "count", "words", "ratio", "score", "seconds", "flag"]
 SCALES: tuple[str, ...] = ("fraction", "count", "words", "ratio", "score", "seconds", "flag")
+GROUPS: tuple[str, ...] = ("quality", "length", "factuality", "extractiveness", "cost", "other")
+"""What a value is about, for the views that choose values by kind of question (``evalkit compare``, the
+factuality charts, the quality charts): ``quality`` (agreement with references or a judge of quality),
+``length`` (counts and length compliance), ``factuality`` (support by the source), ``extractiveness``
+(copying from the source), ``cost`` (money and time), ``other``."""
+LEGACY_GROUPS: Mapping[str, str] = {"length": "length", "extractiveness": "extractiveness", "entities": "factuality",
+                                    "nli": "factuality", "llm-judge": "factuality"}
+"""Metric kind -> group, for manifests written before measures carried a group (the bundled kinds)."""
 
 
 @dataclass(frozen=True)
@@ -201,10 +210,21 @@ class Measure:
     tolerance: float | None = None
     """The smallest change that matters, in the value's own units: the CI gate's default tolerance.
     ``None``: not gated unless a policy names it (and never for values with no better direction)."""
+    group: str | None = None
+    """What the value is about, one of :data:`GROUPS`; ``None`` derives it: ``cost`` for seconds,
+    ``quality`` for a value with a better direction, else ``other``."""
 
     def __post_init__(self) -> None:
         if self.scale not in SCALES:
             raise ValueError(f"Measure {self.name!r}: scale must be one of {', '.join(SCALES)}, got {self.scale!r}")
+        if self.group is None:
+            derived = "cost" if self.scale == "seconds" else ("quality" if self.higher_is_better is not None else "other")
+            object.__setattr__(self, "group", derived)
+        elif self.group not in GROUPS:
+            close = difflib.get_close_matches(str(self.group), GROUPS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"Measure {self.name!r}: group must be one of {', '.join(GROUPS)}, got "
+                             f"{self.group!r}{hint}")
 
     @property
     def is_fraction(self) -> bool:
@@ -231,12 +251,18 @@ class Measure:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "label": self.label, "scale": self.scale,
                 "higher_is_better": self.higher_is_better, "unit": self.unit,
-                "description": self.description, "headline": self.headline, "tolerance": self.tolerance}
+                "description": self.description, "headline": self.headline, "tolerance": self.tolerance,
+                "group": self.group}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Measure:
-        known = {"name", "label", "scale", "higher_is_better", "unit", "description", "headline", "tolerance"}
-        return cls(**{k: v for k, v in data.items() if k in known})
+    def from_dict(cls, data: Mapping[str, Any], kind: str | None = None) -> Measure:
+        """A measure as :meth:`to_dict` wrote it; one written before groups gets its metric ``kind``'s
+        group (:data:`LEGACY_GROUPS`), else the derived one."""
+        known = {"name", "label", "scale", "higher_is_better", "unit", "description", "headline", "tolerance", "group"}
+        values = {k: v for k, v in data.items() if k in known}
+        if values.get("group") is None and kind in LEGACY_GROUPS:
+            values["group"] = LEGACY_GROUPS[kind]
+        return cls(**values)
 
 
 def measures_by_name(measures: Sequence[Measure]) -> dict[str, Measure]:

@@ -140,7 +140,7 @@ class Rouge(Metric):
                              description=f"{PARTS[part]} of {ROUGE_DESCRIPTIONS.get(t, t)} "
                                          f"{AGAINST[self.multi_reference]} (rouge-score semantics)",
                              headline=(part == "f" and t in ("rouge1", "rouge2", "rougeLsum")),
-                             tolerance=0.005 if part == "f" else None)  # half a ROUGE point
+                             tolerance=0.005 if part == "f" else None, group="quality")  # half a ROUGE point
                      for t in self.types for part in ("f", "p", "r"))
 
     def scorer(self, tokenizer: str = "default"):
