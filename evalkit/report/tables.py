@@ -9,18 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from evalkit.core.types import Measure
-
 
 def headline_metrics(run) -> list[str]:
     """The values a run shows by default: its metrics' headline measures, in declaration order."""
     available = set(run.values()["metric"])
     return [name for name, m in run.measures().items() if m.headline and name in available]
-
-
-def _heading(measure: Measure) -> str:
-    unit = "%" if measure.is_fraction else measure.unit
-    return f"{measure.label} ({unit})" if unit and unit not in measure.label else measure.label
 
 
 def format_table(run, metrics: Sequence[str] | None = None) -> str:
@@ -63,7 +56,7 @@ def format_table(run, metrics: Sequence[str] | None = None) -> str:
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
 
     rule = "  ".join("-" * w for w in widths)
-    legend = [f"  {m.name}: {_heading(m)}" for m in measures]
+    legend = [f"  {m.name}: {m.axis_label}" for m in measures]
     warning = []
     if int(counts.sum()):
         partial = ", ".join(f"{system} {counts[system]}/{counts[system] + made.get(system, 0)}"
@@ -87,7 +80,7 @@ def format_ranking(run, metric: str | None = None, alpha: float = 0.05) -> str:
     measure = run.measure(metric)
     table = stats.ranking(frame, metric, alpha=alpha, higher_is_better=measure.higher_is_better is not False)
     scale = measure.display_factor
-    lines = [f"Ranking on {_heading(measure)} (95% bootstrap CI; '>' = better by a paired permutation test, "
+    lines = [f"Ranking on {measure.axis_label} (95% bootstrap CI; '>' = better by a paired permutation test, "
              f"Holm-corrected, alpha={alpha}):"]
     for _, row in table.iterrows():
         lines.append(f"  {row['rank']}. {row['system']:<14} {scale * row['mean']:6.1f} "
