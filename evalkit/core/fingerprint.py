@@ -13,7 +13,7 @@ import json
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from evalkit.core import text as _text
@@ -97,7 +97,7 @@ def module_imports_text(module_name: str) -> bool:
     return _imports_text(module_name, path)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _imports_text(module_name: str, path: str | None) -> bool:
     if module_name == TEXT_MODULE:
         return True
