@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.report import plots
 from evalkit.cli import main as cli_main
 from evalkit.run.experiment import Experiment
 from evalkit.report.html import json_for_script, write_html
@@ -69,7 +68,13 @@ def test_a_chart_with_nothing_to_show_is_omitted_with_a_reason(run, tmp_path, mo
     def nothing(*args, **kwargs):
         raise ValueError("no system has a cost")
 
-    monkeypatch.setattr(plots, "quality_vs_cost", nothing)
+    from dataclasses import replace
+
+    from evalkit.report.plots import save
+
+    # the chart as the one chart list (save_all's and the report's) holds it
+    monkeypatch.setattr(save, "CHARTS", [replace(c, draw=nothing) if c.name == "quality_vs_cost" else c
+                                         for c in save.CHARTS])
     html = write_html(run, tmp_path / "r.html").read_text(encoding="utf-8")
     assert "Quality against cost and latency: not drawn: no system has a cost" in html
 

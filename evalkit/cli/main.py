@@ -123,8 +123,18 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 COMPARE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "compare.yaml"
-COMPARE_METRICS = ("length_words", "length_paragraphs", "length_ok", "length_feasible", "density",
-                   "novel_2gram", "entity_precision_source", "entity_unsupported_count")
+
+
+def headline_by_group(run) -> dict[str, list[str]]:
+    """Group -> the run's headline values in it, groups in :data:`~evalkit.core.types.GROUPS` order:
+    what ``evalkit compare`` prints under each summary (any metric of the config, without naming it here)."""
+    from evalkit.core.types import GROUPS
+
+    out: dict[str, list[str]] = {}
+    for name, measure in run.measures().items():
+        if measure.headline:
+            out.setdefault(measure.group, []).append(name)
+    return {group: out[group] for group in sorted(out, key=GROUPS.index)}
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -163,6 +173,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if len(feasible):
         print(f"\nWarning: {feasible.iloc[0]}.")
     shown_texts: dict[str, str] = {}
+    groups = headline_by_group(run)
     for _, row in run.summaries.iterrows():
         system = row["system"]
         print(f"\n=== {system} ===")
@@ -176,10 +187,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print(row["text"])
         if '"short_source": true' in row["details"]:
             print("-- the article is shorter than the target: this is all of its content")
-        if system in wide.index:
-            shown = [f"{m}={wide.loc[system, m]:.3g}" for m in COMPARE_METRICS
-                     if m in wide.columns and wide.loc[system, m] == wide.loc[system, m]]
-            print("-- " + ", ".join(shown))
+        values = wide.loc[system] if system in wide.index else {}
+        for group, names in groups.items():
+            shown = [f"{m}={values[m]:.3g}" for m in names if m in values and values[m] == values[m]]
+            if shown:
+                print(f"-- {group}: " + ", ".join(shown))
         info = run.scores[(run.scores["system"] == system) & (run.scores["metric"] == "entities_info")]
         if len(info):
             import json

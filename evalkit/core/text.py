@@ -27,7 +27,8 @@ from functools import lru_cache
 
 TEXT_VERSION = "2"
 """Bumped when a definition here changes counts (2: CJK words per character, CJK/Arabic/Devanagari
-sentence ends). Metrics and strategies that count with this module put it in their settings."""
+sentence ends). Every strategy and metric whose module imports this one has it in its fingerprint or
+signature without asking (:func:`evalkit.core.fingerprint.identity`)."""
 
 _ALNUM = re.compile(r"[^\W_]")
 _BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")

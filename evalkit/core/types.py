@@ -6,6 +6,7 @@ definition of each idea. They are frozen dataclasses: a value, once made, is not
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -171,6 +172,14 @@ class MetricResult:
 
 Scale = Literal["fraction", "count", "words", "ratio", "score", "seconds", "flag"]
 SCALES: tuple[str, ...] = ("fraction", "count", "words", "ratio", "score", "seconds", "flag")
+GROUPS: tuple[str, ...] = ("quality", "length", "factuality", "extractiveness", "cost", "other")
+"""What a value is about, for the views that choose values by kind of question (``evalkit compare``, the
+factuality charts, the quality charts): ``quality`` (agreement with references or a judge of quality),
+``length`` (counts and length compliance), ``factuality`` (support by the source), ``extractiveness``
+(copying from the source), ``cost`` (money and time), ``other``."""
+LEGACY_GROUPS: Mapping[str, str] = {"length": "length", "extractiveness": "extractiveness", "entities": "factuality",
+                                    "nli": "factuality", "llm-judge": "factuality"}
+"""Metric kind -> group, for manifests written before measures carried a group (the bundled kinds)."""
 
 
 @dataclass(frozen=True)
@@ -205,6 +214,9 @@ class Measure:
     """For a two-sided value (``higher_is_better`` is ``None``): the value that is best, closer being
     better, e.g. 0 for a signed deviation from a target. The gate then compares the distance from it
     and refuses "higher" or "lower", which would reward missing the target on one side."""
+    group: str | None = None
+    """What the value is about, one of :data:`GROUPS`; ``None`` derives it: ``cost`` for seconds,
+    ``quality`` for a value with a better direction, else ``other``."""
 
     def __post_init__(self) -> None:
         if self.scale not in SCALES:
@@ -212,6 +224,14 @@ class Measure:
         if self.ideal is not None and self.higher_is_better is not None:
             raise ValueError(f"Measure {self.name!r}: an ideal value is for two-sided values; set higher_is_better "
                              "to None, or drop ideal")
+        if self.group is None:
+            derived = "cost" if self.scale == "seconds" else ("quality" if self.higher_is_better is not None else "other")
+            object.__setattr__(self, "group", derived)
+        elif self.group not in GROUPS:
+            close = difflib.get_close_matches(str(self.group), GROUPS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"Measure {self.name!r}: group must be one of {', '.join(GROUPS)}, got "
+                             f"{self.group!r}{hint}")
 
     @property
     def is_fraction(self) -> bool:
@@ -239,12 +259,18 @@ class Measure:
         return {"name": self.name, "label": self.label, "scale": self.scale,
                 "higher_is_better": self.higher_is_better, "unit": self.unit,
                 "description": self.description, "headline": self.headline, "tolerance": self.tolerance,
-                "ideal": self.ideal}
+                "ideal": self.ideal, "group": self.group}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Measure:
-        known = {"name", "label", "scale", "higher_is_better", "unit", "description", "headline", "tolerance", "ideal"}
-        return cls(**{k: v for k, v in data.items() if k in known})
+    def from_dict(cls, data: Mapping[str, Any], kind: str | None = None) -> Measure:
+        """A measure as :meth:`to_dict` wrote it; one written before groups gets its metric ``kind``'s
+        group (:data:`LEGACY_GROUPS`), else the derived one."""
+        known = {"name", "label", "scale", "higher_is_better", "unit", "description", "headline", "tolerance", "ideal",
+                 "group"}
+        values = {k: v for k, v in data.items() if k in known}
+        if values.get("group") is None and kind in LEGACY_GROUPS:
+            values["group"] = LEGACY_GROUPS[kind]
+        return cls(**values)
 
 
 def measures_by_name(measures: Sequence[Measure]) -> dict[str, Measure]:

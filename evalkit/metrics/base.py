@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from evalkit.core.fingerprint import fingerprint as make_fingerprint
+from evalkit.core.fingerprint import identity
 from evalkit.core.types import Candidate, Document, Measure, MetricResult
 
 __all__ = ["Candidate", "Metric", "MetricResult", "Measure"]
@@ -30,6 +30,11 @@ class Metric(ABC):
     """Bump when the computation changes in a way that changes values."""
     needs_references: ClassVar[bool] = False
     """True when the metric is undefined for documents without reference summaries."""
+    text_version_key: ClassVar[str | None] = None
+    """The settings key that already names :data:`evalkit.core.text.TEXT_VERSION` in a form of its own
+    (kept so that fingerprints stored before the base class added it stay valid). Leave it ``None``:
+    whatever uses :mod:`evalkit.core.text` gets the version in its signature without being told
+    (:func:`evalkit.core.fingerprint.identity`)."""
     makes_requests: ClassVar[bool] = False
     """True for metrics that call a paid or remote API (an LLM judge)."""
     replay_only: bool = False
@@ -43,7 +48,7 @@ class Metric(ABC):
     @property
     def signature(self) -> str:
         """Readable-and-exact identity of how this metric scores (``kind@digest``)."""
-        return make_fingerprint(self.kind, {"version": self.version, **self.settings()})
+        return identity(type(self), self.kind, {"version": self.version, **self.settings()})
 
     @property
     def key(self) -> str:

@@ -206,7 +206,7 @@ class BertScore(Metric):
                                          f"{', rescaled' if self.rescale_with_baseline else ''}, against "
                                          f"{'the best reference' if self.against == 'references' else 'the source'}",
                              headline=(part == "f" and self.against == "references"),
-                             tolerance=0.005 if part == "f" else None)
+                             tolerance=0.005 if part == "f" else None, group="quality")
                      for part, word in parts)
 
     def artifact_namespace(self) -> str | None:

@@ -142,16 +142,20 @@ class Extractiveness(Metric):
     version = "1"
     Options = Options
     """It takes no options."""
+    text_version_key = "tokenization"
 
     def measures(self) -> tuple[Measure, ...]:
         return (Measure("coverage", "extractive coverage", "fraction", None, None,
-                        "share of summary words inside fragments copied from the source (Grusky et al. 2018)"),
+                        "share of summary words inside fragments copied from the source (Grusky et al. 2018)",
+                        group="extractiveness"),
                 Measure("density", "extractive density", "score", None, "words",
-                        "mean squared length of copied fragments (Grusky et al. 2018)", headline=True),
+                        "mean squared length of copied fragments (Grusky et al. 2018)", headline=True,
+                        group="extractiveness"),
                 Measure("compression", "compression", "ratio", None, "source words / summary words",
-                        "source words divided by summary words"),
+                        "source words divided by summary words", group="length"),
                 *(Measure(f"novel_{n}gram", f"novel {n}-grams", "fraction", None, None,
-                          f"share of summary {n}-grams not in the source") for n in NGRAM_ORDERS))
+                          f"share of summary {n}-grams not in the source", group="extractiveness")
+                  for n in NGRAM_ORDERS))
 
     def settings(self) -> dict[str, Any]:
         return {

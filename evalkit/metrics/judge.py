@@ -52,7 +52,7 @@ from evalkit.core.options import Text, Whole, shown
 from evalkit.hosted.options import TransportOptions
 from evalkit.metrics.base import Candidate, Metric, MetricResult
 from evalkit.core.text import sentences
-from evalkit.core.types import Measure
+from evalkit.core.types import GROUPS, Measure
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,9 @@ class Criterion:
     description: str = ""
     headline: bool = False
     """Shown in the run's default table."""
+    group: str = "quality"
+    """What the score is about (:data:`evalkit.core.types.GROUPS`): ``factuality`` for faithfulness to the
+    article; not part of the judge's signature (it changes no score)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "label": self.label, "prompt": self.prompt, "scale": [self.low, self.high],
@@ -135,11 +138,15 @@ def load_rubric(value: str | Mapping[str, Any]) -> Rubric:
         if f"{{{fields[1]}}}" not in prompt:
             raise ConfigError(f"{where}: criterion {item['name']!r}: a {mode} prompt must contain {{{fields[1]}}}")
         low, high = item.get("scale", [1, 5]) if mode == "score" else (0, 1)
+        if item.get("group", "quality") not in GROUPS:
+            raise ConfigError(f"{where}: criterion {item['name']!r}: group must be one of {', '.join(GROUPS)}, "
+                              f"got {item.get('group')!r}")
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)) or low >= high:
             raise ConfigError(f"{where}: criterion {item['name']!r}: scale must be [low, high] whole numbers")
         criteria.append(Criterion(str(item["name"]), str(item.get("label") or item["name"]), prompt, low, high,
                                   bool(item.get("higher_is_better", True)), str(item.get("description", "")),
-                                  bool(item.get("headline", mode == "claims"))))
+                                  bool(item.get("headline", mode == "claims")),
+                                  str(item.get("group", "factuality" if mode == "claims" else "quality"))))
     if not criteria or (mode == "claims" and len(criteria) != 1):
         raise ConfigError(f"{where}: give {'one criterion' if mode == 'claims' else 'at least one criterion'}")
     max_tokens = value.get("max_tokens", 5)
@@ -270,17 +277,18 @@ class LLMJudge(Metric):
             return (
                 Measure(f"{self.prefix}_supported", "Claims supported (judge)", "fraction", True,
                         description=f"share of summary sentences the judge finds supported by the article ({who})",
-                        headline=self.rubric.criteria[0].headline, tolerance=0.05),
+                        headline=self.rubric.criteria[0].headline, tolerance=0.05, group="factuality"),
                 Measure(f"{self.prefix}_unsupported_count", "Unsupported claims (judge)", "count", False,
-                        unit="sentences", description=f"summary sentences the judge finds unsupported ({who})"),
+                        unit="sentences", description=f"summary sentences the judge finds unsupported ({who})",
+                        group="factuality"),
                 Measure(f"{self.prefix}_claims", "Claims judged", "count", None, unit="sentences",
-                        description="sentences of the summary sent to the judge"),
+                        description="sentences of the summary sent to the judge", group="length"),
             )
         weighted = "probability-weighted" if self.logprobs else "stated"
         return tuple(
             Measure(f"{self.prefix}_{c.name}", f"Judge {c.label.lower()} ({c.low}-{c.high})", "score",
                     c.higher_is_better, description=f"{c.description or c.label}; {weighted} score, {who}",
-                    headline=c.headline, tolerance=0.1 * (c.high - c.low))
+                    headline=c.headline, tolerance=0.1 * (c.high - c.low), group=c.group)
             for c in self.rubric.criteria)
 
     def artifact_namespace(self) -> str | None:

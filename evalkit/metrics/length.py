@@ -24,6 +24,7 @@ A constraint the target does not set gives ``None`` with a note, never a free pa
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator
@@ -34,24 +35,28 @@ from evalkit.metrics.base import Candidate, Measure, Metric, MetricResult
 from evalkit.core.text import TEXT_VERSION, count_paragraphs, count_sentences, count_words
 from evalkit.core.types import LengthTarget
 
+_length = partial(Measure, group="length")
+"""Every value below is about the summary's length."""
+
+
 MEASURES = (
-    Measure("length_words", "summary length", "words", None, "words", "words in the summary", headline=True),
-    Measure("length_sentences", "sentences", "count", None, "sentences", "sentences in the summary"),
-    Measure("length_paragraphs", "paragraphs", "count", None, "paragraphs", "paragraphs in the summary"),
-    Measure("length_word_deviation", "deviation from word target", "fraction", None, None,
+    _length("length_words", "summary length", "words", None, "words", "words in the summary", headline=True),
+    _length("length_sentences", "sentences", "count", None, "sentences", "sentences in the summary"),
+    _length("length_paragraphs", "paragraphs", "count", None, "paragraphs", "paragraphs in the summary"),
+    _length("length_word_deviation", "deviation from word target", "fraction", None, None,
             "(words - target words) / target words; signed: 0 is on target, and a cut summary is negative, so "
             "neither direction is better (the gate compares the distance from 0)", ideal=0.0),
-    Measure("length_words_ok", "word count on target", "flag", True, None,
+    _length("length_words_ok", "word count on target", "flag", True, None,
             "the word count meets the target's bound (about: within 10 %)"),
-    Measure("length_sentences_ok", "sentence count on target", "flag", True, None, "exactly the target's sentences"),
-    Measure("length_paragraphs_ok", "paragraph count on target", "flag", True, None, "exactly the target's paragraphs"),
-    Measure("length_ok", "all length constraints met", "flag", True, None,
+    _length("length_sentences_ok", "sentence count on target", "flag", True, None, "exactly the target's sentences"),
+    _length("length_paragraphs_ok", "paragraph count on target", "flag", True, None, "exactly the target's paragraphs"),
+    _length("length_ok", "all length constraints met", "flag", True, None,
             "every count the target sets is met", headline=True, tolerance=0.02),
-    Measure("length_compression", "compression", "ratio", None, "source words / summary words",
+    _length("length_compression", "compression", "ratio", None, "source words / summary words",
             "source words divided by summary words"),
-    Measure("length_feasible", "target feasible", "flag", True, None,
+    _length("length_feasible", "target feasible", "flag", True, None,
             "the target fits in the source's news content (page noise removed)", headline=True),
-    Measure("length_target_ratio", "target / source content", "ratio", None, None,
+    _length("length_target_ratio", "target / source content", "ratio", None, None,
             "target words divided by the source's content words; above 1 the target cannot be met faithfully"),
 )
 NAMES = tuple(m.name for m in MEASURES)
@@ -102,6 +107,7 @@ class LengthCompliance(Metric):
 
     kind = "length"
     Options = LengthOptions
+    text_version_key = "counts"
 
     def __init__(self, **options: Any) -> None:
         """Options: see :class:`LengthOptions`."""

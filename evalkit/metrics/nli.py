@@ -117,12 +117,13 @@ class NLIConsistency(Metric):
         return (
             Measure(f"{self.prefix}_consistency_mean", "NLI consistency (SummaC-ZS)", "score", True,
                     description=f"mean over summary sentences of max over article sentences of P(entail) - "
-                                f"P(contradict), in [-1, 1] ({short})", headline=True, tolerance=0.02),
+                                f"P(contradict), in [-1, 1] ({short})", headline=True, tolerance=0.02, group="factuality"),
             Measure(f"{self.prefix}_consistency_min", "NLI consistency, least supported sentence", "score", True,
-                    description=f"min over summary sentences of the same, in [-1, 1] ({short})", tolerance=0.05),
+                    description=f"min over summary sentences of the same, in [-1, 1] ({short})", tolerance=0.05,
+                    group="factuality"),
             Measure(f"{self.prefix}_entailment_mean", "NLI entailment", "fraction", True,
                     description=f"mean over summary sentences of max over article sentences of P(entail) ({short})",
-                    tolerance=0.02),
+                    tolerance=0.02, group="factuality"),
         )
 
     # -- model --------------------------------------------------------------------------------

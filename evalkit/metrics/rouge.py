@@ -130,6 +130,7 @@ class Rouge(Metric):
     """ROUGE F-measure, precision and recall for each requested type."""
 
     kind = "rouge"
+    text_version_key = "sentence_split"
     needs_references = True
 
     Options = RougeOptions
@@ -158,7 +159,7 @@ class Rouge(Metric):
                              description=f"{PARTS[part]} of {ROUGE_DESCRIPTIONS.get(t, t)} "
                                          f"{AGAINST[self.multi_reference]} (rouge-score semantics)",
                              headline=(part == "f" and t in ("rouge1", "rouge2", "rougeLsum")),
-                             tolerance=0.005 if part == "f" else None)  # half a ROUGE point
+                             tolerance=0.005 if part == "f" else None, group="quality")  # half a ROUGE point
                      for t in self.types for part in ("f", "p", "r"))
 
     def scorer(self, tokenizer: str = "default"):

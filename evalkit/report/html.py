@@ -25,10 +25,10 @@ import io
 import json
 import logging
 import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from evalkit.core.types import Measure
 from evalkit.report.summary import run_summary, value_names
 from evalkit.run.record import Run, metric_instances
 
@@ -49,13 +49,6 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _charts() -> list[tuple[str, Callable[[Run], Any]]]:
-    from evalkit.report import plots
-
-    return [("Quality by system", plots.metric_comparison), ("Length against target", plots.length_compliance),
-            ("Unsupported entities", plots.factuality), ("Quality against cost and latency", plots.quality_vs_cost)]
-
-
 def _png(figure: Any) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
@@ -63,10 +56,13 @@ def _png(figure: Any) -> str:
 
 
 def _chart_section(run: Run) -> str:
+    from evalkit.report.plots import charts_of
+
     parts = []
-    for title, draw in _charts():
+    for chart, make in charts_of(run):
+        title = chart.title
         try:
-            figure = draw(run)
+            figure = make()
         except ValueError as exc:  # the chart has nothing to show for this run
             parts.append(f'<figure class="chart missing"><figcaption>{_e(title)}: not drawn: {_e(exc)}'
                          "</figcaption></figure>")
@@ -77,16 +73,12 @@ def _chart_section(run: Run) -> str:
 
 
 def _fmt(measure: dict[str, Any], value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    factor = 100.0 if measure.get("scale") in ("fraction", "flag") else 1.0
-    return f"{factor * value:.1f}"
+    return Measure.from_dict(measure).format(value)
 
 
 def _heading(measure: dict[str, Any]) -> str:
-    unit = "%" if measure.get("scale") in ("fraction", "flag") else measure.get("unit")
-    label = measure.get("label") or measure.get("name")
-    return f"{label} ({unit})" if unit and unit not in label else label
+    """The one heading rule, the table's and the charts' (:attr:`Measure.axis_label`): label (unit)."""
+    return Measure.from_dict(measure).axis_label
 
 
 def _direction(measure: dict[str, Any]) -> str:

@@ -11,18 +11,11 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from evalkit.core.types import Measure
-
 
 def headline_metrics(run) -> list[str]:
     """The values a run shows by default: its metrics' headline measures, in declaration order."""
     available = set(run.values()["metric"])
     return [name for name, m in run.measures().items() if m.headline and name in available]
-
-
-def _heading(measure: Measure) -> str:
-    unit = "%" if measure.is_fraction else measure.unit
-    return f"{measure.label} ({unit})" if unit and unit not in measure.label else measure.label
 
 
 def format_table(run, metrics: Sequence[str] | None = None) -> str:
@@ -65,7 +58,7 @@ def format_table(run, metrics: Sequence[str] | None = None) -> str:
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
 
     rule = "  ".join("-" * w for w in widths)
-    legend = [f"  {m.name}: {_heading(m)}" for m in measures]
+    legend = [f"  {m.name}: {m.axis_label}" for m in measures]
     warning = []
     if int(counts.sum()):
         partial = ", ".join(f"{system} {counts[system]}/{counts[system] + made.get(system, 0)}"
@@ -130,7 +123,7 @@ def format_ranking(run, metric: str | None = None, alpha: float = 0.05) -> str:
             return f"{'n/a':>6}"
         return f"{scale * row['mean']:6.1f} [{scale * row['ci_low']:.1f}, {scale * row['ci_high']:.1f}]"
 
-    lines = [f"Ranking on {_heading(measure)} (95% bootstrap CI; '>' = better by a paired permutation test, "
+    lines = [f"Ranking on {measure.axis_label} (95% bootstrap CI; '>' = better by a paired permutation test, "
              f"Holm-corrected, alpha={alpha}):"]
     for row in rows:
         if row["upper_bound"]:

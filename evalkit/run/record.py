@@ -80,7 +80,7 @@ def measures_of(manifest: Mapping[str, Any]) -> dict[str, Measure]:
     out: dict[str, Measure] = {}
     for entry in metric_instances(manifest).values():
         for item in entry.get("measures") or ():
-            out.setdefault(item["name"], Measure.from_dict(item))
+            out.setdefault(item["name"], Measure.from_dict(item, entry.get("kind")))
     return out
 
 

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
-from evalkit.core.fingerprint import fingerprint as make_fingerprint
+from evalkit.core.fingerprint import identity
 from evalkit.core.types import Request, Summary
 
 __all__ = ["Request", "Sink", "Summarizer"]
@@ -34,6 +34,11 @@ class Summarizer(ABC):
     """Bump when the algorithm changes in a way that changes outputs."""
     uses_references: ClassVar[bool] = False
     """True when outputs depend on the references (the oracle): they then key the store too."""
+    text_version_key: ClassVar[str | None] = None
+    """The settings key that already names :data:`evalkit.core.text.TEXT_VERSION` in a form of its own
+    (kept so that fingerprints stored before the base class added it stay valid). Leave it ``None``:
+    whatever uses :mod:`evalkit.core.text` gets the version in its fingerprint without being told
+    (:func:`evalkit.core.fingerprint.identity`)."""
     makes_requests: ClassVar[bool] = False
     """True for strategies that call a paid or remote API: the runner replays them from the store
     when ``replay_only`` (or ``EVALKIT_OFFLINE=1``) is set, and prices them in a dry run."""
@@ -48,7 +53,7 @@ class Summarizer(ABC):
 
     @property
     def fingerprint(self) -> str:
-        return make_fingerprint(self.kind, {"version": self.version, **self.settings()})
+        return identity(type(self), self.kind, {"version": self.version, **self.settings()})
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, fingerprint={self.fingerprint!r})"

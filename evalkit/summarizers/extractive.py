@@ -103,6 +103,7 @@ class _SentenceRanker(Summarizer):
     """A strategy that scores sentences and lets :func:`select_sentences` do the rest."""
 
     version = f"text-v{TEXT_VERSION}"  # sentences and words follow evalkit.core.text; its changes change outputs
+    text_version_key = "version"
 
     def rate(self, sents: list[str], request: Request) -> list[float]:
         raise NotImplementedError

@@ -148,6 +148,7 @@ import json
 from collections import Counter
 from functools import cached_property
 from collections.abc import Iterable, Sequence
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -176,23 +177,27 @@ ENTITY_TYPES: tuple[str, ...] = ("PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "
 NUMBER_TYPES: tuple[str, ...] = ("CARDINAL", "DATE", "MONEY", "PERCENT", "QUANTITY", "TIME")
 """Numeric labels counted by the ``number_*`` values."""
 
+_factuality = partial(Measure, group="factuality")
+"""Every value below is about support by the source."""
+
+
 MEASURES: tuple[Measure, ...] = (
-    Measure("entity_precision_source", "entity precision vs source", "fraction", True, None,
+    _factuality("entity_precision_source", "entity precision vs source", "fraction", True, None,
             "share of the summary's named entities found in the source (1 - hallucination rate; Nan et al. 2021)",
             headline=True, tolerance=0.01),
-    Measure("entity_precision_target", "entity precision vs reference", "fraction", True, None,
+    _factuality("entity_precision_target", "entity precision vs reference", "fraction", True, None,
             "share of the summary's named entities found in the reference"),
-    Measure("entity_recall_target", "entity recall vs reference", "fraction", True, None,
+    _factuality("entity_recall_target", "entity recall vs reference", "fraction", True, None,
             "share of the reference's named entities found in the summary"),
-    Measure("entity_f1_target", "entity F1 vs reference", "fraction", True, None,
+    _factuality("entity_f1_target", "entity F1 vs reference", "fraction", True, None,
             "harmonic mean of entity precision and recall against the reference"),
-    Measure("entity_count", "entities per summary", "count", None, "entities", "named entities in the summary"),
-    Measure("entity_unsupported_count", "unsupported entities per summary", "count", False, "entities",
+    _factuality("entity_count", "entities per summary", "count", None, "entities", "named entities in the summary"),
+    _factuality("entity_unsupported_count", "unsupported entities per summary", "count", False, "entities",
             "named entities in the summary that the source does not support"),
-    Measure("number_precision_source", "number precision vs source", "fraction", True, None,
+    _factuality("number_precision_source", "number precision vs source", "fraction", True, None,
             "share of the summary's numbers and dates found in the source"),
-    Measure("number_count", "numbers per summary", "count", None, "numbers", "numbers and dates in the summary"),
-    Measure("number_unsupported_count", "unsupported numbers per summary", "count", False, "numbers",
+    _factuality("number_count", "numbers per summary", "count", None, "numbers", "numbers and dates in the summary"),
+    _factuality("number_unsupported_count", "unsupported numbers per summary", "count", False, "numbers",
             "numbers and dates in the summary that the source does not support"),
 )
 NAMES: tuple[str, ...] = tuple(m.name for m in MEASURES)

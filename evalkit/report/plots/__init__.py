@@ -18,7 +18,8 @@ Conventions shared by all charts:
 Modules, one per chart family: ``quality`` (metric_comparison), ``length``, ``factuality``
 (factuality, quality_vs_factuality), ``consistency`` (factuality_overview: entity, NLI and judge
 scores side by side; unsupported_table), ``cost`` (cost_table, quality_vs_cost), ``documents``
-(the per-document view), ``save`` (save_all); ``style`` and ``view`` are shared.
+(the per-document view), ``save`` (``CHARTS``, the one list of a run's charts that save_all, the HTML report
+and the notebooks draw, and save_all); ``style`` and ``view`` are shared.
 """
 
 from evalkit.report.plots.consistency import factuality_metrics, factuality_overview, unsupported_claims, unsupported_table
@@ -28,11 +29,11 @@ from evalkit.report.plots.documents import (HIGHLIGHT, document_view, document_v
 from evalkit.report.plots.factuality import factuality, quality_vs_factuality
 from evalkit.report.plots.length import length_compliance
 from evalkit.report.plots.quality import default_quality, metric_comparison
-from evalkit.report.plots.save import charts_of, save_all
+from evalkit.report.plots.save import CHARTS, Chart, charts_of, save_all
 from evalkit.report.plots.style import OKABE_ITO, ChartFigure
 from evalkit.report.plots.view import parse_target_key, system_colors
 
-__all__ = ["HIGHLIGHT", "OKABE_ITO", "ChartFigure", "charts_of", "cost_table", "default_quality", "document_view",
+__all__ = ["CHARTS", "HIGHLIGHT", "OKABE_ITO", "Chart", "ChartFigure", "charts_of", "cost_table", "default_quality", "document_view",
            "document_view_html", "document_view_text", "entity_spans", "factuality", "factuality_metrics",
            "factuality_overview", "length_compliance", "unsupported_claims", "unsupported_table",
            "metric_comparison", "parse_target_key", "quality_vs_cost", "quality_vs_factuality", "save_all",

@@ -21,22 +21,14 @@ from evalkit.report.plots.style import UPPER_BOUND_HATCH, fit_tick_labels, new_f
 from evalkit.report.plots.view import nothing_to_show, stat, summary_of, view_of
 from evalkit.run.record import metric_instances
 
-FACTUALITY_KINDS = ("entities", "nli", "llm-judge")
-"""The metric kinds whose headline values measure faithfulness to the source."""
-
 
 def factuality_metrics(run: Any) -> list[str]:
-    """The run's headline factuality values (higher is better), in metric order: what the overview shows."""
-    manifest = getattr(run, "manifest", None) or {}
-    present = set(view_of(run).values["metric"])
-    out = []
-    for entry in metric_instances(manifest).values():
-        if entry.get("kind") not in FACTUALITY_KINDS:
-            continue
-        for item in entry.get("measures") or ():
-            if item.get("headline") and item.get("higher_is_better") is True and item["name"] in present:
-                out.append(item["name"])
-    return out
+    """The run's headline values of the ``factuality`` group (higher is better), in metric order: what the
+    overview shows."""
+    view = view_of(run)
+    present = set(view.values["metric"])
+    return [name for name, m in view.measures.items()
+            if m.group == "factuality" and m.headline and m.higher_is_better is True and name in present]
 
 
 def factuality_overview(run: Any, metrics: list[str] | None = None, *, seed: int = 0,

@@ -21,6 +21,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from evalkit.report import stats
+from evalkit.core.types import Measure
 from evalkit.run.record import metric_instances
 from evalkit.report.plots.style import UPPER_BOUND_HATCH, fit_tick_labels, new_figure, style, system_handles, wrapped
 from evalkit.report.plots.view import View, nothing_to_show, stat, summary_of, view_of
@@ -31,15 +32,19 @@ BELOW, ABOVE = "▼", "▲"
 
 
 def default_quality(run: Any) -> list[str]:
-    """The headline fractions of the run's first metric instance that has any (ROUGE-1/2/Lsum F1 in the configs)."""
+    """The headline fractions of the ``quality`` group of the run's first metric instance that has any
+    (ROUGE-1/2/Lsum F1 in the configs)."""
     view = view_of(run)
     for entry in metric_instances(view.manifest).values():
-        names = [m["name"] for m in entry.get("measures") or ()
-                 if m.get("headline") and m.get("scale") == "fraction" and m.get("higher_is_better")
-                 and view.has(m["name"])]
+        names = [m["name"] for m in entry.get("measures") or () if m.get("name") in view.measures
+                 and _is_quality(view.measures[m["name"]]) and view.has(m["name"])]
         if names:
             return names
     return []
+
+
+def _is_quality(measure: Measure) -> bool:
+    return measure.group == "quality" and measure.headline and measure.scale == "fraction" and bool(measure.higher_is_better)
 
 
 def bars(ax: Axes, view: View, summary: pd.DataFrame, systems: Sequence[str], metrics: Sequence[str],
