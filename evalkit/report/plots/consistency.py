@@ -10,7 +10,6 @@ of them agrees with people on your data.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,6 @@ from matplotlib.figure import Figure
 from evalkit.report.plots.documents import unsupported_entities
 from evalkit.report.plots.style import UPPER_BOUND_HATCH, fit_tick_labels, new_figure, style, suptitle, wrapped
 from evalkit.report.plots.view import nothing_to_show, stat, summary_of, view_of
-from evalkit.run.record import metric_instances
 
 FACTUALITY_KINDS = ("entities", "nli", "llm-judge")
 """The metric kinds whose headline values measure faithfulness to the source."""
@@ -27,15 +25,13 @@ FACTUALITY_KINDS = ("entities", "nli", "llm-judge")
 
 def factuality_metrics(run: Any) -> list[str]:
     """The run's headline factuality values (higher is better), in metric order: what the overview shows."""
-    manifest = getattr(run, "manifest", None) or {}
-    present = set(view_of(run).values["metric"])
+    view = view_of(run)
+    present = set(view.values["metric"])
     out = []
-    for entry in metric_instances(manifest).values():
-        if entry.get("kind") not in FACTUALITY_KINDS:
+    for entry in view.manifest.metrics.values():
+        if entry.kind not in FACTUALITY_KINDS:
             continue
-        for item in entry.get("measures") or ():
-            if item.get("headline") and item.get("higher_is_better") is True and item["name"] in present:
-                out.append(item["name"])
+        out.extend(m.name for m in entry.measures if m.headline and m.higher_is_better is True and m.name in present)
     return out
 
 
@@ -94,19 +90,11 @@ def factuality_overview(run: Any, metrics: list[str] | None = None, *, seed: int
 
 
 def unsupported_claims(run: Any, document_id: str, system: str) -> list[str]:
-    """The sentences an LLM judge found unsupported in one summary (every judge instance's ``*_info``), or []."""
+    """The sentences an LLM judge found unsupported in one summary (every judge instance's facts), or []."""
     view = view_of(run)
-    manifest = getattr(run, "manifest", None) or {}
-    judges = [key for key, entry in metric_instances(manifest).items() if entry.get("kind") == "llm-judge"]
-    rows = view.info[view.info["metric"].astype(str).isin([f"{key}_info" for key in judges])
-                     & (view.info["document_id"].astype(str) == str(document_id))
-                     & (view.info["system"].astype(str) == system)]
+    judges = [key for key, entry in view.manifest.metrics.items() if entry.kind == "llm-judge"]
     out: list[str] = []
-    for note in rows["note"]:
-        try:
-            info = json.loads(note) if isinstance(note, str) else {}
-        except json.JSONDecodeError:
-            continue
+    for info in view.info(document_id, system, judges):
         out.extend(c for c in info.get("unsupported_claims") or [] if isinstance(c, str) and c not in out)
     return out
 

@@ -21,7 +21,6 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from evalkit.report import stats
-from evalkit.run.record import metric_instances
 from evalkit.report.plots.style import UPPER_BOUND_HATCH, fit_tick_labels, new_figure, style, system_handles, wrapped
 from evalkit.report.plots.view import View, nothing_to_show, stat, summary_of, view_of
 
@@ -33,10 +32,9 @@ BELOW, ABOVE = "▼", "▲"
 def default_quality(run: Any) -> list[str]:
     """The headline fractions of the run's first metric instance that has any (ROUGE-1/2/Lsum F1 in the configs)."""
     view = view_of(run)
-    for entry in metric_instances(view.manifest).values():
-        names = [m["name"] for m in entry.get("measures") or ()
-                 if m.get("headline") and m.get("scale") == "fraction" and m.get("higher_is_better")
-                 and view.has(m["name"])]
+    for entry in view.manifest.metrics.values():
+        names = [m.name for m in entry.measures
+                 if m.headline and m.scale == "fraction" and m.higher_is_better and view.has(m.name)]
         if names:
             return names
     return []
