@@ -100,12 +100,13 @@ def test_transient_faults_end_with_exactly_one_summary_per_document(provider, se
         records = [r for r in log if r.key == doc.id]
         assert records[-1].fault == "ok"  # ...and was never requested after that
         assert [r.fault for r in records[:-1]] == TRANSIENT.get(doc.id, [])
-    attempts = {row["document_id"]: json.loads(row["details"])["attempts"] for _, row in run.summaries.iterrows()}
+    attempts = {row["document_id"]: run.details(row["document_id"], row["system"])["attempts"]
+                for _, row in run.summaries.iterrows()}
     assert attempts == {d.id: len(TRANSIENT.get(d.id, [])) + 1 for d in docs}
 
     again = experiment(tmp_path, [spec(provider, server)]).run(docs)  # everything is in the store now
     assert len(server.log()) == len(log)
-    assert again.manifest["counts"]["summaries_cached"] == 12
+    assert again.manifest.counts.summaries_cached == 12
 
 
 def test_retry_after_is_honoured(serve):
@@ -143,7 +144,7 @@ def test_permanent_errors_are_recorded_with_the_provider_message_and_not_retried
     assert message in row["error"] and row["error"].endswith("(not retried)")
     assert f"HTTP {fault}" in row["error"]
     assert KEY not in row["error"]  # the 401 echoes the key; the summary must not
-    details = json.loads(row["details"])
+    details = run.details("d01", row["system"])
     assert (details["attempts"], details["status"]) == (1, int(fault))
     assert run.summaries["error"].notna().sum() == 1
     stored_errors = [error for _, _, error, _ in stored_rows(tmp_path / "runs" / "store.sqlite") if error]
@@ -208,7 +209,7 @@ def test_tokens_and_cost_are_what_the_server_reported(provider, serve, tmp_path)
     reported = {r.key: r.usage for r in server.log() if r.fault == "ok"}
     expected_total = 0.0
     for _, row in run.summaries.iterrows():
-        details = json.loads(row["details"])
+        details = run.details(row["document_id"], row["system"])
         usage = reported[row["document_id"]]
         assert (details["tokens_prompt"], details["tokens_completion"]) == (usage["prompt"], usage["completion"])
         cost = (usage["prompt"] * 1.5 + usage["completion"] * 6.0) / 1e6
@@ -294,7 +295,7 @@ def test_the_key_appears_in_no_file_log_or_repr(serve, tmp_path, caplog):
     for path in written:
         assert KEY.encode() not in path.read_bytes(), path
     assert KEY not in caplog.text and "[REDACTED]" in caplog.text
-    assert KEY_ENV not in json.dumps(run.manifest["systems"])  # settings hold neither the key nor its variable
+    assert KEY_ENV not in json.dumps(run.manifest.to_json()["systems"])  # settings hold neither the key nor its variable
     for system_spec in exp.systems:
         api = build_summarizer(system_spec)
         assert KEY not in repr(api) and KEY not in json.dumps(api.settings())
@@ -506,7 +507,7 @@ def test_a_password_in_base_url_is_in_no_file_log_error_or_fingerprint(serve, tm
     for path in (p for p in (tmp_path / "runs").rglob("*") if p.is_file()):
         assert password.encode() not in path.read_bytes(), path
     assert password not in caplog.text and "alice" not in caplog.text
-    assert password not in json.dumps(run.manifest)
+    assert password not in json.dumps(run.manifest.to_json())
     api = summarizer("openai", server, base_url=url)
     assert password not in repr(api) and api.settings()["base_url"] == f"http://***@127.0.0.1:{server.port}/v1"
     other = summarizer("openai", server, base_url=url.replace(password, "another-password"))

@@ -269,7 +269,7 @@ def test_awkward_input_simply_works(case, argv, expected_text, ws, good, capsys,
     monkeypatch.chdir(ws.tmp)
     assert main(argv(ws)) == 0, capsys.readouterr()
     run = Run.load(ws.tmp / "runs")
-    assert run.manifest["data"]["n_documents"] == len(TINY_ROWS)
+    assert run.manifest.data.n_documents == len(TINY_ROWS)
     assert run.summaries["text"].str.contains(expected_text, regex=False).all()  # decoded right, lead keeps it
     _intact(good, capsys)
 
@@ -351,7 +351,7 @@ def test_same_id_different_text_never_share_a_summary(ws):
     one = _experiment(ws).run(documents=first)
     two = _experiment(ws).run(documents=second)
     assert one.summaries["text"].iloc[0].startswith("Alpha") and two.summaries["text"].iloc[0].startswith("Beta")
-    assert two.manifest["counts"]["summaries_computed"] == 1
+    assert two.manifest.counts.summaries_computed == 1
 
 
 def test_non_latin_articles_run_without_a_crash(ws, capsys):

@@ -48,14 +48,14 @@ def sorted_scores(frame: pd.DataFrame) -> pd.DataFrame:
 def test_second_run_computes_nothing_and_gives_the_same_tables(tiny_jsonl, tmp_path):
     first = Experiment.from_dict(config(tiny_jsonl, tmp_path / "runs")).run()
     n_docs, n_systems = 4, len(SYSTEMS)
-    assert first.manifest["counts"]["summaries_computed"] == n_docs * n_systems
-    assert first.manifest["counts"]["scores_computed"] > 0
+    assert first.manifest.counts.summaries_computed == n_docs * n_systems
+    assert first.manifest.counts.scores_computed > 0
 
     second = Experiment.from_dict(config(tiny_jsonl, tmp_path / "runs")).run()
-    counts = second.manifest["counts"]
-    assert counts["summaries_computed"] == 0 and counts["scores_computed"] == 0
-    assert counts["summaries_cached"] == n_docs * n_systems
-    assert counts["scores_cached"] == first.manifest["counts"]["scores_computed"]
+    counts = second.manifest.counts
+    assert counts.summaries_computed == 0 and counts.scores_computed == 0
+    assert counts.summaries_cached == n_docs * n_systems
+    assert counts.scores_cached == first.manifest.counts.scores_computed
     assert second.run_dir != first.run_dir
     pd.testing.assert_frame_equal(second.table(), first.table())
     pd.testing.assert_frame_equal(sorted_scores(second.scores), sorted_scores(first.scores))
@@ -67,15 +67,15 @@ def test_changing_one_systems_option_recomputes_only_that_system(tiny_jsonl, tmp
     changed = [dict(s) for s in SYSTEMS]
     changed[2]["seed"] = 7
     second = Experiment.from_dict(config(tiny_jsonl, tmp_path / "runs", systems=changed)).run()
-    counts = second.manifest["counts"]
-    assert counts["summaries_computed"] == 4  # random's four documents
-    assert counts["summaries_cached"] == 8   # lead-3 and textrank from the store
-    assert second.manifest["systems"]["random"]["fingerprint"] != first.manifest["systems"]["random"]["fingerprint"]
+    counts = second.manifest.counts
+    assert counts.summaries_computed == 4  # random's four documents
+    assert counts.summaries_cached == 8   # lead-3 and textrank from the store
+    assert second.manifest.systems["random"].fingerprint != first.manifest.systems["random"].fingerprint
     # only random's new texts are scored (2 metrics each); lead-3's and textrank's come from the store
     # (counts are of distinct (metric, document, text) items: identical texts are scored once)
     new_texts = set(second.summaries.loc[second.summaries["system"] == "random", "text"]) - set(first.summaries["text"])
     assert new_texts
-    assert counts["scores_computed"] == 2 * len(new_texts)
+    assert counts.scores_computed == 2 * len(new_texts)
     unchanged = ["lead-3", "textrank"]
     pd.testing.assert_frame_equal(second.table().loc[unchanged], first.table().loc[unchanged])
 
@@ -87,8 +87,8 @@ def test_renaming_a_system_or_reordering_documents_recomputes_nothing(tiny_rows,
     path.write_text("".join(json.dumps(r) + "\n" for r in reversed(tiny_rows)), encoding="utf-8")
     renamed = [{**s, "name": s["name"] + "-renamed"} for s in SYSTEMS]
     run = Experiment.from_dict(config(path, tmp_path / "runs", systems=renamed)).run()
-    assert run.manifest["counts"]["summaries_computed"] == 0
-    assert run.manifest["counts"]["scores_computed"] == 0
+    assert run.manifest.counts.summaries_computed == 0
+    assert run.manifest.counts.scores_computed == 0
     assert list(run.table().index) == [s["name"] for s in renamed]
 
 
@@ -100,7 +100,7 @@ def test_a_documents_own_target_overrides_the_runs(tiny_documents, tmp_path):
     wide = run.wide().set_index("document_id")
     assert wide.loc[own.id, "length_sentences"] == 1
     assert wide.loc["storm", "length_sentences"] == 3
-    assert set(run.summaries.set_index("document_id")["target"]) == {"sentences=1", "sentences=3"}
+    assert run.target_of(own.id) == LengthTarget(sentences=1) and run.target_of("storm") == LengthTarget(sentences=3)
 
 
 # -- the manifest -------------------------------------------------------------
@@ -110,32 +110,32 @@ def test_manifest_records_how_the_run_was_made(tiny_jsonl, tmp_path):
     experiment = Experiment.from_dict(config(tiny_jsonl, tmp_path / "runs", seed=11))
     run = experiment.run()
     manifest = run.manifest
-    assert manifest["config"] == json.loads(json.dumps(experiment.to_dict(), default=str))
-    assert manifest["seed"] == 11 and manifest["config"]["seed"] == 11
-    assert "git_commit" in manifest
-    assert manifest["git_commit"] is None or re.fullmatch(r"[0-9a-f]{40}", manifest["git_commit"])
+    assert manifest.config.model_dump(mode="json") == json.loads(json.dumps(experiment.to_dict(), default=str))
+    assert manifest.seed == 11 and manifest.config.seed == 11
+    assert "git_commit" in manifest.to_json()
+    assert manifest.git_commit is None or re.fullmatch(r"[0-9a-f]{40}", manifest.git_commit)
     for package in ("numpy", "pandas", "rouge-score"):
-        assert manifest["packages"][package] == metadata.version(package)
+        assert manifest.packages[package] == metadata.version(package)
     expected_fingerprints = {"lead-3": Lead().fingerprint, "textrank": TextRank().fingerprint,
                              "random": RandomSentences(seed=0).fingerprint}
-    assert {name: s["fingerprint"] for name, s in manifest["systems"].items()} == expected_fingerprints
-    assert manifest["systems"]["random"]["settings"]["seed"] == 0
-    assert {k: v["signature"] for k, v in manifest["metrics"].items()} == {"rouge": Rouge().signature,
+    assert {name: s.fingerprint for name, s in manifest.systems.items()} == expected_fingerprints
+    assert manifest.systems["random"].settings["seed"] == 0
+    assert {k: v.signature for k, v in manifest.metrics.items()} == {"rouge": Rouge().signature,
                                                                            "length": LengthCompliance().signature}
-    assert manifest["metrics"]["rouge"]["config"] == {"kind": "rouge"}
-    measures = {m["name"]: m for m in manifest["metrics"]["rouge"]["measures"]}
-    assert measures["rougeLsum_f"]["label"] == "ROUGE-L (summary-level, Lsum) F1"
-    assert measures["rouge1_f"]["scale"] == "fraction" and measures["rouge1_f"]["higher_is_better"] is True
-    assert manifest["metric_signature"]
-    assert manifest["data"]["n_documents"] == 4
-    assert manifest["run_id"] == run.run_dir.name
+    assert manifest.metrics["rouge"].config == {"kind": "rouge"}
+    measures = {m.name: m for m in manifest.metrics["rouge"].measures}
+    assert measures["rougeLsum_f"].label == "ROUGE-L (summary-level, Lsum) F1"
+    assert measures["rouge1_f"].scale == "fraction" and measures["rouge1_f"].higher_is_better is True
+    assert manifest.metric_signature
+    assert manifest.data.n_documents == 4
+    assert manifest.run_id == run.run_dir.name
     on_disk = json.loads((run.run_dir / "manifest.json").read_text(encoding="utf-8"))
-    assert on_disk == json.loads(json.dumps(manifest, default=str))
+    assert on_disk == manifest.to_json() and on_disk["manifest_version"] == 3
 
 
 def test_run_directory_round_trips(tiny_jsonl, tmp_path):
     run = Experiment.from_dict(config(tiny_jsonl, tmp_path / "runs")).run()
-    assert {p.name for p in run.run_dir.iterdir()} == {"scores.csv", "summaries.jsonl", "manifest.json"}
+    assert {p.name for p in run.run_dir.iterdir()} == {"scores.csv", "summaries.jsonl", "facts.jsonl", "manifest.json"}
     loaded = Run.load(run.run_dir)
     latest = Run.load(tmp_path / "runs")  # the folder itself means its latest run
     assert latest.run_dir == run.run_dir
@@ -163,7 +163,7 @@ def test_failed_summaries_become_rows_with_notes(tiny_rows, tmp_path):
     summaries = run.summaries.set_index(["document_id", "system"])
     assert "reference" in summaries.loc[("free", "oracle"), "error"]
     assert pd.isna(summaries.loc[("free", "lead"), "error"])
-    assert run.manifest["counts"]["summaries_failed"] == 1
+    assert run.manifest.counts.summaries_failed == 1
 
     scores = run.scores.set_index(["document_id", "system", "metric"]).sort_index()
     expected_metrics = set(Rouge().names) | set(LengthCompliance().names)
@@ -176,11 +176,11 @@ def test_failed_summaries_become_rows_with_notes(tiny_rows, tmp_path):
     assert scores.loc[("free", "lead", "rouge1_f"), "note"] == "no reference summary"
     assert scores.loc[("free", "lead", "length_sentences"), "value"] == 2
     # the other documents' oracle summaries are fine
-    assert run.manifest["counts"]["summaries_computed"] == 10
+    assert run.manifest.counts.summaries_computed == 10
 
     again = Experiment.from_dict(cfg).run()
-    assert again.manifest["counts"]["summaries_computed"] == 1  # only the failed one is retried
-    assert again.manifest["counts"]["summaries_failed"] == 1
+    assert again.manifest.counts.summaries_computed == 1  # only the failed one is retried
+    assert again.manifest.counts.summaries_failed == 1
 
 
 # -- configuration errors ---------------------------------------------------------
@@ -261,7 +261,7 @@ def test_data_path_is_relative_to_the_config_file(tiny_jsonl, tmp_path):
         "data": {"path": tiny_jsonl.name}, "systems": [{"kind": "lead"}], "metrics": [{"kind": "length"}],
         "output_dir": str(tmp_path / "runs"), "progress": False}), encoding="utf-8")
     run = Experiment.from_yaml(folder / "exp.yaml").run()
-    assert run.manifest["data"]["n_documents"] == 4
+    assert run.manifest.data.n_documents == 4
 
 
 # -- a run killed with SIGKILL resumes -------------------------------------------------
@@ -350,9 +350,9 @@ def test_a_run_killed_midway_resumes_and_matches_an_uninterrupted_run(tmp_path, 
     assert resumed.returncode == 0, resumed.stderr
     assert f"({done} from the store)" in resumed.stdout
     resumed_run = Run.load(killed_out)
-    counts = resumed_run.manifest["counts"]
-    assert counts["summaries_cached"] == done
-    assert counts["summaries_computed"] == 2 * N_KILL_DOCS - done
+    counts = resumed_run.manifest.counts
+    assert counts.summaries_cached == done
+    assert counts.summaries_computed == 2 * N_KILL_DOCS - done
 
     # the same experiment, never interrupted (and without the delay, which does not change outputs)
     monkeypatch.syspath_prepend(str(plugin_dir))
@@ -361,14 +361,14 @@ def test_a_run_killed_midway_resumes_and_matches_an_uninterrupted_run(tmp_path, 
     clean_experiment = Experiment.from_yaml(clean_cfg)
     clean_experiment.progress = False
     clean = clean_experiment.run()
-    assert clean.manifest["counts"]["summaries_cached"] == 0
+    assert clean.manifest.counts.summaries_cached == 0
 
     pd.testing.assert_frame_equal(sorted_scores(pd.read_csv(resumed_run.run_dir / "scores.csv")),
                                   sorted_scores(pd.read_csv(clean.run_dir / "scores.csv")))
     key = ["document_id", "system"]
     assert (resumed_run.summaries.sort_values(key)["text"].tolist()
             == clean.summaries.sort_values(key)["text"].tolist())
-    assert resumed_run.manifest["systems"] == clean.manifest["systems"]
+    assert resumed_run.manifest.systems == clean.manifest.systems
 
 
 # -- the issue's benchmark: lead-3, oracle and random on the CNN/DM sample ----------------
@@ -382,8 +382,8 @@ def test_cnndm_benchmark_lead3_oracle_random(cnndm_path, tmp_path):
         systems=[{"kind": "lead", "name": "lead-3"}, {"kind": "oracle"}, {"kind": "random", "seed": 0}],
         metrics=[{"kind": "rouge"}], target={"sentences": 3}, output_dir=tmp_path / "runs", progress=False)
     run = experiment.run()
-    assert run.manifest["data"]["n_documents"] == 631
-    assert run.manifest["counts"]["summaries_failed"] == 0
+    assert run.manifest.data.n_documents == 631
+    assert run.manifest.counts.summaries_failed == 0
     table = 100 * run.table(["rouge1_f", "rouge2_f", "rougeLsum_f"])
     lead = table.loc["lead-3"]
     # the issue's expected lead-3 scores on this sample (rouge-score, Porter stemming, Lsum on sentences)
@@ -447,7 +447,7 @@ DOCS = ("Alpha rose. It was sunny.", "Beta fell. It rained.", "Gamma held. It sn
 def test_a_permanent_failure_is_not_resent_unless_asked(scripted, tmp_path):
     scripted.fail = {"Beta": {"permanent": True, "status": 400}, "Gamma": {"status": 503}}
     first = _scripted_run(tmp_path, _docs(*DOCS))
-    assert first.manifest["counts"]["summaries_failed"] == 2
+    assert first.manifest.counts.summaries_failed == 2
     scripted.calls.clear()
     again = _scripted_run(tmp_path, _docs(*DOCS))
     assert scripted.calls == ["Gamma"]  # the transient 503 is retried, the 400 is final
@@ -465,7 +465,7 @@ def test_a_401_is_retried_only_once_the_key_changed(scripted, tmp_path):
     assert scripted.calls == []  # same key: sending again cannot help
     scripted.credential, scripted.fail = "key-b", {}
     run = _scripted_run(tmp_path, _docs(*DOCS))
-    assert scripted.calls == ["Alpha"] and run.manifest["counts"]["summaries_failed"] == 0
+    assert scripted.calls == ["Alpha"] and run.manifest.counts.summaries_failed == 0
 
 
 def test_out_of_order_replies_land_under_their_own_content(scripted, tmp_path):

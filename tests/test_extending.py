@@ -229,7 +229,7 @@ def test_a_toy_metric_and_strategy_reach_evalkit_compare(toys, tmp_path, capsys)
 
 def test_a_measure_group_is_declared_derived_or_read_from_an_old_manifest():
     from evalkit.core.types import Measure
-    from evalkit.run.record import measures_of
+    from evalkit.run.schema import RunManifest
 
     assert Measure("x", "x", "seconds").group == "cost"
     assert Measure("x", "x", "score", False).group == "quality"
@@ -241,5 +241,5 @@ def test_a_measure_group_is_declared_derived_or_read_from_an_old_manifest():
            "higher_is_better": True, "unit": None, "description": "", "headline": True, "tolerance": 0.01}
     manifest = {"metrics": {"entities": {"kind": "entities", "config": {"kind": "entities"}, "signature": "s",
                                          "measures": [old]}}}
-    assert measures_of(manifest)["entity_precision_source"].group == "factuality"
+    assert RunManifest.load(manifest).measures()["entity_precision_source"].group == "factuality"
     assert Measure.from_dict(Measure("y", "y", group="length").to_dict()).group == "length"

@@ -7,7 +7,6 @@ drops) or by hand (binomial tail probabilities), never read back from the gate's
 from __future__ import annotations
 
 import argparse
-import copy
 import gzip
 import json
 import subprocess
@@ -68,7 +67,7 @@ def run_experiment(root: Path, name: str, data: Path, systems=SYSTEMS, metrics=M
 
 def derived(run: Run, name: str, *, scores: pd.DataFrame | None = None, drop_systems=(), drop_metric_kinds=()) -> Run:
     """An in-memory copy of ``run`` with other scores, or without some systems or metric kinds."""
-    manifest = copy.deepcopy(run.manifest)
+    manifest = run.manifest.to_json()
     scores = (run.scores if scores is None else scores).copy()
     summaries = run.summaries[~run.summaries["system"].isin(drop_systems)].copy()
     scores = scores[~scores["system"].isin(drop_systems)]
@@ -78,7 +77,7 @@ def derived(run: Run, name: str, *, scores: pd.DataFrame | None = None, drop_sys
         del manifest["metrics"][kind]
         manifest["config"]["metrics"] = [m for m in manifest["config"]["metrics"] if m["kind"] != kind]
         scores = scores[~scores["metric"].str.startswith(kind)]
-    return Run(run.run_dir.with_name(name), manifest, scores.reset_index(drop=True), summaries)
+    return Run(run.run_dir.with_name(name), manifest, scores.reset_index(drop=True), summaries, run.facts)
 
 
 def with_values(run: Run, system: str, metric: str, change) -> pd.DataFrame:
@@ -158,13 +157,13 @@ def test_baseline_holds_scores_signatures_fingerprints_and_data_identity(base_ru
     assert baseline["not_gated"] == []
     entry = baseline["metrics"]["rouge1_f"]
     assert {k: entry[k] for k in ("kind", "instance", "signature", "config")} == {
-        "kind": "rouge", "instance": "rouge", "signature": base_run.manifest["metrics"]["rouge"]["signature"],
+        "kind": "rouge", "instance": "rouge", "signature": base_run.manifest.metrics["rouge"].signature,
         "config": {"kind": "rouge"}}
     assert entry["measure"]["higher_is_better"] is True and entry["measure"]["tolerance"] == 0.005
     assert baseline["metrics"]["length_ok"]["kind"] == "length"
-    assert baseline["metric_signature"] == base_run.manifest["metric_signature"]
-    assert baseline["systems"]["lead"]["fingerprint"] == base_run.manifest["systems"]["lead"]["fingerprint"]
-    assert baseline["data"]["documents"] == base_run.manifest["data"]["documents"]
+    assert baseline["metric_signature"] == base_run.manifest.metric_signature
+    assert baseline["systems"]["lead"]["fingerprint"] == base_run.manifest.systems["lead"].fingerprint
+    assert baseline["data"]["documents"] == base_run.manifest.data.documents
     assert len(baseline["data"]["hashes"]) == 16 and baseline["data"]["targets"]["doc-00"] == "words=60,bound=about"
     expected = means(base_run, "lead", "rouge1_f")
     assert baseline["scores"]["lead"]["rouge1_f"] == {d: float(v) for d, v in expected.items()}  # full precision
@@ -312,7 +311,7 @@ def test_lower_is_better_metric_and_per_system_override(base_run, halved_run, tm
 def test_another_metric_signature_is_could_not_compare(base_run, unstemmed_run, baseline_file):
     result = check(unstemmed_run, baseline_file)
     assert result.verdict == "incomparable" and result.exit_code == 3
-    old, new = base_run.manifest["metrics"]["rouge"]["signature"], unstemmed_run.manifest["metrics"]["rouge"]["signature"]
+    old, new = base_run.manifest.metrics["rouge"].signature, unstemmed_run.manifest.metrics["rouge"].signature
     assert old != new
     rouge = [c for c in result.checks if c.metric.startswith("rouge")]
     assert rouge and all(c.status == "error" and old in c.reason and new in c.reason for c in rouge)

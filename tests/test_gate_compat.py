@@ -46,7 +46,7 @@ def test_legacy_run_against_legacy_baseline_passes(tmp_path, capsys):
 
 def test_current_run_against_legacy_baseline(tmp_path):
     run = _experiment(tmp_path, "current", [{"kind": "rouge"}, {"kind": "length"}]).run()
-    assert isinstance(run.manifest["metrics"]["rouge"], dict)  # the current manifest format
+    assert run.manifest.manifest_version == 3 and run.manifest.metrics["rouge"].measures  # the current format
     result = check(run, LEGACY / "baseline.json")
     # The legacy baseline is read, and its values are compared where the metric settings are the same. Since it
     # was saved, ROUGE (tokenizer: auto) and length (Unicode text rules) changed their signatures, so the gate
@@ -56,7 +56,7 @@ def test_current_run_against_legacy_baseline(tmp_path):
     assert len(result.errors) == 2 and all("re-save the baseline" in e for e in result.errors)
     assert {e.split()[1] for e in result.errors} == {"rouge", "length"}
     old = load_baseline(LEGACY / "baseline.json")
-    assert old["metrics"]["rouge1_f"]["signature"] != run.manifest["metrics"]["rouge"]["signature"]
+    assert old["metrics"]["rouge1_f"]["signature"] != run.manifest.metrics["rouge"].signature
     # A baseline re-saved from the legacy run by this version gates the legacy run as the old baseline did,
     # and a baseline saved from the current run gates the current run.
     legacy_run = Run.load(shutil.copytree(LEGACY_RUN, tmp_path / LEGACY_RUN.name))
@@ -69,13 +69,13 @@ def test_current_run_against_legacy_baseline(tmp_path):
 def test_two_bertscore_instances_keep_both_signatures_and_are_both_gated(tmp_path):
     metrics = [{"kind": "bertscore"}, {"kind": "bertscore", "against": "source"}]
     base = _experiment(tmp_path, "bert", metrics).run()
-    instances = base.manifest["metrics"]
+    instances = base.manifest.metrics
     assert set(instances) == {"bertscore", "bertscore_src"}
-    assert instances["bertscore"]["signature"] != instances["bertscore_src"]["signature"]
+    assert instances["bertscore"].signature != instances["bertscore_src"].signature
     baseline = save_baseline(base, tmp_path / "bert.json")
     assert {baseline["metrics"][m]["instance"] for m in ("bertscore_f", "bertscore_src_f")} == {"bertscore",
                                                                                                 "bertscore_src"}
-    assert baseline["metric_signatures"] == {k: v["signature"] for k, v in instances.items()}
+    assert baseline["metric_signatures"] == {k: v.signature for k, v in instances.items()}
     result = check(base, tmp_path / "bert.json")
     assert result.verdict == "passed"
     assert {(c.system, c.metric) for c in result.checks} == {(s, m) for s in ("lead", "random")

@@ -164,7 +164,7 @@ def test_a_run_is_cached_replies_are_reused_and_offline_replay_never_sends(serve
     assert set(first.wide()["judge_supported"]) == {1.0}
 
     again = _experiment(tmp_path, [spec]).run(docs)
-    assert len(server.log()) == sent and again.manifest["counts"]["scores_computed"] == 0
+    assert len(server.log()) == sent and again.manifest.counts.scores_computed == 0
     renamed = _experiment(tmp_path, [{**spec, "prefix": "facts", "concurrency": 1}]).run(docs)
     assert len(server.log()) == sent  # another signature, the same prompts: every reply comes from the store
     assert set(renamed.wide()["facts_supported"]) == {1.0}

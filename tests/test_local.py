@@ -115,7 +115,7 @@ def _experiment(tmp_path: Path, systems: list[dict], target=None) -> Experiment:
 
 
 def _details(run) -> dict[str, dict]:
-    return {row.document_id: json.loads(row.details) for row in run.summaries.itertuples()}
+    return {row.document_id: run.details(row.document_id, row.system) for row in run.summaries.itertuples()}
 
 
 # -- the budget rule, by hand -------------------------------------------------------------------
@@ -219,7 +219,7 @@ def test_seq2seq_experiment_summarizes_within_budget_and_caches(models, tmp_path
     path = models[shape]
     system = {"kind": "hf-seq2seq", "name": shape, "model": str(path), "batch_size": 2}
     run = _experiment(tmp_path, [system]).run(documents=DOCUMENTS)
-    assert run.manifest["counts"]["summaries_computed"] == len(DOCUMENTS)
+    assert run.manifest.counts.summaries_computed == len(DOCUMENTS)
     assert run.summaries["error"].isna().all(), run.summaries["error"].tolist()
     details = _details(run)
     prefix = "summarize: " if shape == "t5" else ""
@@ -239,8 +239,8 @@ def test_seq2seq_experiment_summarizes_within_budget_and_caches(models, tmp_path
         assert d.get("prefix", "") == prefix
 
     again = _experiment(tmp_path, [system]).run(documents=DOCUMENTS)
-    assert again.manifest["counts"]["summaries_computed"] == 0
-    assert again.manifest["counts"]["summaries_cached"] == len(DOCUMENTS)
+    assert again.manifest.counts.summaries_computed == 0
+    assert again.manifest.counts.summaries_cached == len(DOCUMENTS)
     assert again.summaries["text"].tolist() == run.summaries["text"].tolist()
 
 
@@ -293,9 +293,9 @@ def test_chat_experiment_summarizes_truncates_and_caches(models, tmp_path):
     assert long["truncated_tokens"] == long["input_tokens"] - (CHAT_CONTEXT - long["max_new_tokens"])
 
     again = _experiment(tmp_path, [system]).run(documents=documents)
-    assert again.manifest["counts"]["summaries_computed"] == 0
+    assert again.manifest.counts.summaries_computed == 0
     changed = _experiment(tmp_path, [{**system, "system_prompt": "Be terse."}]).run(documents=documents[:1])
-    assert changed.manifest["counts"]["summaries_computed"] == 1  # a new prompt is a new fingerprint
+    assert changed.manifest.counts.summaries_computed == 1  # a new prompt is a new fingerprint
 
 
 def test_chat_prompt_goes_through_the_template(models):
@@ -404,7 +404,7 @@ def test_a_run_goes_on_when_a_model_is_missing(tmp_path, monkeypatch):
     systems = [{"kind": "hf-chat", "name": "ghost", "model": "evalkit-test/no-such-chat-model"},
                {"kind": "lead", "name": "lead"}]
     run = _experiment(tmp_path, systems).run(documents=DOCUMENTS)
-    assert run.manifest["counts"]["summaries_failed"] == len(DOCUMENTS)
+    assert run.manifest.counts.summaries_failed == len(DOCUMENTS)
     ghost = run.summaries[run.summaries["system"] == "ghost"]
     assert ghost["error"].str.contains("evalkit-test/no-such-chat-model").all()
     assert run.summaries[run.summaries["system"] == "lead"]["error"].isna().all()

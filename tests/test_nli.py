@@ -134,9 +134,9 @@ def test_a_run_scores_caches_and_declares_its_measures(tiny, tmp_path):
     run = experiment.run(docs)
     assert set(run.wide()["nli_consistency_mean"].map(lambda v: -1 <= v <= 1)) == {True}
     assert run.measure("nli_consistency_mean").label == "NLI consistency (SummaC-ZS)"
-    assert run.manifest["metrics"]["nli"]["signature"] == build_metric(spec).signature
+    assert run.manifest.metrics["nli"].signature == build_metric(spec).signature
     again = experiment.run(docs)
-    assert again.manifest["counts"]["scores_computed"] == 0
+    assert again.manifest.counts.scores_computed == 0
     assert build_metric({**spec, "max_length": 128}).signature != build_metric(spec).signature
     with pytest.raises(ConfigError, match="labels must be"):
         build_metric({**spec, "labels": {"entail": 0}})

@@ -36,8 +36,8 @@ def test_three_kinds_notebook_draws_every_chart_with_real_models(real_server, tm
         assert any("image/png" in o.get("data", {}) for o in cell.outputs), f"no chart from {marker}"
     run = Run.load(tmp_path / "runs")
     summaries = run.summaries.set_index(["system", "document_id"])
-    assert set(run.manifest["systems"]) == {"lead", "textrank", "lexrank", "smollm2-local", "smollm2-served"}
-    assert run.manifest["data"]["n_documents"] == 2
+    assert set(run.manifest.systems) == {"lead", "textrank", "lexrank", "smollm2-local", "smollm2-served"}
+    assert run.manifest.data.n_documents == 2
     for system in ("smollm2-local", "smollm2-served"):
         rows = summaries.loc[system]
         assert rows["error"].isna().all(), rows["error"].tolist()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def make_run(tmp_path: Path, *, words_target: int | None = 60, paragraphs: int | None = 2) -> Run:
     """A synthetic run: 4 systems x 12 documents, entity precision sometimes undefined, cost for API systems."""
     rng = np.random.default_rng(7)
-    rows, summaries = [], []
+    rows, summaries, facts = [], [], []
     quality = {"lead": 0.38, "textrank": 0.33, "gpt-mini": 0.42, "claude-small": 0.40}
     for d in range(N_DOCS):
         doc = f"doc-{d:02d}"
@@ -52,28 +51,23 @@ def make_run(tmp_path: Path, *, words_target: int | None = 60, paragraphs: int |
             values["entity_count"] = n_entities
             for metric, value in values.items():
                 rows.append((doc, system, metric, None if value is None else float(value), None))
-            rows.append((doc, system, "entities_info", None,
-                         json.dumps({"unsupported_entities": ["Atlantis"][:unsupported],
-                                     "summary_entities": ["Lyon", "Atlantis"][:n_entities]})))
+            facts.append({"document_id": doc, "system": system, "metric": "entities",
+                          "info": {"unsupported_entities": ["Atlantis"][:unsupported],
+                                   "summary_entities": ["Lyon", "Atlantis"][:n_entities]}})
             details = {"selected": [0, 1]}
             if system in ("gpt-mini", "claude-small"):
                 details.update({"cost_usd": 0.0004 if system == "gpt-mini" else 0.003,
                                 "latency_s": float(rng.uniform(0.8, 2.5)), "tokens": 900})
-            target_parts = []
-            if words_target is not None:
-                target_parts.append(f"words={words_target}")
-            if paragraphs is not None:
-                target_parts.append(f"paragraphs={paragraphs}")
-            if words_target is not None:
-                target_parts.append("bound=about")
+            target = {"words": words_target, "sentences": None, "paragraphs": paragraphs, "bound": "about",
+                      "instruction": None}
             summaries.append({"document_id": doc, "system": system, "text": f"Summary of {doc} by {system}.",
                               "error": None, "seconds": float(rng.uniform(0.001, 0.01)),
-                              "fingerprint": f"{system}@0", "target": ",".join(target_parts) or "none",
-                              "details": json.dumps(details, sort_keys=True)})
+                              "fingerprint": f"{system}@0", "target": target, "details": details})
     scores = pd.DataFrame(rows, columns=["document_id", "system", "metric", "value", "note"])
-    manifest = {"systems": {s: {"kind": s} for s in SYSTEMS}, "metrics": metric_entries("rouge", "length", "entities"),
+    manifest = {"systems": {s: {"kind": s, "fingerprint": f"{s}@0"} for s in SYSTEMS},
+                "metrics": metric_entries("rouge", "length", "entities"),
                 "config": {"target": {"words": words_target, "paragraphs": paragraphs, "bound": "about"}}}
-    return Run(tmp_path / "run", manifest, scores, pd.DataFrame(summaries))
+    return Run(tmp_path / "run", manifest, scores, pd.DataFrame(summaries), pd.DataFrame(facts))
 
 
 def metric_entries(*kinds: str) -> dict:
@@ -217,7 +211,7 @@ def test_length_compliance(run, tmp_path):
 
 def test_length_compliance_without_targets_says_so(tmp_path):
     run = make_run(tmp_path, words_target=None, paragraphs=None)
-    run.manifest["config"]["target"] = {"words": None, "paragraphs": None}
+    run.manifest = run.manifest.model_copy(update={"config": run.manifest.config.model_copy(update={"target": None})})
     fig = plots.length_compliance(run, n_resamples=200)
     assert fig.get_suptitle() == "Length: words per summary (the run sets no word target)"
     assert len(fig.axes) == 1  # no compliance flag is defined, so no share panel
@@ -294,7 +288,7 @@ def test_quality_vs_cost_never_draws_unknown_cost_as_zero(run, tmp_path):
     # API systems use details.latency_s, not seconds.
     latency = {c.get_label(): c.lines[0].get_xdata()[0] for c in latency_ax.containers
                if isinstance(c, ErrorbarContainer)}
-    gpt = [json.loads(d)["latency_s"] for d in run.summaries.query("system == 'gpt-mini'")["details"]]
+    gpt = [d["latency_s"] for d in run.summaries.query("system == 'gpt-mini'")["details"]]
     assert latency["gpt-mini"] == pytest.approx(np.mean(gpt))
     assert errorbar_colors(latency_ax)["lead"] == to_hex(plots.system_colors(SYSTEMS)["lead"])
     check_labels(fig)
@@ -304,7 +298,7 @@ def test_quality_vs_cost_never_draws_unknown_cost_as_zero(run, tmp_path):
 def test_cost_table_partial_and_failed_summaries(run):
     summaries = run.summaries.copy()
     first = summaries.index[summaries["system"] == "gpt-mini"][0]
-    summaries.loc[first, "details"] = "{}"
+    summaries.loc[first, "details"] = None
     failed = summaries.index[summaries["system"] == "claude-small"][0]
     summaries.loc[failed, "error"] = "rate limited"
     table = plots.cost_table(run.scores, "rouge1_f", summaries=summaries, n_resamples=200).set_index("system")
@@ -318,14 +312,15 @@ def test_cost_table_partial_and_failed_summaries(run):
 # -- document view -----------------------------------------------------------------------------
 
 def test_document_view_html_marks_and_escapes(run):
-    scores = run.scores.copy()
     summaries = run.summaries.copy()
     where = (summaries["document_id"] == "doc-00") & (summaries["system"] == "gpt-mini")
     summaries.loc[where, "text"] = 'AT&T met <b>Atlantis</b> officials in "Lyon".'
-    info = ((scores["document_id"] == "doc-00") & (scores["system"] == "gpt-mini")
-            & (scores["metric"] == "entities_info"))
-    scores.loc[info, "note"] = json.dumps({"unsupported_entities": ["Atlantis", "AT&T"], "summary_entities": []})
-    page = plots.document_view_html(scores, "doc-00", "Officials met in Lyon <today>.", summaries=summaries)
+    facts = run.facts.copy()
+    info = (facts["document_id"] == "doc-00") & (facts["system"] == "gpt-mini") & (facts["metric"] == "entities")
+    facts["info"] = [{"unsupported_entities": ["Atlantis", "AT&T"], "summary_entities": []} if hit else old
+                     for hit, old in zip(info, facts["info"])]
+    page = plots.document_view_html(Run(run.run_dir, run.manifest, run.scores, summaries, facts), "doc-00",
+                                    "Officials met in Lyon <today>.")
     assert "<mark>Atlantis</mark>" in page
     assert "<mark>AT&amp;T</mark>" in page
     assert "&lt;b&gt;" in page and "<b>" not in page
@@ -373,7 +368,7 @@ def test_save_all_writes_pngs_for_what_the_run_has(run, tmp_path):
 
 
 def test_save_all_skips_a_chart_with_nothing_to_show_and_says_why(run, tmp_path, caplog):
-    run.summaries["details"] = "{}"  # no system reports a cost
+    run.summaries["details"] = [{}] * len(run.summaries)  # no system reports a cost
     with caplog.at_level("INFO", logger="evalkit.report.plots.save"):
         names = {p.name for p in plots.save_all(run, tmp_path / "nocost", n_resamples=200)}
     assert "quality_vs_cost.png" not in names and "metric_comparison.png" in names
@@ -462,13 +457,15 @@ def test_quality_vs_factuality_axis_is_not_a_magnifying_glass_and_labels_do_not_
 
 
 def test_quality_vs_cost_with_no_cost_is_not_drawn(run):
-    run.summaries["details"] = "{}"
+    run.summaries["details"] = [{}] * len(run.summaries)
     with pytest.raises(ValueError, match="nothing to show because no system reports a cost"):
         plots.quality_vs_cost(run, n_resamples=200)
 
 
 def test_precomputed_outputs_have_no_latency(run):
-    run.manifest["systems"]["textrank"] = {"kind": "precomputed"}
+    data = run.manifest.to_json()
+    data["systems"]["textrank"] = {"kind": "precomputed", "fingerprint": "precomputed@0"}
+    run = Run(run.run_dir, data, run.scores, run.summaries, run.facts)
     table = plots.cost_table(run, "rouge1_f", n_resamples=200).set_index("system")
     assert np.isnan(table.loc["textrank", "latency_s"]) and table.loc["textrank", "n_latency"] == 0
     assert table.loc["lead", "n_latency"] == N_DOCS
@@ -496,15 +493,18 @@ def test_returned_figures_display_as_png_in_ipython_without_pyplot(run):
 
 
 def test_labels_come_from_the_runs_descriptors(run):
-    run.manifest["metrics"]["rouge"]["measures"][0]["label"] = "ROUGE-1 F1 (toy label)"
+    data = run.manifest.to_json()
+    data["metrics"]["rouge"]["measures"][0]["label"] = "ROUGE-1 F1 (toy label)"
+    run = Run(run.run_dir, data, run.scores, run.summaries, run.facts)
     ax = plots.metric_comparison(run, ["rouge1_f"], n_resamples=100).axes[0]
     assert ax.get_xticklabels()[0].get_text().replace("\n", " ") == "ROUGE-1 F1 (toy label)"
 
 
 def test_a_run_written_before_measures_were_recorded_still_gets_labels(run):
     # Version-1 manifest: metrics as {kind: signature}; the measures come from evalkit.run.record.upgrade_manifest.
-    run.manifest = {"systems": run.manifest["systems"], "metrics": {"rouge": "rouge@old", "length": "length@old"},
-                    "config": {"metrics": [{"kind": "rouge"}, {"kind": "length"}]}}
+    systems = run.manifest.to_json()["systems"]
+    run = Run(run.run_dir, {"systems": systems, "metrics": {"rouge": "rouge@old", "length": "length@old"},
+                            "config": {"metrics": [{"kind": "rouge"}, {"kind": "length"}]}}, run.scores, run.summaries)
     ax = plots.metric_comparison(run, n_resamples=100).axes[0]
     assert ax.get_xticklabels()[0].get_text() == "ROUGE-1 F1" and "%" in ax.get_ylabel()
 
@@ -515,8 +515,10 @@ def renamed(run: Run, names: dict[str, str]) -> Run:
     scores, summaries = run.scores.copy(), run.summaries.copy()
     scores["system"] = scores["system"].replace(names)
     summaries["system"] = summaries["system"].replace(names)
-    manifest = {**run.manifest, "systems": {names.get(s, s): e for s, e in run.manifest["systems"].items()}}
-    return Run(run.run_dir, manifest, scores, summaries)
+    manifest = run.manifest.to_json()
+    manifest["systems"] = {names.get(s, s): e for s, e in manifest["systems"].items()}
+    facts = run.facts.assign(system=run.facts["system"].replace(names))
+    return Run(run.run_dir, manifest, scores, summaries, facts)
 
 
 def assert_tick_labels_apart(ax, texts, renderer) -> None:

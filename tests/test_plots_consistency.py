@@ -3,7 +3,6 @@ the unsupported entities next to the unsupported claims."""
 
 from __future__ import annotations
 
-import json
 
 import pandas as pd
 import pytest
@@ -28,13 +27,15 @@ def run(tmp_path) -> Run:
     for (doc, system), (precision, supported) in VALUES.items():
         rows += [(doc, system, "entity_precision_source", precision, None), (doc, system, "claims_supported", supported, None),
                  (doc, system, "length_words", 40.0, None)]
-    rows.append(("d2", "model", "entities_info", None, json.dumps({"unsupported_entities": ["Zorbulon Quaxley"]})))
-    rows.append(("d2", "model", "claims_info", None, json.dumps({"unsupported_claims": ["He won the prize in 2031."]})))
+    facts = pd.DataFrame([
+        {"document_id": "d2", "system": "model", "metric": "entities", "info": {"unsupported_entities": ["Zorbulon Quaxley"]}},
+        {"document_id": "d2", "system": "model", "metric": "claims", "info": {"unsupported_claims": ["He won the prize in 2031."]}}])
     scores = pd.DataFrame(rows, columns=["document_id", "system", "metric", "value", "note"])
-    summaries = pd.DataFrame([{"document_id": d, "system": s, "text": "x", "error": None, "details": "{}"}
+    summaries = pd.DataFrame([{"document_id": d, "system": s, "text": "x", "error": None, "details": {}}
                               for d, s in VALUES])
-    manifest = {"systems": {"lead": {"kind": "lead"}, "model": {"kind": "hf-chat"}}, "metrics": metrics}
-    return Run(tmp_path, manifest, scores, summaries)
+    manifest = {"systems": {"lead": {"kind": "lead", "fingerprint": "lead@0"}, "model": {"kind": "hf-chat", "fingerprint": "hf-chat@0"}},
+                "metrics": metrics}
+    return Run(tmp_path, manifest, scores, summaries, facts)
 
 
 def test_overview_shows_each_factuality_value_with_its_label_and_hand_means(run):
@@ -57,6 +58,6 @@ def test_unsupported_entities_and_claims_side_by_side(run):
 
 
 def test_a_run_without_factuality_metrics_says_so(run):
-    run.manifest["metrics"] = {"length": run.manifest["metrics"]["length"]}
+    run.manifest = run.manifest.model_copy(update={"metrics": {"length": run.manifest.metrics["length"]}})
     with pytest.raises(ValueError, match="nothing to show because the run has no factuality metric"):
         plots.factuality_overview(run)

@@ -86,7 +86,7 @@ def _tidy(run: Run):
 def test_ray_and_local_runs_give_identical_tables(tmp_path, tiny_bart, ray_cluster):
     local = Experiment.from_dict(_config(tmp_path, tiny_bart, "local", "local")).run()
     on_ray = Experiment.from_dict(_config(tmp_path, tiny_bart, "ray", "ray")).run()
-    assert on_ray.manifest["executor"]["name"] == "ray" and local.manifest["executor"]["name"] == "local"
+    assert on_ray.manifest.executor.name == "ray" and local.manifest.executor.name == "local"
     a, b = _tidy(local), _tidy(on_ray)
     assert len(a) == len(b) > 0
     assert a[["document_id", "system", "metric", "note"]].equals(b[["document_id", "system", "metric", "note"]])
@@ -100,11 +100,11 @@ def test_ray_and_local_runs_give_identical_tables(tmp_path, tiny_bart, ray_clust
     summaries = [s.sort_values(["document_id", "system"])["text"].tolist() for s in (local.summaries, on_ray.summaries)]
     assert summaries[0] == summaries[1]
     # placement keys are not settings: the fingerprints match the local run's
-    assert local.manifest["systems"]["tiny"]["fingerprint"] == on_ray.manifest["systems"]["tiny"]["fingerprint"]
+    assert local.manifest.systems["tiny"].fingerprint == on_ray.manifest.systems["tiny"].fingerprint
 
     # a re-run on Ray computes nothing
     again = Experiment.from_dict(_config(tmp_path, tiny_bart, "ray", "ray")).run()
-    assert again.manifest["counts"]["summaries_computed"] == 0 and again.manifest["counts"]["scores_computed"] == 0
+    assert again.manifest.counts.summaries_computed == 0 and again.manifest.counts.scores_computed == 0
 
 
 def _stored_summaries(store: Path) -> int:
@@ -149,8 +149,8 @@ def test_killed_ray_driver_resumes_with_nothing_recomputed(tmp_path):
         done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
         run = Run.load(tmp_path / "runs")
-        counts = run.manifest["counts"]
-        assert counts["summaries_cached"] == kept and counts["summaries_computed"] == 12 - kept
+        counts = run.manifest.counts
+        assert counts.summaries_cached == kept and counts.summaries_computed == 12 - kept
         sent_again = [r.key for r in server.log()[n_before:] if r.fault == "ok"]
         assert len(sent_again) == 12 - kept  # only what was never stored is requested
         assert len(set(sent_again)) == len(sent_again)  # and each once

@@ -54,23 +54,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"Estimated API cost: {'at least ' if unknown else ''}${total:.4f}")
         return 0
     run = experiment.run()
-    counts = run.manifest["counts"]
-    print(f"evalkit run '{experiment.name}': {run.manifest['data']['n_documents']} documents x "
-          f"{len(run.manifest['systems'])} systems, target {experiment.target.describe() or 'none'}")
+    counts = run.manifest.counts
+    print(f"evalkit run '{experiment.name}': {run.manifest.data.n_documents} documents x "
+          f"{len(run.manifest.systems)} systems, target {experiment.target.describe() or 'none'}")
     print(format_table(run))
     ranking = format_ranking(run)
     if ranking:
         print("\n" + ranking)
     print("".join(f"\n{note}" for note in notes), end="")
-    print(f"\nComputed {counts['summaries_computed']} summaries ({counts['summaries_cached']} from the store) and "
-          f"{counts['scores_computed']} scores ({counts['scores_cached']} from the store); "
-          f"{counts['summaries_failed']} failed.")
+    print(f"\nComputed {counts.summaries_computed} summaries ({counts.summaries_cached} from the store) and "
+          f"{counts.scores_computed} scores ({counts.scores_cached} from the store); "
+          f"{counts.summaries_failed} failed.")
     from evalkit.core.cost import total_cost
 
     cost = total_cost(run.summaries)
     if cost.requests:
         print(cost.describe())
-    print(f"Results: {run.run_dir}/scores.csv (tidy), summaries.jsonl, manifest.json")
+    print(f"Results: {run.run_dir}/scores.csv (tidy), summaries.jsonl, facts.jsonl, manifest.json")
     return _failure_status(run, strict=args.strict)
 
 
@@ -113,8 +113,8 @@ def cmd_report(args: argparse.Namespace) -> int:
               end="" if args.json else "\n")
         return 0
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    print(f"run {run.run_id} ({run.manifest.get('created', '?')}), "
-          f"{run.manifest['data']['n_documents']} documents")
+    print(f"run {run.run_id} ({run.manifest.created or '?'}), "
+          f"{run.manifest.data.n_documents} documents")
     print(format_table(run, metrics))
     ranking = format_ranking(run, metrics[0] if metrics else None)
     if ranking:
@@ -185,18 +185,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
         else:
             shown_texts[row["text"]] = system
             print(row["text"])
-        if '"short_source": true' in row["details"]:
+        if run.details(row["document_id"], system).get("short_source"):
             print("-- the article is shorter than the target: this is all of its content")
         values = wide.loc[system] if system in wide.index else {}
         for group, names in groups.items():
             shown = [f"{m}={values[m]:.3g}" for m in names if m in values and values[m] == values[m]]
             if shown:
                 print(f"-- {group}: " + ", ".join(shown))
-        info = run.scores[(run.scores["system"] == system) & (run.scores["metric"] == "entities_info")]
-        if len(info):
-            import json
-
-            unsupported = json.loads(info["note"].iloc[0]).get("unsupported_entities", [])
+        for key in [k for k, entry in run.manifest.metrics.items() if entry.kind == "entities"]:
+            unsupported = run.info(row["document_id"], system, key).get("unsupported_entities", [])
             print(f"-- entities not in the source: {', '.join(unsupported) if unsupported else 'none'}")
     print(f"\nResults: {run.run_dir}")
     return 0

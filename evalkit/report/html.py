@@ -30,7 +30,7 @@ from typing import Any
 
 from evalkit.core.types import Measure
 from evalkit.report.summary import run_summary, value_names
-from evalkit.run.record import Run, metric_instances
+from evalkit.run.record import Run
 
 log = logging.getLogger(__name__)
 
@@ -126,10 +126,10 @@ def _rankings(summary: dict[str, Any]) -> str:
 def _by_metric(run: Run, summary: dict[str, Any]) -> str:
     parts = []
     present = set(summary["measures"])
-    for key, entry in metric_instances(run.manifest).items():
-        names = [m["name"] for m in entry.get("measures") or () if m.get("name") in present]
+    for key, entry in run.manifest.metrics.items():
+        names = [m.name for m in entry.measures if m.name in present]
         if names:
-            parts.append(_table(summary, names, f"{key} ({entry.get('kind')}, signature {entry.get('signature')})"))
+            parts.append(_table(summary, names, f"{key} ({entry.kind}, signature {entry.signature})"))
     return "\n".join(parts)
 
 
@@ -140,25 +140,19 @@ def _cost(summary: dict[str, Any]) -> str:
 
 
 def _unsupported(run: Run) -> dict[tuple[str, str], list[str]]:
-    """(document, system) -> unsupported entities, from the entity metric's ``entities_info`` JSON notes."""
-    rows = run.scores[run.scores["metric"] == "entities_info"]
+    """(document, system) -> unsupported entities, from the entity metric's facts."""
+    keys = {key for key, entry in run.manifest.metrics.items() if entry.kind == "entities"}
+    rows = run.facts[run.facts["metric"].isin(keys)]
     out: dict[tuple[str, str], list[str]] = {}
-    bad = 0
-    for document, system, note in zip(rows["document_id"], rows["system"], rows["note"]):
-        try:
-            names = json.loads(note).get("unsupported_entities") or [] if isinstance(note, str) else []
-        except (json.JSONDecodeError, AttributeError):
-            bad, names = bad + 1, []
-        out[(str(document), str(system))] = list(dict.fromkeys(str(n) for n in names if n))
-    if bad:
-        log.warning("%d entities_info notes of run %s are not JSON objects; their entities are not highlighted",
-                    bad, run.run_id)
-    return out
+    for document, system, info in zip(rows["document_id"], rows["system"], rows["info"]):
+        names = info.get("unsupported_entities") or []
+        out.setdefault((str(document), str(system)), []).extend(str(n) for n in names if n)
+    return {k: list(dict.fromkeys(v)) for k, v in out.items()}
 
 
 def document_data(run: Run, names: list[str]) -> dict[str, Any]:
     """The drill-down's data, compact: per document, per system ``[text, error, [scores], [entities]]``."""
-    systems = list(dict.fromkeys([*(run.manifest.get("systems") or {}), *map(str, run.summaries["system"])]))
+    systems = list(dict.fromkeys([*run.manifest.systems, *map(str, run.summaries["system"])]))
     wide = run.wide()
     scores: dict[tuple[str, str], list] = {}
     columns = [n for n in names if n in wide.columns]
@@ -167,14 +161,13 @@ def document_data(run: Run, names: list[str]) -> dict[str, Any]:
                                               else round(float(v), 6) for v in row[2:]]
     unsupported = _unsupported(run)
     documents: dict[str, dict[str, list]] = {}
-    targets: dict[str, str] = {}
     for row in run.summaries.itertuples(index=False):
         document, system = str(row.document_id), str(row.system)
         error = row.error if isinstance(row.error, str) else None
         text = row.text if isinstance(row.text, str) else ""
         documents.setdefault(document, {})[system] = [text, error, scores.get((document, system), []),
                                                       unsupported.get((document, system), [])]
-        targets.setdefault(document, str(getattr(row, "target", "") or ""))
+    targets = {document: target.key() for document, target in run.targets().items()}
     return {"systems": systems, "values": columns,
             "labels": [run.measure(n).label for n in columns],
             "scales": [100 if run.measure(n).is_fraction else 1 for n in columns],

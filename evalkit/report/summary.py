@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from evalkit.core.cost import total_cost
-from evalkit.run.record import Run, metric_instances
+from evalkit.run.record import Run
 from evalkit.report.tables import headline_metrics, json_number, ranking_rows
 
 
@@ -54,14 +54,12 @@ def run_summary(run: Run, *, alpha: float = 0.05, n_resamples: int | None = None
     systems = [str(s) for s in (table.index if table is not None else run.summaries["system"].unique())]
     manifest = run.manifest
     return {
-        "run": run.run_id, "name": manifest.get("name"), "created": manifest.get("created"),
-        "n_documents": (manifest.get("data") or {}).get("n_documents"),
-        "target": (manifest.get("config") or {}).get("target"),
-        "systems": {s: {"kind": ((manifest.get("systems") or {}).get(s) or {}).get("kind"),
-                        "failed": int(failed.get(s, 0))} for s in systems},
-        "metrics": {key: {"kind": e.get("kind"), "signature": e.get("signature"),
-                          "values": [m.get("name") for m in e.get("measures") or ()]}
-                    for key, e in metric_instances(manifest).items()},
+        "run": run.run_id, "name": manifest.name, "created": manifest.created,
+        "n_documents": manifest.data.n_documents,
+        "target": manifest.config.target.to_dict() if manifest.config.target else None,
+        "systems": {s: {"kind": manifest.kind_of(s), "failed": int(failed.get(s, 0))} for s in systems},
+        "metrics": {key: {"kind": e.kind, "signature": e.signature, "values": [m.name for m in e.measures]}
+                    for key, e in manifest.metrics.items()},
         "measures": {n: run.measure(n).to_dict() for n in names},
         "headline": headline_metrics(run),
         "means": {s: {n: json_number(table.loc[s, n]) for n in names} for s in systems} if table is not None else {},

@@ -71,8 +71,7 @@ def format_table(run, metrics: Sequence[str] | None = None) -> str:
 
 def upper_bounds(run) -> list[str]:
     """The run's systems that are upper bounds, not competitors: oracles, which read the references."""
-    return [name for name, entry in (run.manifest.get("systems") or {}).items()
-            if isinstance(entry, dict) and entry.get("kind") == "oracle"]
+    return [name for name in run.manifest.systems if run.manifest.kind_of(name) == "oracle"]
 
 
 def ranking_rows(run, metric: str, *, alpha: float = 0.05, n_resamples: int | None = None,

@@ -33,7 +33,8 @@ from evalkit.run.executors import EXECUTORS, make_executor, score_batch, split_s
 from evalkit.core.fingerprint import digest
 from evalkit.metrics.base import Metric
 from evalkit.core.redact import redact, redact_value
-from evalkit.run.record import MANIFEST_VERSION, TABLE_COLUMNS, Run, SignatureMismatch, check_comparable  # noqa: F401
+from evalkit.run.record import TABLE_COLUMNS, Run, SignatureMismatch, check_comparable  # noqa: F401
+from evalkit.run.schema import MANIFEST_VERSION, Fact, RunManifest
 from evalkit.run.registry import build_metric, build_summarizer
 from evalkit.core.fingerprint import document_hash
 from evalkit.run.store import Store, score_key, summary_key
@@ -208,18 +209,19 @@ class Experiment:
                     timings[f"summarize:{summarizer.name}"] = round(time.perf_counter() - start, 3)
                 by_document = {doc.id: doc for doc in documents}
                 target_of = {r.document.id: r.target for r in requests}
-                rows = []
+                rows, facts = [], []
                 for metric, spec in zip(metrics, self.metrics):
                     start = time.perf_counter()
                     metric.attach_cache(store)
                     metric.prepare(documents)
-                    rows.extend(self._scores(store, metric, summaries, by_document, target_of, counts, spec))
+                    metric_rows, metric_facts = self._scores(store, metric, summaries, by_document, target_of,
+                                                             counts, spec)
+                    rows.extend(metric_rows)
+                    facts.extend(metric_facts)
                     timings[f"score:{metric.key}"] = round(time.perf_counter() - start, 3)
-                manifest = self._manifest(documents, summarizers, metrics, counts, time.time() - started)
-                manifest["timings"] = timings
-                manifest = redact_value(manifest)  # no URL credential reaches manifest.json or the store
-                run = Run.create(self.output_dir, self.name, manifest, rows, summaries, target_of)
-                store.put_run(run.run_id, manifest)
+                manifest = self._manifest(documents, summarizers, metrics, counts, time.time() - started, timings)
+                run = Run.create(self.output_dir, self.name, manifest, rows, summaries, target_of, facts)
+                store.put_run(run.run_id, run.manifest.to_json())
         except KeyboardInterrupt:
             interrupted = True
             raise
@@ -379,7 +381,9 @@ class Experiment:
         bar.close()
 
     def _scores(self, store: Store, metric: Metric, summaries: list[Summary], by_document: dict[str, Document],
-                target_of: dict[str, LengthTarget], counts: dict[str, int], spec: Mapping[str, Any]) -> list[ScoreRow]:
+                target_of: dict[str, LengthTarget], counts: dict[str, int],
+                spec: Mapping[str, Any]) -> tuple[list[ScoreRow], list[Fact]]:
+        """The run's score rows of one metric, and the facts it recorded (``MetricResult.info``) per summary."""
         ok = [s for s in summaries if s.ok]
         ok.sort(key=lambda s: s.document_id)  # keep a document's candidates together in a chunk
         candidates = [Candidate(by_document[s.document_id], s.text, target_of[s.document_id]) for s in ok]
@@ -400,7 +404,7 @@ class Experiment:
             bar.update(len(chunk))
         bar.close()
         counts["scores_computed"] += len(todo)
-        rows = []
+        rows, facts = [], []
         for summary, key in zip(ok, keys):
             result = results[key]
             for name in metric.names:
@@ -408,17 +412,18 @@ class Experiment:
                 rows.append(ScoreRow(summary.document_id, summary.system, name,
                                      None if value is None else float(value), result.notes.get(name)))
             if result.info:
-                rows.append(ScoreRow(summary.document_id, summary.system, f"{metric.key}_info", None,
-                                     json.dumps(result.info, ensure_ascii=False, sort_keys=True)))
+                facts.append(Fact(document_id=summary.document_id, system=summary.system, metric=metric.key,
+                                  info=dict(result.info)))
         for summary in summaries:
             if not summary.ok:
                 rows.extend(ScoreRow(summary.document_id, summary.system, name, None, f"no summary: {summary.error}")
                             for name in metric.names)
-        return rows
+        return rows, facts
 
     def _manifest(self, documents: list[Document], summarizers: list[Summarizer], metrics: list[Metric],
-                  counts: dict[str, int], seconds: float) -> dict[str, Any]:
-        return {
+                  counts: dict[str, int], seconds: float, timings: dict[str, float]) -> RunManifest:
+        """The run's manifest, credentials redacted (no URL credential reaches manifest.json or the store)."""
+        return RunManifest.model_validate(redact_value({
             "name": self.name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "config": self.to_dict(),
@@ -439,7 +444,8 @@ class Experiment:
             "executor": {"name": self.executor, "ray_address": self.ray_address},
             "counts": counts,
             "seconds": round(seconds, 3),
-        }
+            "timings": timings,
+        }))
 
 
 def _progress(total: int, label: str, enabled: bool):

@@ -1,12 +1,13 @@
-"""A stored run: its manifest, tidy scores and summaries, read by every view and by the gate.
+"""A stored run: its typed manifest, tidy scores, summaries and facts, read by every view and by the gate.
 
-The manifest says what each metric instance produced: ``manifest["metrics"]`` maps an instance
-key (``rouge``, ``bertscore``, ``bertscore_src``) to its kind, config, signature and the
-:class:`~evalkit.core.types.Measure` of every value it wrote. Views and the gate read labels,
-scales and directions from there (:meth:`Run.measures`), never by building a metric.
+The manifest (:class:`~evalkit.run.schema.RunManifest`) says what each metric instance produced:
+``run.manifest.metrics`` maps an instance key (``rouge``, ``bertscore``, ``bertscore_src``) to its
+kind, config, signature and the :class:`~evalkit.core.types.Measure` of every value it wrote.
+Views and the gate read labels, scales and directions from there (:meth:`Run.measures`), never
+by building a metric, and per-summary facts, details and targets through :meth:`Run.info`,
+:meth:`Run.details` and :meth:`Run.target_of`, never by decoding text.
 
-Runs written before the manifest recorded measures (``metrics: {kind: signature}``) are read
-through :func:`upgrade_manifest`, which rebuilds the measures from the run's own metric config
+Runs written by older versions are read through the upgrades of :mod:`evalkit.run.schema`,
 once, when the run is opened.
 """
 
@@ -16,7 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,93 +25,57 @@ import pandas as pd
 
 from evalkit.core.errors import SignatureMismatch
 from evalkit.core.types import LengthTarget, Measure, ScoreRow, Summary
+from evalkit.run.schema import (MANIFEST_VERSION, Fact, RunManifest, as_target_value,
+                                details_from_text, empty_facts, facts_frame, facts_from_notes, upgrade_manifest)
 
 log = logging.getLogger(__name__)
 
 TABLE_COLUMNS = ("document_id", "system", "metric", "value", "note")
-MANIFEST_VERSION = 2
-"""2: ``metrics`` maps instance keys to {kind, config, signature, measures}; 1: ``{kind: signature}``."""
+SUMMARY_COLUMNS = ("document_id", "system", "text", "error", "seconds", "fingerprint", "target", "details")
+FACTS_FILE = "facts.jsonl"
+"""One :class:`~evalkit.run.schema.Fact` per line (since manifest version 3)."""
 
-__all__ = ["Run", "SignatureMismatch", "check_comparable", "upgrade_manifest", "metric_instances", "measures_of",
-           "instance_of"]
-
-
-def upgrade_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
-    """A manifest in the current format; version-1 manifests get their metric entries rebuilt.
-
-    Version 1 stored ``{kind: signature}``. Its measures are recovered from the run's metric
-    config (constructors load no model); a metric that cannot be rebuilt here keeps its
-    signature and gets no measures (views then show its raw value names).
-    """
-    manifest = dict(manifest)
-    metrics = manifest.get("metrics") or {}
-    if all(isinstance(v, Mapping) for v in metrics.values()):
-        manifest.setdefault("manifest_version", MANIFEST_VERSION)
-        return manifest
-    from evalkit.run.registry import build_metric  # only for old runs: current runs carry their measures
-
-    specs = {}
-    for spec in (manifest.get("config") or {}).get("metrics", []):
-        spec = {"kind": spec} if isinstance(spec, str) else dict(spec)
-        specs.setdefault(spec.get("kind"), spec)
-    upgraded = {}
-    for kind, signature in metrics.items():
-        spec = specs.get(kind, {"kind": kind})
-        entry = {"kind": kind, "config": spec, "signature": signature, "measures": []}
-        key = kind
-        try:
-            metric = build_metric(spec)
-            entry["measures"] = [m.to_dict() for m in metric.measures()]
-            key = metric.key
-        except Exception as exc:  # noqa: BLE001 - an unbuildable old metric keeps its signature
-            log.info("run %s: cannot rebuild metric %r to read its measures: %s", manifest.get("run_id"), spec, exc)
-        upgraded[key] = entry
-    manifest["metrics"] = upgraded
-    manifest["manifest_version"] = MANIFEST_VERSION
-    return manifest
-
-
-def metric_instances(manifest: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Instance key -> {kind, config, signature, measures} of a manifest (either format)."""
-    return {k: dict(v) for k, v in (upgrade_manifest(manifest).get("metrics") or {}).items()}
-
-
-def measures_of(manifest: Mapping[str, Any]) -> dict[str, Measure]:
-    """Value name -> its :class:`Measure`, for every value the run's metrics declared."""
-    out: dict[str, Measure] = {}
-    for entry in metric_instances(manifest).values():
-        for item in entry.get("measures") or ():
-            out.setdefault(item["name"], Measure.from_dict(item, entry.get("kind")))
-    return out
-
-
-def instance_of(manifest: Mapping[str, Any]) -> dict[str, str]:
-    """Value name -> the key of the metric instance that produced it."""
-    out: dict[str, str] = {}
-    for key, entry in metric_instances(manifest).items():
-        for item in entry.get("measures") or ():
-            out.setdefault(item["name"], key)
-    return out
+__all__ = ["Run", "RunManifest", "Fact", "SignatureMismatch", "check_comparable", "upgrade_manifest",
+           "MANIFEST_VERSION"]
 
 
 @dataclass
 class Run:
-    """A finished run: its directory, manifest, tidy scores and summaries."""
+    """A finished run: its directory, manifest, tidy scores, summaries and facts.
+
+    ``manifest`` may be given as a mapping of any version: it is upgraded to a
+    :class:`RunManifest`. Old ``<key>_info`` rows in ``scores`` are moved into ``facts``.
+    """
 
     run_dir: Path
-    manifest: dict[str, Any]
+    manifest: RunManifest
     scores: pd.DataFrame
-    """One row per (document, system, metric): document_id, system, metric, value, note."""
+    """One row per (document, system, value): document_id, system, metric, value, note."""
     summaries: pd.DataFrame
-    """One row per (document, system): text, error, seconds, fingerprint, target, details."""
+    """One row per (document, system): text, error, seconds, fingerprint, target (object), details (object)."""
+    facts: pd.DataFrame = field(default_factory=empty_facts)
+    """One row per (document, system, metric instance) that recorded facts: document_id, system, metric, info."""
+
+    def __post_init__(self) -> None:
+        self.manifest = RunManifest.load(self.manifest)
+        self.scores, old_facts = facts_from_notes(self.scores)
+        if len(old_facts):
+            self.facts = pd.concat([self.facts, old_facts], ignore_index=True) if len(self.facts) else old_facts
+        summaries = self.summaries
+        if "details" in summaries.columns and any(isinstance(d, str) for d in summaries["details"]):
+            summaries = summaries.assign(details=[details_from_text(d) for d in summaries["details"]])  # version 2
+        if "target" in summaries.columns and any(isinstance(t, str) for t in summaries["target"]):
+            summaries = summaries.assign(target=[_target_dict(t) for t in summaries["target"]])  # version 2
+        self.summaries = summaries
 
     @property
     def run_id(self) -> str:
         return self.run_dir.name
 
     @classmethod
-    def create(cls, output_dir: Path, name: str, manifest: dict[str, Any], rows: list[ScoreRow],
-               summaries: list[Summary], target_of: Mapping[str, LengthTarget]) -> Run:
+    def create(cls, output_dir: Path, name: str, manifest: RunManifest, rows: list[ScoreRow],
+               summaries: list[Summary], target_of: Mapping[str, LengthTarget], facts: Sequence[Fact] = ()) -> Run:
+        """Write a new run folder under ``output_dir`` (and point ``LATEST`` at it)."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
         output_dir.mkdir(parents=True, exist_ok=True)
         run_dir, suffix = output_dir / f"{name}-{stamp}", 1
@@ -121,38 +86,67 @@ class Run:
             except FileExistsError:
                 suffix += 1
                 run_dir = output_dir / f"{name}-{stamp}-{suffix}"
-        manifest = {**manifest, "run_id": run_dir.name}
+        manifest = RunManifest.load(manifest).model_copy(update={"run_id": run_dir.name})
         scores = pd.DataFrame([astuple(row) for row in rows], columns=list(TABLE_COLUMNS))
         summary_frame = pd.DataFrame([{
             "document_id": s.document_id, "system": s.system, "text": s.text, "error": s.error,
-            "seconds": s.seconds, "fingerprint": s.fingerprint, "target": target_of[s.document_id].key(),
-            "details": json.dumps(dict(s.details), ensure_ascii=False, sort_keys=True),
-        } for s in summaries])
+            "seconds": s.seconds, "fingerprint": s.fingerprint, "target": target_of[s.document_id].to_dict(),
+            "details": dict(s.details),
+        } for s in summaries], columns=list(SUMMARY_COLUMNS))
+        fact_records = [f.model_dump(mode="json") for f in facts]
         scores.to_csv(run_dir / "scores.csv", index=False)
-        summary_frame.to_json(run_dir / "summaries.jsonl", orient="records", lines=True, force_ascii=False)
-        (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str),
+        _write_jsonl(run_dir / "summaries.jsonl", summary_frame.to_dict(orient="records"))
+        _write_jsonl(run_dir / FACTS_FILE, fact_records)
+        (run_dir / "manifest.json").write_text(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False),
                                                encoding="utf-8")
         (output_dir / "LATEST").write_text(run_dir.name + "\n", encoding="utf-8")
-        return cls(run_dir, manifest, scores, summary_frame)
+        return cls(run_dir, manifest, scores, summary_frame, facts_frame(fact_records))
 
     @classmethod
     def load(cls, path: str | Path) -> Run:
-        """Open a run directory (or ``runs/`` itself, meaning its latest run)."""
+        """Open a run directory (or ``runs/`` itself, meaning its latest run), of any version."""
         path = Path(path)
         if (path / "LATEST").exists() and not (path / "manifest.json").exists():
             path = path / (path / "LATEST").read_text(encoding="utf-8").strip()
         if not (path / "manifest.json").exists():
             raise FileNotFoundError(f"{path}: not a run directory (no manifest.json); pass a folder under runs/")
-        manifest = upgrade_manifest(json.loads((path / "manifest.json").read_text(encoding="utf-8")))
+        manifest = RunManifest.load(json.loads((path / "manifest.json").read_text(encoding="utf-8")))
         scores = pd.read_csv(path / "scores.csv", dtype={"document_id": str, "system": str, "metric": str,
                                                          "note": "string"})
         scores["note"] = scores["note"].astype(object).where(scores["note"].notna(), None)
-        summaries = pd.read_json(path / "summaries.jsonl", orient="records", lines=True, dtype={"document_id": str})
-        return cls(path, manifest, scores, summaries)
+        summaries = pd.DataFrame(_read_jsonl(path / "summaries.jsonl"))
+        summaries = summaries.reindex(columns=list(dict.fromkeys([*SUMMARY_COLUMNS, *summaries.columns])))
+        summaries["document_id"] = summaries["document_id"].astype(str)
+        facts_path = path / FACTS_FILE
+        facts = facts_frame(_read_jsonl(facts_path)) if facts_path.exists() else empty_facts()
+        return cls(path, manifest, scores, summaries, facts)
+
+    def info(self, document_id: str, system: str, metric: str) -> dict[str, Any]:
+        """What metric instance ``metric`` recorded about one summary (its ``MetricResult.info``), or {}."""
+        rows = self.facts[(self.facts["document_id"] == str(document_id)) & (self.facts["system"] == system)
+                          & (self.facts["metric"] == metric)]
+        return dict(rows["info"].iloc[0]) if len(rows) else {}
+
+    def details(self, document_id: str, system: str) -> dict[str, Any]:
+        """A summary's details (tokens, cost, truncation, ``short_source``...), or {} for no such summary."""
+        rows = self.summaries[(self.summaries["document_id"] == str(document_id))
+                              & (self.summaries["system"] == system)]
+        return dict(rows["details"].iloc[0]) if len(rows) else {}
+
+    def target_of(self, document_id: str) -> LengthTarget:
+        """The length target a document's summaries were asked for (the run's target if it has no summary)."""
+        rows = self.summaries[self.summaries["document_id"] == str(document_id)]
+        target = as_target_value(rows["target"].iloc[0]) if len(rows) else None
+        return target or self.manifest.config.target or LengthTarget()
+
+    def targets(self) -> dict[str, LengthTarget]:
+        """Document id -> its length target, for every document with a summary."""
+        first = self.summaries.drop_duplicates("document_id")
+        return {str(d): as_target_value(t) or LengthTarget() for d, t in zip(first["document_id"], first["target"])}
 
     def measures(self) -> dict[str, Measure]:
         """Value name -> :class:`Measure` for every value this run's metrics declared."""
-        return measures_of(self.manifest)
+        return self.manifest.measures()
 
     def measure(self, name: str) -> Measure:
         """The measure of one value; a value no metric declared gets a plain one named after itself."""
@@ -178,8 +172,8 @@ class Run:
         return pd.concat([self.scores, other.scores], ignore_index=True)
 
     def values(self) -> pd.DataFrame:
-        """The numeric rows only (``*_info`` rows dropped), values as floats."""
-        frame = self.scores[~self.scores["metric"].str.endswith("_info")].copy()
+        """The tidy rows, values as floats (NaN: undefined)."""
+        frame = self.scores.copy()
         frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
         return frame
 
@@ -197,25 +191,46 @@ class Run:
                 raise KeyError(f"metric(s) {missing} not in this run; it has {sorted(set(frame['metric']))}")
             frame = frame[frame["metric"].isin(metrics)]
         table = frame.pivot_table(index="system", columns="metric", values="value", aggfunc="mean", dropna=False)
-        order = list(self.manifest.get("systems", {})) or list(table.index)
+        order = self.manifest.system_order() or list(table.index)
         table = table.reindex([s for s in order if s in set(frame["system"])])
         if metrics is not None:
             table = table.reindex(columns=list(metrics))  # a metric no summary could be scored on stays, as NaN
         return table
 
 
-def check_comparable(a: Mapping[str, Any], b: Mapping[str, Any]) -> None:
+def check_comparable(a: RunManifest, b: RunManifest) -> None:
     """Raise :class:`SignatureMismatch` unless two run manifests scored the same metrics the same way."""
-    metrics_a, metrics_b = metric_instances(a), metric_instances(b)
+    a, b = RunManifest.load(a), RunManifest.load(b)
     problems = []
-    for key in sorted(set(metrics_a) | set(metrics_b)):
-        sig_a = (metrics_a.get(key) or {}).get("signature")
-        sig_b = (metrics_b.get(key) or {}).get("signature")
+    for key in sorted(set(a.metrics) | set(b.metrics)):
+        sig_a = a.metrics[key].signature if key in a.metrics else None
+        sig_b = b.metrics[key].signature if key in b.metrics else None
         if sig_a != sig_b:
             problems.append(f"metric {key!r}: {sig_a or 'not scored'} vs {sig_b or 'not scored'}")
-    ta, tb = a.get("config", {}).get("target"), b.get("config", {}).get("target")
+    ta, tb = a.config.target, b.config.target
     if ta != tb:
-        problems.append(f"length target: {ta} vs {tb}")
+        problems.append(f"length target: {ta.describe() if ta else None} vs {tb.describe() if tb else None}")
     if problems:
-        raise SignatureMismatch(f"runs {a.get('run_id', '?')} and {b.get('run_id', '?')} were not scored the same way: "
+        raise SignatureMismatch(f"runs {a.run_id or '?'} and {b.run_id or '?'} were not scored the same way: "
                                 + "; ".join(problems) + ". Re-score one with the other's metric settings.")
+
+
+def _write_jsonl(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, float) or hasattr(value, "item"):  # numpy scalars
+        return value.item() if hasattr(value, "item") else value
+    return str(value)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _target_dict(value: Any) -> dict[str, Any] | None:
+    target = as_target_value(value)
+    return None if target is None else target.to_dict()

@@ -24,7 +24,8 @@ from typing import Any
 from evalkit.core.errors import GateError, PolicyError
 from evalkit.core.fingerprint import digest
 from evalkit.report.gate.policy import Policy
-from evalkit.run.record import Run, instance_of, metric_instances
+from evalkit.run.record import Run
+from evalkit.run.schema import MetricEntry, RunManifest
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +37,15 @@ def as_run(run) -> Run:
     return run if isinstance(run, Run) else Run.load(run)
 
 
-def instance(name: str, manifest: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+def instance(name: str, manifest: RunManifest) -> tuple[str, MetricEntry]:
     """The key and entry of the metric instance that produced value ``name`` in a run's manifest."""
-    instances = metric_instances(manifest)
-    key = instance_of(manifest).get(name)
+    instances = manifest.metrics
+    key = manifest.instance_of(name)
     if key is None:
         if len(instances) == 1:  # an old run whose metric could not be rebuilt: its only metric
             key = next(iter(instances))
         else:
-            raise GateError(f"cannot tell which metric produced {name!r} in run {manifest.get('run_id', '?')} "
+            raise GateError(f"cannot tell which metric produced {name!r} in run {manifest.run_id or '?'} "
                             f"(its metrics: {sorted(instances)}); its signature cannot be checked")
     return key, instances[key]
 
@@ -62,23 +63,21 @@ def document_identity(run: Run, documents=None) -> dict[str, Any]:
     the manifest's documents digest. ``hashes`` is ``None`` when they cannot be had (the
     digest alone then decides).
     """
-    data = run.manifest.get("data") or {}
-    hashes = data.get("document_hashes")
+    data = run.manifest.data
+    hashes = data.document_hashes
     if hashes is None and documents is not None:
         from evalkit.core.fingerprint import document_hash
 
         pairs = [[d.id, document_hash(d.text, d.references)] for d in documents]
-        if digest(pairs) != data.get("documents"):
+        if digest(pairs) != data.documents:
             raise GateError(f"the documents given are not the ones run {run.run_id} was made on "
-                            f"(their digest {digest(pairs)} differs from the manifest's {data.get('documents')})")
+                            f"(their digest {digest(pairs)} differs from the manifest's {data.documents})")
         hashes = dict(pairs)
     summaries = run.summaries
     ids = sorted(hashes) if hashes is not None else sorted(set(summaries["document_id"].astype(str)))
-    targets = {}
-    if "target" in summaries.columns:
-        targets = {str(k): str(v) for k, v in summaries.groupby("document_id")["target"].first().items()}
-    return {"spec": data.get("spec"), "n_documents": data.get("n_documents", len(ids)),
-            "documents": data.get("documents"), "ids": ids,
+    targets = {document: target.key() for document, target in run.targets().items()}  # the baseline's format
+    return {"spec": data.spec, "n_documents": len(ids) if data.n_documents is None else data.n_documents,
+            "documents": data.documents, "ids": ids,
             "hashes": dict(sorted(hashes.items())) if hashes is not None else None,
             "targets": dict(sorted(targets.items()))}
 
@@ -91,7 +90,7 @@ def values_of(frame, system: str, metric: str) -> dict[str, float]:
 
 
 def systems_of(run: Run, frame=None) -> list[str]:
-    order = list(run.manifest.get("systems") or {})
+    order = list(run.manifest.systems)
     present = set((run.values() if frame is None else frame)["system"])
     return order + sorted(present - set(order))
 
@@ -145,14 +144,14 @@ def save_baseline(run, path: str | Path, systems: Sequence[str] | None = None, m
     if not systems or not metrics:
         raise ValueError(f"nothing to gate in run {run.run_id}: systems {list(systems)}, metrics {list(metrics)}")
 
-    signatures = {key: entry.get("signature") for key, entry in metric_instances(run.manifest).items()}
+    signatures = {key: entry.signature for key, entry in run.manifest.metrics.items()}
     identity = document_identity(run, documents)
     gated_metrics = {}
     for name in metrics:
         key, entry = instance(name, run.manifest)
-        gated_metrics[name] = {"kind": entry.get("kind", key), "instance": key, "signature": entry.get("signature"),
-                               "config": entry.get("config"), "measure": run.measure(name).to_dict()}
-    manifest_systems = run.manifest.get("systems") or {}
+        gated_metrics[name] = {"kind": entry.kind, "instance": key, "signature": entry.signature,
+                               "config": entry.config, "measure": run.measure(name).to_dict()}
+    manifest = run.manifest
     scores: dict[str, dict[str, dict[str, float | None]]] = {}
     for system in systems:
         scores[system] = {}
@@ -166,14 +165,15 @@ def save_baseline(run, path: str | Path, systems: Sequence[str] | None = None, m
     baseline = {
         "format": BASELINE_FORMAT,
         "version": BASELINE_VERSION,
-        "run": {"run_id": run.run_id, "name": run.manifest.get("name"), "created": run.manifest.get("created"),
-                "git_commit": run.manifest.get("git_commit")},
+        "run": {"run_id": run.run_id, "name": manifest.name, "created": manifest.created,
+                "git_commit": manifest.git_commit},
         "data": {key: identity[key] for key in ("spec", "n_documents", "documents", "ids", "hashes", "targets")},
-        "metric_signature": run.manifest.get("metric_signature"),
+        "metric_signature": manifest.metric_signature,
         "metric_signatures": dict(signatures),
         "metrics": gated_metrics,
-        "systems": {s: {"kind": (manifest_systems.get(s) or {}).get("kind"),
-                        "fingerprint": (manifest_systems.get(s) or {}).get("fingerprint")} for s in systems},
+        "systems": {s: {"kind": manifest.kind_of(s),
+                        "fingerprint": manifest.systems[s].fingerprint if s in manifest.systems else None}
+                    for s in systems},
         "not_gated": not_gated,
         "scores": scores,
     }

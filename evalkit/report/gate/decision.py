@@ -34,7 +34,6 @@ from evalkit.report.gate.baseline import (as_run, baseline_instance, check_basel
 from evalkit.report.gate.policy import Policy
 from evalkit.report.gate import render
 from evalkit.report.gate.render import change_text, num, p_text
-from evalkit.run.record import metric_instances
 from evalkit.core.types import Measure
 
 EXIT_PASSED, EXIT_REGRESSED, EXIT_USAGE, EXIT_INCOMPARABLE = 0, 1, 2, 3
@@ -266,17 +265,17 @@ def _instance_problems(baseline: Mapping[str, Any], run, run_metrics: set[str]) 
         except GateError as exc:
             problem[name] = str(exc)
             continue
-        if entry.get("signature") != info.get("signature"):
+        if entry.signature != info.get("signature"):
             by_instance.setdefault((baseline_instance(info) or key, key), []).append(name)
     for (old_key, key), names in by_instance.items():
         info = baseline["metrics"][names[0]]
-        entry = metric_instances(run.manifest)[key]
+        entry = run.manifest.metrics[key]
         configs = ""
-        old_config, new_config = info.get("config"), entry.get("config")
+        old_config, new_config = info.get("config"), entry.config
         if old_config != new_config:
             configs = f" (configured as {_compact(old_config)} in the baseline, {_compact(new_config)} in the run)"
         message = (f"metric {key} was scored differently: signature {info.get('signature')} in the baseline, "
-                   f"{entry.get('signature')} in the run{configs}, so its gated values ({', '.join(names)}) cannot "
+                   f"{entry.signature} in the run{configs}, so its gated values ({', '.join(names)}) cannot "
                    "be compared; re-save the baseline if the new metric settings are intended")
         for name in names:
             problem[name] = message
@@ -326,8 +325,8 @@ def check(run, baseline: str | Path | Mapping[str, Any], policy: Policy | Mappin
     frame = run.values()
     run_systems = systems_of(run, frame)
     run_metrics = set(frame["metric"])
-    run_signatures = {key: entry.get("signature") for key, entry in metric_instances(run.manifest).items()}
-    manifest_systems = run.manifest.get("systems") or {}
+    run_signatures = {key: entry.signature for key, entry in run.manifest.metrics.items()}
+    manifest_systems = run.manifest.systems
     metric_problem = _instance_problems(baseline, run, run_metrics)
 
     gated_instances = {baseline_instance(info) for info in baseline["metrics"].values()}
@@ -341,7 +340,7 @@ def check(run, baseline: str | Path | Mapping[str, Any], policy: Policy | Mappin
     checks: list[Check] = []
     switched_off: list[str] = []
     for system, info in baseline["systems"].items():
-        new_fingerprint = (manifest_systems.get(system) or {}).get("fingerprint")
+        new_fingerprint = manifest_systems[system].fingerprint if system in manifest_systems else None
         changed = system in run_systems and new_fingerprint != info.get("fingerprint")
         if changed:
             notes.append(f"{system} changed (the change under test): fingerprint {info.get('fingerprint')} -> "

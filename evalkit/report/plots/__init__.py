@@ -31,10 +31,10 @@ from evalkit.report.plots.length import length_compliance
 from evalkit.report.plots.quality import default_quality, metric_comparison
 from evalkit.report.plots.save import CHARTS, Chart, charts_of, save_all
 from evalkit.report.plots.style import OKABE_ITO, ChartFigure
-from evalkit.report.plots.view import parse_target_key, system_colors
+from evalkit.report.plots.view import system_colors
 
 __all__ = ["CHARTS", "HIGHLIGHT", "OKABE_ITO", "Chart", "ChartFigure", "charts_of", "cost_table", "default_quality", "document_view",
            "document_view_html", "document_view_text", "entity_spans", "factuality", "factuality_metrics",
            "factuality_overview", "length_compliance", "unsupported_claims", "unsupported_table",
-           "metric_comparison", "parse_target_key", "quality_vs_cost", "quality_vs_factuality", "save_all",
+           "metric_comparison", "quality_vs_cost", "quality_vs_factuality", "save_all",
            "system_colors", "unsupported_entities"]

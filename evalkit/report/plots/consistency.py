@@ -10,7 +10,6 @@ of them agrees with people on your data.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,6 @@ from matplotlib.figure import Figure
 from evalkit.report.plots.documents import unsupported_entities
 from evalkit.report.plots.style import UPPER_BOUND_HATCH, fit_tick_labels, new_figure, style, suptitle, wrapped
 from evalkit.report.plots.view import nothing_to_show, stat, summary_of, view_of
-from evalkit.run.record import metric_instances
 
 
 def factuality_metrics(run: Any) -> list[str]:
@@ -86,19 +84,11 @@ def factuality_overview(run: Any, metrics: list[str] | None = None, *, seed: int
 
 
 def unsupported_claims(run: Any, document_id: str, system: str) -> list[str]:
-    """The sentences an LLM judge found unsupported in one summary (every judge instance's ``*_info``), or []."""
+    """The sentences an LLM judge found unsupported in one summary (every judge instance's facts), or []."""
     view = view_of(run)
-    manifest = getattr(run, "manifest", None) or {}
-    judges = [key for key, entry in metric_instances(manifest).items() if entry.get("kind") == "llm-judge"]
-    rows = view.info[view.info["metric"].astype(str).isin([f"{key}_info" for key in judges])
-                     & (view.info["document_id"].astype(str) == str(document_id))
-                     & (view.info["system"].astype(str) == system)]
+    judges = [key for key, entry in view.manifest.metrics.items() if entry.kind == "llm-judge"]
     out: list[str] = []
-    for note in rows["note"]:
-        try:
-            info = json.loads(note) if isinstance(note, str) else {}
-        except json.JSONDecodeError:
-            continue
+    for info in view.info(document_id, system, judges):
         out.extend(c for c in info.get("unsupported_claims") or [] if isinstance(c, str) and c not in out)
     return out
 

@@ -8,7 +8,6 @@ pass the article as ``source_text``.
 from __future__ import annotations
 
 import html
-import json
 import logging
 import math
 import re
@@ -20,8 +19,9 @@ from typing import Any, Literal
 import pandas as pd
 from matplotlib.figure import Figure
 
+from evalkit.core.types import LengthTarget
 from evalkit.report.plots.style import NOTE_COLOR, ChartFigure
-from evalkit.report.plots.view import View, parse_target_key, view_of
+from evalkit.report.plots.view import View, view_of
 
 log = logging.getLogger(__name__)
 
@@ -41,20 +41,11 @@ def _entity_text(item: Any) -> str | None:
 
 
 def unsupported_entities(run: Any, document_id: str, system: str) -> list[str]:
-    """The unsupported entities the entity metric recorded for one summary (``entities_info``), or []."""
+    """The unsupported entities the entity metric recorded for one summary (its facts), or []."""
     view = view_of(run)
-    rows = view.info[(view.info["metric"].astype(str) == "entities_info")
-                     & (view.info["document_id"].astype(str) == str(document_id))
-                     & (view.info["system"].astype(str) == system)]
     out: list[str] = []
-    for note in rows["note"]:
-        if not isinstance(note, str):
-            continue
-        try:
-            info = json.loads(note)
-        except json.JSONDecodeError:
-            log.warning("entities_info for %s/%s is not JSON; no entities highlighted", document_id, system)
-            continue
+    for info in view.info(document_id, system, [key for key, entry in view.manifest.metrics.items()
+                                                  if entry.kind == "entities"] or ["entities"]):
         for item in info.get("unsupported_entities") or []:
             text = _entity_text(item)
             if text and text not in out:
@@ -104,7 +95,7 @@ class _DocumentEntry:
     error: str | None
     unsupported: list[str]
     scores: dict[str, float]
-    target: str | None
+    target: LengthTarget | None
 
 
 def _resolve_source(source_text: Any, document_id: str) -> str | None:
@@ -135,8 +126,7 @@ def _document_entries(view: View, document_id: str) -> list[_DocumentEntry]:
                 error = None
             else:
                 error = str(error)
-            target = row.get("target") if isinstance(row.get("target"), str) else None
-            texts[row["system"]] = (row.get("text") or "", error, target)
+            texts[row["system"]] = (row.get("text") or "", error, view.targets.get(document_id))
     present = set(values["system"]) | set(texts)
     if not present:
         known = sorted(set(view.values["document_id"]))[:10]
@@ -164,7 +154,7 @@ def _score_line(view: View, entry: _DocumentEntry) -> str:
         digits = 0 if measure.scale in ("words", "count") else 1
         text = f"{measure.label} {measure.format(value, digits)}" if measure.is_fraction else \
             f"{measure.label} {value:.{digits}f}" + (f" {measure.unit}" if measure.unit else "")
-        goal = parse_target_key(entry.target).get(measure.unit) if measure.scale == "words" else None
+        goal = entry.target.words if measure.scale == "words" and entry.target is not None else None
         parts.append(text + (f" (target {goal})" if goal else ""))
     return " · ".join(parts)
 
@@ -173,7 +163,7 @@ def document_view_html(run: Any, document_id: str, source_text: Any = None, *,
                        summaries: pd.DataFrame | None = None) -> str:
     """One document as an HTML fragment: the source, each system's summary and its scores.
 
-    Unsupported entities (from the entity metric's ``entities_info``) are wrapped in
+    Unsupported entities (from the entity metric's facts) are wrapped in
     ``<mark>``; every piece of text is escaped with :func:`html.escape`. Display it in a
     notebook with ``IPython.display.HTML(...)``. ``source_text`` is the article (the run does
     not store sources): a string, a Document, or the run's documents as a list or dict.

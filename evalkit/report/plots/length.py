@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -12,8 +11,14 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from evalkit.report.plots.quality import bars
-from evalkit.report.plots.style import fit_tick_labels, new_figure, style, suptitle, system_handles
-from evalkit.report.plots.view import View, parse_target_key, summary_of, view_of
+from evalkit.report.plots.style import (
+    fit_tick_labels,
+    new_figure,
+    style,
+    suptitle,
+    system_handles,
+)
+from evalkit.report.plots.view import View, summary_of, view_of
 
 FLAGS = ("length_words_ok", "length_sentences_ok", "length_paragraphs_ok")
 """The length metric's per-constraint flags, in the order the share panel shows them."""
@@ -22,19 +27,12 @@ BOUND_WORDS = {"about": "about", "at_most": "at most", "at_least": "at least", "
 
 def word_targets(view: View) -> dict[str, tuple[int, str]]:
     """document_id -> (target words, bound), from the summaries, the manifest or the deviations."""
+    if view.targets:
+        return {doc: (t.words, t.bound) for doc, t in view.targets.items() if t.words is not None}
     targets: dict[str, tuple[int, str]] = {}
-    if view.summaries is not None and "target" in view.summaries.columns:
-        for doc, key in view.summaries[["document_id", "target"]].drop_duplicates("document_id").itertuples(
-                index=False):
-            parsed = parse_target_key(key)
-            if "words" in parsed:
-                targets[doc] = (parsed["words"], parsed.get("bound", "about"))
-        if targets or view.summaries["target"].notna().any():
-            return targets
-    config_target = (view.manifest.get("config") or {}).get("target") or {}
-    if isinstance(config_target, Mapping) and config_target.get("words"):
-        words, bound = int(config_target["words"]), config_target.get("bound") or "about"
-        return {doc: (words, bound) for doc in view.values["document_id"].unique()}
+    config_target = view.manifest.config.target
+    if config_target is not None and config_target.words:
+        return {doc: (config_target.words, config_target.bound) for doc in view.values["document_id"].unique()}
     wide = view.values[view.values["metric"].isin(["length_words", "length_word_deviation"])].pivot_table(
         index=["document_id", "system"], columns="metric", values="value", aggfunc="first")
     if {"length_words", "length_word_deviation"} <= set(wide.columns):
@@ -46,12 +44,11 @@ def word_targets(view: View) -> dict[str, tuple[int, str]]:
 
 def word_tolerance(view: View) -> float:
     """The length metric's word tolerance for "about" targets, from the run's config (default 10 %)."""
-    for entry in (view.manifest.get("metrics") or {}).values():
-        config = entry.get("config") if isinstance(entry, Mapping) else None
-        if isinstance(config, Mapping) and "word_tolerance" in config:
-            return float(config["word_tolerance"])
-    for spec in (view.manifest.get("config") or {}).get("metrics") or []:
-        if isinstance(spec, Mapping) and spec.get("kind") == "length" and "word_tolerance" in spec:
+    for entry in view.manifest.metrics.values():
+        if "word_tolerance" in entry.config:
+            return float(entry.config["word_tolerance"])
+    for spec in view.manifest.config.metrics:
+        if spec.get("kind") == "length" and "word_tolerance" in spec:
             return float(spec["word_tolerance"])
     return 0.10
 

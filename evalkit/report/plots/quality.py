@@ -22,7 +22,6 @@ from matplotlib.patches import Patch
 
 from evalkit.report import stats
 from evalkit.core.types import Measure
-from evalkit.run.record import metric_instances
 from evalkit.report.plots.style import UPPER_BOUND_HATCH, fit_tick_labels, new_figure, style, system_handles, wrapped
 from evalkit.report.plots.view import View, nothing_to_show, stat, summary_of, view_of
 
@@ -35,9 +34,9 @@ def default_quality(run: Any) -> list[str]:
     """The headline fractions of the ``quality`` group of the run's first metric instance that has any
     (ROUGE-1/2/Lsum F1 in the configs)."""
     view = view_of(run)
-    for entry in metric_instances(view.manifest).values():
-        names = [m["name"] for m in entry.get("measures") or () if m.get("name") in view.measures
-                 and _is_quality(view.measures[m["name"]]) and view.has(m["name"])]
+    for entry in view.manifest.metrics.values():
+        names = [m.name for m in entry.measures if m.name in view.measures
+                 and _is_quality(view.measures[m.name]) and view.has(m.name)]
         if names:
             return names
     return []

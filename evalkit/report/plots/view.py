@@ -1,4 +1,4 @@
-"""What the charts read from a run, in one normalised shape: values, info rows, summaries, measures.
+"""What the charts read from a run, in one normalised shape: values, facts, summaries, targets, measures.
 
 The charts read only a run (its manifest and tables). Labels, scales (shown in % or not) and
 directions come from the run's metric descriptors (:meth:`evalkit.run.record.Run.measures`); a
@@ -7,7 +7,6 @@ value no metric declared (a bare scores frame) is shown under its own name.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,8 +17,8 @@ import pandas as pd
 
 from evalkit.report import stats
 from evalkit.report.plots.style import OKABE_ITO, short_names
-from evalkit.run.record import measures_of
-from evalkit.core.types import Measure
+from evalkit.core.types import LengthTarget, Measure
+from evalkit.run.schema import RunManifest, as_target_value, empty_facts, facts_from_notes
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +29,16 @@ class View:
 
     values: pd.DataFrame
     """Numeric rows: document_id, system, metric, value (float, NaN = undefined)."""
-    info: pd.DataFrame
-    """The ``<kind>_info`` rows (JSON in ``note``)."""
+    facts: pd.DataFrame
+    """What metrics recorded per summary (:attr:`evalkit.run.record.Run.facts`): document_id, system, metric, info."""
     summaries: pd.DataFrame | None
-    manifest: Mapping[str, Any]
+    manifest: RunManifest
+    """The run's manifest (an empty one for a bare scores frame)."""
     systems: tuple[str, ...]
     """The run's systems in display order."""
     measures: Mapping[str, Measure]
+    targets: Mapping[str, LengthTarget]
+    """Document id -> the length target its summaries were asked for (empty when unknown)."""
 
     @property
     def colors(self) -> dict[str, str]:
@@ -52,8 +54,13 @@ class View:
         return self.measures.get(name) or Measure(name, name, "score", None)
 
     def kind(self, system: str) -> str | None:
-        entry = (self.manifest.get("systems") or {}).get(system)
-        return entry.get("kind") if isinstance(entry, Mapping) else None
+        return self.manifest.kind_of(system)
+
+    def info(self, document_id: str, system: str, metrics: Sequence[str]) -> list[dict[str, Any]]:
+        """What each of the metric instances ``metrics`` recorded about one summary (those that recorded any)."""
+        rows = self.facts[(self.facts["document_id"] == str(document_id)) & (self.facts["system"] == system)
+                          & self.facts["metric"].isin(list(metrics))]
+        return [dict(info) for info in rows["info"]]
 
     def is_upper_bound(self, system: str) -> bool:
         """True for an oracle: it reads the references, so it is an upper bound, not a competitor."""
@@ -89,7 +96,7 @@ def view_of(run: Any, summaries: pd.DataFrame | None = None) -> View:
     """A :class:`View` of a Run, a tidy scores frame or a summaries frame."""
     if isinstance(run, View):
         return run
-    manifest: Mapping[str, Any] = {}
+    manifest, facts = RunManifest(), empty_facts()
     if isinstance(run, pd.DataFrame):
         if "metric" in run.columns:
             scores = run
@@ -98,24 +105,24 @@ def view_of(run: Any, summaries: pd.DataFrame | None = None) -> View:
         else:
             raise ValueError(f"expected a tidy scores frame (document_id, system, metric, value) or a summaries "
                              f"frame (document_id, system, text, ...); got columns {list(run.columns)}")
-    elif hasattr(run, "scores"):
-        scores = run.scores
+    elif hasattr(run, "scores"):  # a Run (or anything shaped like one: its manifest of any version is upgraded)
+        scores, manifest = run.scores, RunManifest.load(getattr(run, "manifest", None) or {})
+        facts = getattr(run, "facts", None) if isinstance(getattr(run, "facts", None), pd.DataFrame) else facts
         if summaries is None:
             summaries = getattr(run, "summaries", None)
-        manifest = getattr(run, "manifest", None) or {}
     else:
         raise TypeError(f"expected an evalkit Run or a scores DataFrame, got {type(run).__name__}")
     missing = [c for c in stats.REQUIRED_COLUMNS if c not in scores.columns]
     if missing:
         raise ValueError(f"the scores table lacks column(s) {missing}; it needs {list(stats.REQUIRED_COLUMNS)}")
-    metric = scores["metric"].astype(str)
-    is_info = metric.str.endswith("_info")
-    values = scores.loc[~is_info, ["document_id", "system", "metric", "value"]].copy()
+    scores, old_facts = facts_from_notes(scores)  # a frame from a version-2 run still holds <key>_info rows
+    if len(old_facts):
+        facts = pd.concat([facts, old_facts], ignore_index=True) if len(facts) else old_facts
+    values = scores.loc[:, ["document_id", "system", "metric", "value"]].copy()
     values["document_id"] = values["document_id"].astype(str)
     values["system"] = values["system"].astype(str)
     values["metric"] = values["metric"].astype(str)
     values["value"] = pd.to_numeric(values["value"], errors="coerce").astype(float)
-    info = scores.loc[is_info].copy()
     if summaries is not None and not isinstance(summaries, pd.DataFrame):
         raise TypeError(f"summaries must be a DataFrame (Run.summaries), got {type(summaries).__name__}")
     if summaries is not None:
@@ -123,15 +130,16 @@ def view_of(run: Any, summaries: pd.DataFrame | None = None) -> View:
         summaries["document_id"] = summaries["document_id"].astype(str)
         summaries["system"] = summaries["system"].astype(str)
 
-    ordered = list(manifest.get("systems") or {})
-    if not ordered:
-        config_systems = (manifest.get("config") or {}).get("systems") or []
-        ordered = [s.get("name") or s.get("kind") for s in config_systems if isinstance(s, Mapping)]
-    seen = set(values["system"]) | set(info["system"].astype(str))
+    ordered = manifest.system_order()
+    seen = set(values["system"]) | set(facts["system"].astype(str))
+    targets: dict[str, LengthTarget] = {}
     if summaries is not None:
         seen |= set(summaries["system"])
+        if "target" in summaries.columns:
+            first = summaries.drop_duplicates("document_id")
+            targets = {d: t for d, t in zip(first["document_id"], map(as_target_value, first["target"])) if t}
     systems = [s for s in ordered if s in seen] + sorted(seen - set(ordered))
-    return View(values, info, summaries, manifest, tuple(systems), measures_of(manifest) if manifest else {})
+    return View(values, facts, summaries, manifest, tuple(systems), manifest.measures(), targets)
 
 
 def system_colors(systems: Sequence[str] | object) -> dict[str, str]:
@@ -168,16 +176,8 @@ def stat(summary: pd.DataFrame, system: str, metric: str) -> pd.Series | None:
 
 
 def details(value: Any) -> dict[str, Any]:
-    """A summary's ``details`` as a dict (it is stored as a JSON string)."""
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, str) and value.strip():
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            return {}
-        return parsed if isinstance(parsed, dict) else {}
-    return {}
+    """A summary's ``details`` cell (an object in the run's summaries) as a dict; {} when absent."""
+    return dict(value) if isinstance(value, Mapping) else {}
 
 
 def ok_summaries(summaries: pd.DataFrame) -> pd.DataFrame:
@@ -185,21 +185,3 @@ def ok_summaries(summaries: pd.DataFrame) -> pd.DataFrame:
         return summaries
     error = summaries["error"]
     return summaries[error.isna() | (error.astype(str) == "")]
-
-
-def parse_target_key(key: Any) -> dict[str, Any]:
-    """``"words=60,bound=about"`` (``LengthTarget.key()``) -> ``{"words": 60, "bound": "about"}``."""
-    if not isinstance(key, str) or key in ("", "none"):
-        return {}
-    out: dict[str, Any] = {}
-    for part in key.split(","):
-        name, _, raw = part.partition("=")
-        name, raw = name.strip(), raw.strip()
-        if name in ("words", "sentences", "paragraphs"):
-            try:
-                out[name] = int(raw)
-            except ValueError:
-                continue
-        elif name == "bound":
-            out[name] = raw
-    return out
