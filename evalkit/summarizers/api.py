@@ -18,7 +18,10 @@ the LLM-judge metric. **Replay** is the runner's policy (``Experiment.replay_onl
 a request it may not send. **Cost**: each summary's ``details`` has ``tokens_prompt``,
 ``tokens_completion`` (the provider's ``usage``), ``cost_usd`` (``None`` with ``cost_note`` for an
 unpriced model), ``latency_s`` (the successful attempt), ``attempts``, ``model`` (as the provider
-named it), ``finish_reason`` and ``truncated``.
+named it), ``finish_reason`` and ``truncated``, and, as local models record them, ``stop_reason``
+(``length`` when the provider says the budget ended the reply: OpenAI ``finish_reason: length``,
+Anthropic ``stop_reason: max_tokens``; else ``stop``) and ``cut`` (stopped at the budget in the
+middle of a sentence, see :func:`evalkit.core.text.ends_sentence`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from evalkit.hosted.client import AnthropicTransport, OpenAITransport, Outcome, Reply, Transport, scrub  # noqa: F401
+from evalkit.core.text import ends_sentence
 from evalkit.core.errors import MissingKeyError  # noqa: F401  (re-exported: callers catch it from here)
 from evalkit.hosted.pricing import TOKENS_PER_WORD, Price, expected_words
 from evalkit.summarizers.base import Request, Sink, Summarizer
@@ -147,6 +151,8 @@ class APISummarizer(Summarizer):
             "model": reply.model or self.model, **self.transport.usage_details(reply),
             "latency_s": round(outcome.latency_s, 4), "attempts": outcome.attempts,
             "finish_reason": reply.finish_reason, "truncated": reply.truncated, "max_tokens": max_tokens,
+            "stop_reason": "length" if reply.truncated else "stop",
+            "cut": bool(reply.truncated) and not ends_sentence(reply.text),
             "response_id": reply.response_id,
         }
         if reply.truncated:

@@ -366,7 +366,8 @@ class SentenceStop:
         if after is None or len(row) < after or self.eos_ids.intersection(row):
             return False  # a word is at least a token; a row past its end token is the model's own stop
         text = self.decode(row)
-        if len(sentences(text)) < 2 or count_words(trim_to_sentence(text)) < after:
+        # a terminator at the very end may still go on ("3." -> "3.5"): wait for the next sentence to begin
+        if ends_sentence(text) or len(sentences(text)) < 2 or count_words(trim_to_sentence(text)) < after:
             return False
         self.stopped[i] = len(row)
         return True
