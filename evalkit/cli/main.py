@@ -124,7 +124,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 COMPARE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "compare.yaml"
 COMPARE_METRICS = ("length_words", "length_paragraphs", "length_ok", "length_feasible", "density",
-                   "novel_2gram", "entity_precision_source", "entity_unsupported_count")
+                   "novel_2gram", "entity_precision_source", "entity_unsupported_count", "redundancy_sentences")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
