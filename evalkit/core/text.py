@@ -162,6 +162,30 @@ def sentences(text: str) -> list[str]:
     return list(_sentences_cached(text))
 
 
+_ENDS_SENTENCE = re.compile(rf"(?:[.!?…؟۔।॥]|[。！？])[{_CLOSERS}]*\s*$")
+
+
+def ends_sentence(text: str) -> bool:
+    """True when ``text`` ends on a sentence terminator (``.``, ``!``, ``?``, ``…``, ``。``...), with any
+    closing quotes or brackets after it: what a summary that was not cut off mid-sentence does."""
+    return bool(_ENDS_SENTENCE.search(text))
+
+
+def trim_to_sentence(text: str) -> str:
+    """``text`` up to the end of its last complete sentence (spacing kept); ``""`` when it has none.
+
+    The pieces that :func:`sentences` finds after the last terminator (an unfinished sentence, a
+    line without one) are dropped; a text that :func:`ends_sentence` is returned whole.
+    """
+    text = text.rstrip()
+    while text and not ends_sentence(text):
+        pieces = _sentences_cached(text)
+        if len(pieces) < 2:
+            return ""
+        text = text[:text.rfind(pieces[-1])].rstrip()
+    return text
+
+
 def count_sentences(text: str) -> int:
     return len(_sentences_cached(text))
 

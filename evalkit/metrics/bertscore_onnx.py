@@ -7,7 +7,8 @@ and matching stay in :mod:`evalkit.metrics.bertscore`, shared by both engines.
 
 The ONNX engine exports the truncated torch model once (``torch.onnx.export(..., dynamo=False)``,
 dynamic batch and sequence axes) and runs it with ONNX Runtime's CPU provider in fp32, with
-one intra-op thread per physical core that other processes leave free (see :func:`threads_for`).
+one intra-op thread per physical core that other processes leave free (see
+:func:`evalkit.core.cpus.threads_for`).
 The exported file is cached under
 ``$EVALKIT_CACHE/onnx`` (default ``~/.cache/evalkit/onnx``), named by a hash of the model's
 weights, configuration and the layer count, so it is made once per model; it is written to a
@@ -22,12 +23,13 @@ import hashlib
 import logging
 import os
 import tempfile
-import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from evalkit.core.cpus import busy_elsewhere, free_threads, physical_cores, threads_for  # noqa: F401  (tests read them here)
 
 log = logging.getLogger(__name__)
 
@@ -38,58 +40,6 @@ EXPORT_VERSION = "2"
 OPSET = 17
 MAX_ONNX_BYTES = 1_800_000_000
 """A single ONNX protobuf holds at most 2 GB; larger models stay on torch."""
-
-
-def physical_cores() -> int:
-    """Physical cores this process may use (hyper-threads share a core's arithmetic units)."""
-    logical = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        import psutil
-
-        physical = psutil.cpu_count(logical=False) or logical
-    except ImportError:
-        physical = logical
-    return max(1, min(logical, physical))
-
-
-def busy_elsewhere(interval: float = 0.3) -> float:
-    """How many of this process's CPUs other processes kept busy over ``interval`` seconds.
-
-    Read from the per-CPU lines of Linux's ``/proc/stat`` for the CPUs this process may run on,
-    minus this process's own CPU time; 0.0 where that cannot be read.
-    """
-    cpus = {f"cpu{n}" for n in os.sched_getaffinity(0)} if hasattr(os, "sched_getaffinity") else set()
-
-    def sample() -> tuple[int, int, float]:
-        total = idle = 0
-        for line in Path("/proc/stat").read_text().splitlines():
-            name, *fields = line.split()
-            if name in cpus:
-                values = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
-                total += sum(values)
-                idle += values[3] + values[4]
-        own = os.times()
-        return total, idle, own.user + own.system
-
-    try:
-        total0, idle0, own0 = sample()
-        time.sleep(interval)
-        total1, idle1, own1 = sample()
-    except (OSError, ValueError):
-        return 0.0
-    ticks = os.sysconf("SC_CLK_TCK")
-    busy = ((total1 - total0) - (idle1 - idle0)) / ticks / interval
-    return max(0.0, busy - (own1 - own0) / interval)
-
-
-def threads_for(cores: int, busy: float) -> int:
-    """Intra-op threads for ``cores`` physical cores of which ``busy`` are taken by other processes.
-
-    ONNX Runtime's threads meet at every operator, so one thread on a core another process
-    holds makes the others wait: on 2 cores beside one busy process, 2 threads embed 29 texts/s
-    and 1 thread 36 (quiet: 70 and 35). So a core counts as taken once it is half busy.
-    """
-    return max(1, cores - int(busy + 0.5))
 
 
 def cache_dir() -> Path:
@@ -157,12 +107,11 @@ class OnnxEngine:
             export(model, path)
         options = ort.SessionOptions()
         if threads is None:
-            cores = physical_cores()
-            busy = busy_elsewhere() if cores > 1 else 0.0
-            threads = threads_for(cores, busy)
-            if threads < cores:
+            share = free_threads()
+            threads = share.threads
+            if share.crowded:
                 log.info("bertscore: %.1f of %d cores busy with other work; ONNX Runtime uses %d thread(s)",
-                         busy, cores, threads)
+                         share.busy, share.cores, threads)
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

@@ -18,7 +18,12 @@ the LLM-judge metric. **Replay** is the runner's policy (``Experiment.replay_onl
 a request it may not send. **Cost**: each summary's ``details`` has ``tokens_prompt``,
 ``tokens_completion`` (the provider's ``usage``), ``cost_usd`` (``None`` with ``cost_note`` for an
 unpriced model), ``latency_s`` (the successful attempt), ``attempts``, ``model`` (as the provider
-named it), ``finish_reason`` and ``truncated``.
+named it), ``finish_reason`` and ``truncated``, and, as local models record them, ``stop_reason``
+(``length`` when the provider says the budget ended the reply: OpenAI ``finish_reason: length``,
+Anthropic ``stop_reason: max_tokens``; else ``stop``). Whether a reply that hit the budget ends
+mid-sentence is read from its text where it matters (the entities metric), not recorded here: an
+API summary depends on no text rule of evalkit's, so its fingerprint carries none, and a change
+to the sentence rules never re-sends a paid request.
 """
 
 from __future__ import annotations
@@ -174,6 +179,7 @@ class APISummarizer(Summarizer):
             "model": reply.model or self.model, **self.transport.usage_details(reply),
             "latency_s": round(outcome.latency_s, 4), "attempts": outcome.attempts,
             "finish_reason": reply.finish_reason, "truncated": reply.truncated, "max_tokens": max_tokens,
+            "stop_reason": "length" if reply.truncated else "stop",
             "response_id": reply.response_id,
         }
         if reply.truncated:

@@ -118,6 +118,17 @@ the casing restored from the source and, for words it does not have, capitalized
 Abbott", "Europe"; not "tony Abbott"). The source is never changed: case cannot be restored
 from nothing, and rule 2 works on it whatever its case.
 
+**Cut summaries.** A summary that does not end on a sentence terminator
+(:func:`evalkit.core.text.ends_sentence`) was cut off: by a token budget ("...the mayor of
+Bogot", "Tomás Eche" for Tomás Echeverría) or by a word limit. An entity or number it does not
+support that overlaps its last word is *cut*, not invented, when the source could complete it:
+its words occur in the source with the last one as the beginning of a word ("tomás eche" in
+"... tomás echeverría ..."), in the text or (rule 1) in a source entity. A cut one is neither
+supported nor unsupported: it is left out of the counts and precisions, listed in
+``info["cut_entities"]`` / ``info["cut_numbers"]`` and named in the precision's note, and
+``info["cut"]`` says the summary ended mid-sentence. One that no completion could make
+supported ("Atlan" over a source without a word starting "atlan") stays unsupported.
+
 **Undefined values.** A summary without named entities has ``None`` for the precision and
 F1 values with the note ``"no entities in summary"`` (``"empty summary"`` for an empty one):
 neither perfect nor zero. Its recall is 0 when the reference has entities. Without a reference
@@ -145,6 +156,7 @@ their 499 articles take about 90 s, almost all of it NER on the articles.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from functools import cached_property
 from collections.abc import Iterable, Sequence
@@ -155,11 +167,13 @@ from pydantic import Field, field_validator, model_validator
 
 from evalkit.core.fingerprint import digest
 from evalkit.core.options import Flag, Options, Text, Whole
+from evalkit.core.text import ends_sentence
 from evalkit.metrics.base import Candidate, Measure, Metric, MetricResult
 from evalkit.metrics.entities import lexicon
 from evalkit.metrics.entities.matching import (
     PLACEHOLDERS,
     Analysis,
+    Entity,
     distinct,
     number_supported,
     supported,
@@ -204,6 +218,9 @@ NAMES: tuple[str, ...] = tuple(m.name for m in MEASURES)
 
 MATCH_MODES: tuple[str, ...] = ("text", "entities")
 
+_TRAILING = re.compile(r"[\W_]+$")
+"""Punctuation and space after a text's last word ("full-", "U.S", "Bogot,")."""
+
 
 class EntityOptions(Options):
     """Options of :class:`EntityOverlap`."""
@@ -244,7 +261,8 @@ class EntityOverlap(Metric):
     """Named-entity and number precision against the source; entity P/R/F1 against references."""
 
     kind = "entities"
-    version = "3"  # 2: times, units, scores in names, PTB-split names, sentence-capitalized text; 3: case lexicon
+    version = "4"  # 2: times, units, scores in names, PTB-split names, sentence-capitalized text; 3: case lexicon;
+    # 4: an entity or number cut off at the end of a cut summary is not counted
 
     Options = EntityOptions
 
@@ -443,8 +461,11 @@ class EntityOverlap(Metric):
         notes: dict[str, str] = {}
         empty = not original.strip()
 
+        cut_end = bool(original.strip()) and not ends_sentence(original)
         unsupported = [e for e in summary.entities if not supported(e.key, source, self.match)]
-        count = len(summary.entities)
+        cut = [e for e in unsupported if cut_end and self._cut_off(e, text, source)]
+        unsupported = [e for e in unsupported if e not in cut]
+        count = len(summary.entities) - len(cut)
         values["entity_count"] = count
         values["entity_unsupported_count"] = len(unsupported)
         if count:
@@ -458,13 +479,21 @@ class EntityOverlap(Metric):
         reference_index = self._target(summary, references, values, notes, empty)
 
         bad_numbers = [e for e in summary.numbers if not number_supported(e, source, self.match)]
-        values["number_count"] = len(summary.numbers)
+        cut_numbers = [e for e in bad_numbers if cut_end and self._cut_off(e, text, source)]
+        bad_numbers = [e for e in bad_numbers if e not in cut_numbers]
+        n_numbers = len(summary.numbers) - len(cut_numbers)
+        values["number_count"] = n_numbers
         values["number_unsupported_count"] = len(bad_numbers)
-        if summary.numbers:
-            values["number_precision_source"] = (len(summary.numbers) - len(bad_numbers)) / len(summary.numbers)
+        if n_numbers:
+            values["number_precision_source"] = (n_numbers - len(bad_numbers)) / n_numbers
         else:
             values["number_precision_source"] = None
             notes["number_precision_source"] = "empty summary" if empty else "no numbers in summary"
+        for name, items in (("entity_precision_source", cut), ("number_precision_source", cut_numbers)):
+            if items:
+                listed = ", ".join(repr(e.text) for e in items)
+                notes[name] = (f"{notes[name]}; " if name in notes else "") + \
+                    f"the summary is cut off mid-sentence: {listed} at its end is not counted"
 
         shown = display_name if restored or looks_lowercased(text) else str
         info: dict[str, Any] = {
@@ -473,12 +502,24 @@ class EntityOverlap(Metric):
             "summary_numbers": [e.text for e in summary.numbers],
             "unsupported_numbers": [e.text for e in bad_numbers],
             "placeholder_entities": [e.text for e in summary.placeholders],
+            "cut": cut_end,
+            "cut_entities": [shown(e.text) for e in cut],
+            "cut_numbers": [e.text for e in cut_numbers],
             "reference_index": reference_index,
             "case_restored": restored,
         }
         if restored:
             info["text_for_ner"] = text
         return MetricResult({name: values[name] for name in NAMES}, notes, info)
+
+    def _cut_off(self, entity: Entity, text: str, source: Analysis) -> bool:
+        """Whether ``entity`` overlaps the last word of ``text`` and the source could complete it (see *Cut
+        summaries*)."""
+        if not _TRAILING.sub("", text).endswith(_TRAILING.sub("", entity.text)):
+            return False
+        start = phrase(entity.key)[:-1]  # " tomás eche": the last word may go on in the source
+        return ((self.match == "text" and start in source.stream)
+                or any(start in candidate for candidate in source.entity_phrases))
 
     def _target(self, summary: Analysis, references: list[Analysis], values: dict, notes: dict,
                 empty: bool) -> int | None:

@@ -4,9 +4,17 @@ The expected length is ``W`` words (:func:`evalkit.hosted.pricing.expected_words
 ``words``, else 25 per sentence, else 100 per paragraph, else 75). ``tokens_per_word`` is
 measured on the source (its tokens / its words, rounded *up* to a multiple of 0.25, kept
 within 1..4; 1.4 when the source has no words), or fixed by the option. Then
-``max_new_tokens = ceil(W * tokens_per_word * 1.5)`` (``* 2.0`` for an ``at_least`` word
-target) and, for seq2seq models only, ``min_new_tokens = floor(0.5 * max_new_tokens)`` when
-the target counts words with bound ``about``, ``at_least`` or ``exactly``.
+``max_new_tokens = max(ceil(W * tokens_per_word * 1.5), ceil((W + 25) * tokens_per_word))``
+(``* 2.0`` for an ``at_least`` word target): the headroom, but never less than one average
+sentence (25 words) past the target, so that a model can end the sentence it is in. For
+seq2seq models only, ``min_new_tokens = floor(0.5 * ceil(W * tokens_per_word * headroom))``
+when the target counts words with bound ``about``, ``at_least`` or ``exactly``.
+
+A budget also says when to stop on a sentence end: ``stop_after_words = ceil(f * W)`` with
+``f`` 0.9 (``about``, ``exactly`` and targets without words: the low end of ``about``'s ±10 %),
+1.0 (``at_least``) or 0.75 (``at_most``). Generation stops at the first sentence end after that
+many words (:class:`evalkit.summarizers.local.engine.SentenceStop`), and a text that still
+reaches ``max_new_tokens`` is trimmed back to its last complete sentence.
 """
 
 from __future__ import annotations
@@ -29,7 +37,15 @@ AT_LEAST_HEADROOM = 2.0
 MIN_FRACTION = 0.5
 """A seq2seq ``min_new_tokens`` is this fraction of ``max_new_tokens`` (about, at_least, exactly)."""
 
-BUDGET_RULE = {"headroom": HEADROOM, "at_least_headroom": AT_LEAST_HEADROOM, "min_fraction": MIN_FRACTION,
+SENTENCE_ROOM_WORDS = WORDS_PER_SENTENCE
+"""``max_new_tokens`` leaves at least this many words past the target, to end the sentence."""
+STOP_FRACTION = {"about": 0.9, "exactly": 0.9, "at_least": 1.0, "at_most": 0.75}
+"""Generation stops at a sentence end once the text has this fraction of the target's words (by bound)."""
+UNCOUNTED_STOP_FRACTION = 0.9
+"""The same for a target without a word count (sentences, paragraphs, none): of its expected words."""
+
+BUDGET_RULE = {"headroom": HEADROOM, "sentence_room_words": SENTENCE_ROOM_WORDS, "stop_fraction": STOP_FRACTION,
+               "uncounted_stop_fraction": UNCOUNTED_STOP_FRACTION, "at_least_headroom": AT_LEAST_HEADROOM, "min_fraction": MIN_FRACTION,
                "tokens_per_word_default": DEFAULT_TOKENS_PER_WORD, "tokens_per_word_step": TOKENS_PER_WORD_STEP,
                "tokens_per_word_range": list(TOKENS_PER_WORD_RANGE), "words_per_sentence": WORDS_PER_SENTENCE,
                "words_per_paragraph": WORDS_PER_PARAGRAPH, "words_unconstrained": WORDS_UNCONSTRAINED}
@@ -46,6 +62,8 @@ class Budget:
     tokens_per_word: float
     words: int
     """The expected summary length in words the budget was derived from."""
+    stop_after_words: int
+    """Generation stops at the first sentence end once the text has this many words."""
 
 
 def measure_tokens_per_word(n_tokens: int, n_words: int) -> float:
@@ -65,14 +83,19 @@ def token_budget(target: LengthTarget, tokens_per_word: float, *, with_minimum: 
     """
     words = expected_words(target)
     headroom = AT_LEAST_HEADROOM if target.words is not None and target.bound == "at_least" else HEADROOM
-    maximum = max_new_tokens if max_new_tokens is not None else max(1, math.ceil(words * tokens_per_word * headroom))
+    with_headroom = max(1, math.ceil(words * tokens_per_word * headroom))
+    if max_new_tokens is not None:
+        maximum = with_headroom = max_new_tokens
+    else:
+        maximum = max(with_headroom, math.ceil((words + SENTENCE_ROOM_WORDS) * tokens_per_word))
     minimum = min_new_tokens
     if minimum is None and with_minimum and target.words is not None and target.bound in ("about", "at_least",
                                                                                           "exactly"):
-        minimum = math.floor(MIN_FRACTION * maximum)
+        minimum = math.floor(MIN_FRACTION * with_headroom)
     if minimum is not None:
         minimum = min(minimum, maximum) or None
-    return Budget(maximum, minimum, tokens_per_word, words)
+    fraction = STOP_FRACTION[target.bound] if target.words is not None else UNCOUNTED_STOP_FRACTION
+    return Budget(maximum, minimum, tokens_per_word, words, max(1, math.ceil(fraction * words - 1e-9)))
 
 
 def share_target(target: LengthTarget, parts: int) -> LengthTarget:

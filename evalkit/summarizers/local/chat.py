@@ -6,6 +6,7 @@ so that a local model and an API model are asked the same thing.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -133,8 +134,8 @@ class ChatSummarizer(LocalSummarizer):
         budget = self.budget_for(request.target, len(article_ids), count_words(article))
         context = self.context_limit(loaded.config, loaded.tokenizer)
         positional = getattr(loaded.config, "max_position_embeddings", None) or context
-        max_new = budget.max_new_tokens
-        details: dict[str, Any] = {"max_new_tokens": max_new, "min_new_tokens": None,
+        max_new, stop_after = budget.max_new_tokens, budget.stop_after_words
+        details: dict[str, Any] = {"max_new_tokens": max_new, "min_new_tokens": None, "stop_after_words": stop_after,
                                    "tokens_per_word": budget.tokens_per_word, "truncation": self.truncation}
         before, after, folded = self.render(loaded, request.target)
         head, tail = self.encode_template(loaded, before), self.encode_template(loaded, after)
@@ -149,10 +150,10 @@ class ChatSummarizer(LocalSummarizer):
                              f"({max_new}) do not fit the model's {positional}-token context; shorten the prompt "
                              f"or lower max_new_tokens")
         if len(article_ids) <= space:
-            return [(head + article_ids + tail, max_new, None)], details
+            return [(head + article_ids + tail, max_new, None, stop_after)], details
         if self.truncation == "truncate":
             details["truncated_tokens"] = len(article_ids) - space
-            return [(head + article_ids[:space] + tail, max_new, None)], details
+            return [(head + article_ids[:space] + tail, max_new, None, stop_after)], details
         texts = self.pieces(loaded, article_ids, space - 8)  # room for a longer "{target}" phrase per piece
         n = len(texts)
         piece_target = share_target(request.target, n)
@@ -163,7 +164,7 @@ class ChatSummarizer(LocalSummarizer):
         for text in texts:
             ids = self.encode(loaded, text)
             cut += max(0, len(ids) - space)
-            parts.append((head + ids[:max(space, 1)] + tail, max(1, max_new // n), None))
+            parts.append((head + ids[:max(space, 1)] + tail, max(1, max_new // n), None, math.ceil(stop_after / n)))
         details.update(chunks=n, truncated_tokens=cut, chunk_target=piece_target.describe())
         return parts, details
 

@@ -8,27 +8,49 @@ the largest budget and each output is cut at its own, which gives what the small
 would have (greedy decoding reads no later token). A batch that runs out of memory is
 retried as two halves, down to single requests, and the smaller size is kept for the rest of
 the run. ``torch.manual_seed(seed)`` runs before every ``generate``.
+
+**Ends of summaries.** Greedy and sampled generation (one beam) stops each row at the first
+sentence end once its text has the budget's ``stop_after_words`` (:class:`SentenceStop`): the
+row is stopped when the next sentence has begun, and that beginning is dropped. A row that
+reaches ``max_new_tokens`` is trimmed back to its last complete sentence
+(:func:`evalkit.core.text.trim_to_sentence`); one without any complete sentence is kept as it is
+and flagged. Each summary's details record ``stop_reason`` (``stop``: the model's end token or a
+sentence end; ``length``: the budget), ``stopped_by`` (``eos``, ``sentence`` or ``budget``),
+``cut`` (the budget ended the text mid-sentence) and ``trimmed_words`` (words dropped by trimming).
+
+**Threads.** On a CPU, :meth:`BatchedGeneration.summarize` measures how many cores other
+processes keep busy (:func:`evalkit.core.cpus.free_threads`) and runs torch with one thread per
+free physical core for the call (never more than torch had), logging a warning when the
+machine is busy: torch's threads meet at every operator, so one of them on a taken core makes
+the others spin (``benchmarks/local_generation.py --busy``). Details record ``threads``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from evalkit.core.cpus import free_threads
 from evalkit.core.errors import ModelLoadError
+from evalkit.core.text import count_words, ends_sentence, sentences, trim_to_sentence
 from evalkit.summarizers.base import Request, Sink
 from evalkit.summarizers.local.loading import Loaded, free_memory, is_out_of_memory
 from evalkit.core.types import Summary
 
 log = logging.getLogger(__name__)
 
-Part = tuple[list[int], int, int | None]
-"""``(input_ids, max_new_tokens, min_new_tokens)``: one generation's input and budget."""
+Part = tuple[list[int], int, int | None, int | None]
+"""``(input_ids, max_new_tokens, min_new_tokens, stop_after_words)``: one generation's input and budget
+(``stop_after_words``: ``None`` never stops on a sentence end before the budget)."""
+
+STOP_REASONS = {"eos": "stop", "sentence": "stop", "budget": "length"}
+"""``stopped_by`` -> ``stop_reason``, in the words of OpenAI's ``finish_reason``."""
 
 
 @dataclass
@@ -40,7 +62,23 @@ class Unit:
     input_ids: list[int]
     max_new: int
     min_new: int | None
+    stop_after: int | None = None
+    """Words after which a sentence end stops the unit (see :class:`SentenceStop`)."""
 
+
+@dataclass(frozen=True)
+class Generated:
+    """What one unit's generation produced."""
+
+    text: str
+    tokens: int
+    """Tokens generated (including any dropped by trimming)."""
+    stopped_by: str
+    """``eos`` (the model's end token), ``sentence`` (a sentence end after the target) or ``budget``."""
+    cut: bool = False
+    """The budget ended the text mid-sentence and there was no complete sentence to trim back to."""
+    trimmed_words: int = 0
+    """Words of an unfinished sentence dropped at the end."""
 
 @dataclass
 class Plan:
@@ -51,7 +89,9 @@ class Plan:
     details: dict[str, Any]
     texts: list[str | None] = field(default_factory=list)
     output_tokens: int = 0
-    stopped_at_budget: bool = False
+    stopped_by: list[str] = field(default_factory=list)
+    cut: bool = False
+    trimmed_words: int = 0
     seconds: float = 0.0
     batch_sizes: list[int] = field(default_factory=list)
     error: str | None = None
@@ -126,8 +166,35 @@ class BatchedGeneration:
                 continue
             plans[i] = Plan(request, len(parts), details, [None] * len(parts),
                             seconds=time.perf_counter() - plan_started)
-            units.extend(Unit(i, p, ids, hi, lo) for p, (ids, hi, lo) in enumerate(parts))
+            units.extend(Unit(i, p, ids, hi, lo, after) for p, (ids, hi, lo, after) in enumerate(parts))
         pending = batches(units, self._batch_now, share_budgets=self.shares_budgets(loaded))
+        with self._threads(loaded) as threads:
+            self._work(loaded, pending, plans, emit, threads)
+        return [s for s in results if s is not None]
+
+    @contextlib.contextmanager
+    def _threads(self, loaded: Loaded) -> Iterator[int | None]:
+        """On a CPU, torch's threads for this call: the free physical cores (see the module docstring)."""
+        if loaded.device != "cpu":
+            yield None
+            return
+        import torch
+
+        before = torch.get_num_threads()
+        share = free_threads()
+        threads = min(share.threads, before)
+        if share.crowded:
+            log.warning("%s: %.1f of %d cores are busy with other processes; generating with %d torch thread(s) "
+                        "instead of %d (stop the other work for full speed)", self.name, share.busy, share.cores,
+                        threads, before)
+        torch.set_num_threads(threads)
+        try:
+            yield threads
+        finally:
+            torch.set_num_threads(before)
+
+    def _work(self, loaded: Loaded, pending: list[list[Unit]], plans: dict[int, Plan], emit: Any,
+              threads: int | None) -> None:
         while pending:
             batch = pending.pop(0)
             if len(batch) > self._batch_now:  # an out-of-memory retry lowered the size: re-cut what is left
@@ -139,15 +206,16 @@ class BatchedGeneration:
                     plan.error = plan.error or outcome
                     plan.texts[unit.part] = ""
                 else:
-                    text, n_tokens, at_budget, size, seconds = outcome
-                    plan.texts[unit.part] = text
-                    plan.output_tokens += n_tokens
-                    plan.stopped_at_budget |= at_budget
+                    generated, size, seconds = outcome
+                    plan.texts[unit.part] = generated.text
+                    plan.output_tokens += generated.tokens
+                    plan.stopped_by.append(generated.stopped_by)
+                    plan.cut |= generated.cut
+                    plan.trimmed_words += generated.trimmed_words
                     plan.batch_sizes.append(size)
                     plan.seconds += seconds
                 if all(t is not None for t in plan.texts):
-                    emit(unit.request, self._finish(loaded, plan))
-        return [s for s in results if s is not None]
+                    emit(unit.request, self._finish(loaded, plan, threads))
 
     def shares_budgets(self, loaded: Loaded) -> bool:
         """Whether units with different ``max_new`` may share a batch (greedy, no minimum, causal)."""
@@ -155,13 +223,17 @@ class BatchedGeneration:
         greedy = not self.generate_kwargs.get("do_sample") and beams == 1
         return greedy and not self.uses_minimum and not loaded.config.is_encoder_decoder
 
-    def _finish(self, loaded: Loaded, plan: Plan) -> Summary:
+    def _finish(self, loaded: Loaded, plan: Plan, threads: int | None = None) -> Summary:
         if plan.error is not None:
             return self.failure(plan.request, plan.error, plan.seconds, details=plan.details)
         texts = [t for t in plan.texts if t]
         text = " ".join(texts) if plan.parts > 1 else (texts[0] if texts else "")
-        details = {**plan.details, "output_tokens": plan.output_tokens, "stopped_at_budget": plan.stopped_at_budget,
-                   "device": loaded.device, "dtype": loaded.dtype,
+        # a chunked request stopped at the budget if any of its parts did
+        stopped_by = "budget" if "budget" in plan.stopped_by else (plan.stopped_by[-1] if plan.stopped_by else "eos")
+        details = {**plan.details, "output_tokens": plan.output_tokens, "stop_reason": STOP_REASONS[stopped_by],
+                   "stopped_by": stopped_by, "cut": plan.cut, "trimmed_words": plan.trimmed_words,
+                   "stopped_at_budget": stopped_by == "budget",
+                   "device": loaded.device, "dtype": loaded.dtype, "threads": threads,
                    "batch_size": min(plan.batch_sizes) if plan.batch_sizes else None}
         if loaded.commit:
             details["model_commit"] = loaded.commit
@@ -173,7 +245,7 @@ class BatchedGeneration:
 
     def _run_batch(self, loaded: Loaded, batch: list[Unit]) -> list[Any]:
         """Generate for ``batch``; on out-of-memory, retry in halves down to one. One outcome per unit:
-        ``(text, output_tokens, stopped_at_budget, batch_size, seconds)`` or an error message."""
+        ``(Generated, batch_size, seconds)`` or an error message."""
         started = time.perf_counter()
         try:
             outputs = self.generate(loaded, batch)
@@ -194,7 +266,7 @@ class BatchedGeneration:
                         self.name, len(batch), longest, half)
             return self._run_batch(loaded, batch[:half]) + self._run_batch(loaded, batch[half:])
         share = (time.perf_counter() - started) / len(batch)
-        return [(text, n, at_budget, len(batch), share) for text, n, at_budget in outputs]
+        return [(generated, len(batch), share) for generated in outputs]
 
     def generation_config(self, loaded: Loaded, max_new: int, min_new: int | None) -> Any:
         """The model's own generation config with ours laid over it: deterministic unless asked otherwise."""
@@ -213,8 +285,8 @@ class BatchedGeneration:
             config.pad_token_id = pad_id(loaded)
         return config
 
-    def generate(self, loaded: Loaded, batch: list[Unit]) -> list[tuple[str, int, bool]]:
-        """One ``model.generate`` call: ``(text, output_tokens, stopped_at_budget)`` per unit."""
+    def generate(self, loaded: Loaded, batch: list[Unit]) -> list[Generated]:
+        """One ``model.generate`` call: what each unit produced, ended as the module docstring says."""
         import torch
 
         config = self.generation_config(loaded, max(u.max_new for u in batch), batch[0].min_new)
@@ -223,22 +295,82 @@ class BatchedGeneration:
         width = len(ids[0])
         input_ids = torch.tensor(ids, dtype=torch.long, device=loaded.device)
         attention_mask = torch.tensor(mask, dtype=torch.long, device=loaded.device)
-        torch.manual_seed(self.seed)
-        with torch.inference_mode():
-            out = loaded.model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
-        generated = out[:, 1:] if loaded.config.is_encoder_decoder else out[:, width:]  # drop decoder start / prompt
         eos = config.eos_token_id
         eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos]) - {None}
+        offset = 1 if loaded.config.is_encoder_decoder else width  # the decoder start token / the prompt
+        extra: dict[str, Any] = {}
+        stop = None
+        if (config.num_beams or 1) == 1:  # beam search keeps rows apart from beams: it is only trimmed
+            from transformers import StoppingCriteriaList
+
+            stop = SentenceStop(lambda row: self.decode(loaded, row), offset, [u.max_new for u in batch],
+                                [u.stop_after for u in batch], eos_ids)
+            extra["stopping_criteria"] = StoppingCriteriaList([stop])
+        torch.manual_seed(self.seed)
+        with torch.inference_mode():
+            out = loaded.model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config,
+                                        **extra)
+        generated = out[:, offset:]
         results = []
-        for unit, row in zip(batch, generated.tolist()):
+        for i, (unit, row) in enumerate(zip(batch, generated.tolist())):
             row = row[:unit.max_new]  # a shared batch ran to the largest budget
             end = next((k + 1 for k, token in enumerate(row) if token in eos_ids), None)
-            kept = row[:end] if end is not None else row
-            results.append((self.decode(loaded, kept), len(kept), end is None and len(kept) >= unit.max_new))
+            at = stop.stopped.get(i) if stop is not None else None
+            if at is not None and (end is None or end > at):  # a sentence ended after the target
+                results.append(self._ended(loaded, row[:at], "sentence"))
+            elif end is not None:
+                results.append(self._ended(loaded, row[:end], "eos"))
+            else:
+                results.append(self._ended(loaded, row, "budget" if len(row) >= unit.max_new else "eos"))
         return results
+
+    def _ended(self, loaded: Loaded, kept: list[int], stopped_by: str) -> Generated:
+        """A unit's text, trimmed to its last complete sentence unless the model ended it itself."""
+        text = self.decode(loaded, kept)
+        if stopped_by == "eos" or ends_sentence(text):
+            return Generated(text, len(kept), stopped_by)
+        trimmed = trim_to_sentence(text)
+        if not trimmed:
+            return Generated(text, len(kept), stopped_by, cut=stopped_by == "budget")
+        return Generated(trimmed, len(kept), stopped_by, trimmed_words=count_words(text) - count_words(trimmed))
 
     def decode(self, loaded: Loaded, token_ids: list[int]) -> str:
         return loaded.tokenizer.decode(token_ids, skip_special_tokens=True).strip()
+
+
+class SentenceStop:
+    """A ``transformers`` stopping criterion that ends each row of a batch on its own terms.
+
+    A row stops at its own ``max_new_tokens`` (a shared batch runs to the largest), or, once the
+    sentences it has completed hold ``stop_after_words`` words, as soon as the next sentence
+    begins (:func:`evalkit.core.text.sentences` then sees two pieces, which keeps "U.S." or
+    "3.5" from reading as ends). :attr:`stopped` says, per row, how many tokens it had then.
+    """
+
+    def __init__(self, decode: Callable[[list[int]], str], offset: int, limits: Sequence[int],
+                 stop_after: Sequence[int | None], eos_ids: set[int]) -> None:
+        self.decode, self.offset, self.limits, self.stop_after, self.eos_ids = decode, offset, limits, stop_after, eos_ids
+        self.stopped: dict[int, int] = {}
+        """Row -> tokens generated when a sentence end stopped it."""
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        done = []
+        for i, row in enumerate(input_ids[:, self.offset:].tolist()):
+            done.append(i in self.stopped or len(row) >= self.limits[i] or self._sentence_ended(i, row))
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    def _sentence_ended(self, i: int, row: list[int]) -> bool:
+        after = self.stop_after[i]
+        if after is None or len(row) < after or self.eos_ids.intersection(row):
+            return False  # a word is at least a token; a row past its end token is the model's own stop
+        text = self.decode(row)
+        # a terminator at the very end may still go on ("3." -> "3.5"): wait for the next sentence to begin
+        if ends_sentence(text) or len(sentences(text)) < 2 or count_words(trim_to_sentence(text)) < after:
+            return False
+        self.stopped[i] = len(row)
+        return True
 
 
 def pad_id(loaded: Loaded) -> int:

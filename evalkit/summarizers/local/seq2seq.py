@@ -78,21 +78,22 @@ class Seq2SeqSummarizer(LocalSummarizer):
         full = _with_specials(tokenizer, prefix + article)
         details: dict[str, Any] = {"input_tokens": len(full), "truncated_tokens": 0, "max_input_tokens": limit,
                                    "max_new_tokens": budget.max_new_tokens, "min_new_tokens": budget.min_new_tokens,
+                                   "stop_after_words": budget.stop_after_words,
                                    "tokens_per_word": budget.tokens_per_word, "truncation": self.truncation}
         if prefix:
             details["prefix"] = prefix
-        max_new, min_new = budget.max_new_tokens, budget.min_new_tokens
+        max_new, min_new, after = budget.max_new_tokens, budget.min_new_tokens, budget.stop_after_words
         decoder_limit = self._decoder_limit(config)
         if decoder_limit is not None and max_new > decoder_limit:
             details["max_new_tokens_capped"] = decoder_limit
             max_new = decoder_limit
             min_new = min(min_new, max_new) if min_new is not None else None
         if len(full) <= limit:
-            return [(list(full), max_new, min_new)], details
+            return [(list(full), max_new, min_new, after)], details
         if self.truncation == "truncate":
             kept = _with_specials(tokenizer, prefix + article, limit)
             details["truncated_tokens"] = len(full) - len(kept)
-            return [(list(kept), max_new, min_new)], details
+            return [(list(kept), max_new, min_new, after)], details
         overhead = len(full) - len(article_ids)  # special tokens and the prefix
         texts = self.pieces(loaded, article_ids, limit - overhead - 2)
         n = len(texts)
@@ -103,7 +104,7 @@ class Seq2SeqSummarizer(LocalSummarizer):
                 cut += len(ids) - limit
                 ids = _with_specials(tokenizer, prefix + text, limit)
             share_min = math.floor(min_new / n) if min_new else 0
-            parts.append((list(ids), max(1, max_new // n), share_min or None))
+            parts.append((list(ids), max(1, max_new // n), share_min or None, math.ceil(after / n)))
         details.update(chunks=n, truncated_tokens=cut)
         return parts, details
 
