@@ -100,6 +100,8 @@ def load_rubric(value: str | Mapping[str, Any]) -> Rubric:
     """A built-in rubric by name (``geval``, ``claims``), a YAML file, or an inline mapping."""
     import yaml
 
+    from evalkit.core import yamlsafe
+
     where = "the inline rubric"
     if isinstance(value, str):
         path = RUBRICS / f"{value}.yaml" if "/" not in value and not value.endswith((".yaml", ".yml")) else Path(value)
@@ -109,7 +111,7 @@ def load_rubric(value: str | Mapping[str, Any]) -> Rubric:
                               "a rubric YAML (see docs/factuality.md)")
         where = str(path)
         try:
-            value = yaml.safe_load(path.read_text(encoding="utf-8"))
+            value = yamlsafe.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
             raise ConfigError(f"{where}: not valid YAML: {exc}") from exc
     if not isinstance(value, Mapping):
