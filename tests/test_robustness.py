@@ -43,7 +43,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 def _cli(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "evalkit.cli", *args], env=_env(**env), capture_output=True,
-                          text=True, timeout=180)
+                          text=True, timeout=180, check=False)
 
 
 # -- 2. a password in base_url ------------------------------------------------------------------------
