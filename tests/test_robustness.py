@@ -171,3 +171,89 @@ def test_a_baseline_with_a_non_finite_score_could_not_be_compared(tmp_path, caps
     path.write_text(text.replace(repr(first), constant, 1))
     assert main(["check", str(V2_RUN), "--baseline", str(path)]) == 3
     assert constant.lstrip("-") in capsys.readouterr().out
+
+
+# -- 9. a deadline for the whole attempt ------------------------------------------------------------
+class _RawServer:
+    """A TCP server on 127.0.0.1 that reads a request and then trickles a reply, or never answers."""
+
+    def __init__(self, mode: str) -> None:
+        import socket
+        import threading
+
+        self.mode, self.accepted, self._stop = mode, 0, threading.Event()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+
+    def _serve(self) -> None:
+        import socket
+        import threading
+
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            self.accepted += 1
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn) -> None:
+        with conn:
+            conn.recv(65536)
+            if self.mode == "trickle":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n")
+            while not self._stop.wait(0.2):
+                if self.mode == "trickle":
+                    try:
+                        conn.sendall(b" ")  # one byte per 0.2 s: every read succeeds well within 1 s
+                    except OSError:
+                        return
+
+    def close(self) -> None:
+        self._stop.set()
+        self.sock.close()
+
+
+def _transport(url: str, **options):
+    from evalkit.hosted.client import make_transport
+
+    os.environ[KEY_ENV] = KEY
+    return make_transport("openai", model="gpt-4o-mini", base_url=url, api_key_env=KEY_ENV, backoff=0.01,
+                          max_backoff=0.01, **options)
+
+
+def test_a_trickling_server_cannot_hold_an_attempt_past_its_timeout():
+    import threading
+
+    server = _RawServer("trickle")
+    transport = _transport(server.url, timeout=1.0, max_retries=0)
+    try:
+        started = time.monotonic()
+        outcome = transport.request(None, "hello", 5, stop=threading.Event(), what="a test")
+        seconds = time.monotonic() - started
+    finally:
+        transport.close(abort=True)
+        server.close()
+    assert outcome.reply is None and "timeout" in outcome.failure.message
+    assert seconds < 3, seconds  # 1 s deadline (the server would trickle for 800 s: 4000 bytes at 5 per s)
+
+
+def test_a_server_that_never_answers_trips_the_breaker():
+    import threading
+
+    server = _RawServer("silent")
+    transport = _transport(server.url, timeout=0.3, max_retries=10, breaker=3)
+    try:
+        outcome = transport.request(None, "hello", 5, stop=threading.Event(), what="a test")
+    finally:
+        transport.close(abort=True)
+        server.close()
+    assert outcome.failure.breaker and outcome.attempts == 3  # not the 11 attempts retries would allow

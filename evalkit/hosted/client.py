@@ -12,8 +12,11 @@ messages, through the official SDKs with their own retries switched off. What it
   retried; the failure says ``permanent`` and carries :meth:`Transport.credential_id`, a short
   hash of the key (and of a password in ``base_url``), so a caller can skip re-sending it until
   the credential changes.
-- **Circuit breaker**: after ``breaker`` consecutive connection failures (refused, reset, DNS,
-  connect timeout) with no reply in between, every further request of this transport fails at
+- **Deadline**: ``timeout`` bounds each attempt as a whole (connect, send, every read), not each
+  read: a server that trickles its reply cannot hold an attempt open past it
+  (:class:`~evalkit.hosted.abort.SocketTracker`).
+- **Circuit breaker**: after ``breaker`` consecutive attempts with no reply (refused, reset, DNS,
+  timeout: a server that accepts and never answers included) with no reply in between, every further request of this transport fails at
   once with one message, instead of retrying each document against a server that is not there.
 - **Concurrency**: :meth:`Transport.map` runs up to ``concurrency`` requests in threads and hands
   each result to ``deliver`` the moment it exists. On an interrupt (or a failing ``deliver``) it
@@ -95,7 +98,7 @@ class Failure:
     retry_after: float | None = None
     """Seconds the server asked us to wait (``Retry-After``)."""
     connection: bool = False
-    """No reply at all (refused, reset, DNS, connect timeout): what the circuit breaker counts."""
+    """No reply at all (refused, reset, DNS, timeout): what the circuit breaker counts."""
     breaker: bool = False
     """Not sent: the circuit breaker was open."""
 
@@ -227,7 +230,7 @@ class Transport:
                 key = self.key()
                 self._secret = key
                 register(key)
-                self._sockets = SocketTracker()
+                self._sockets = SocketTracker(deadline=self.timeout)
                 self._client = self._make_client(importlib.import_module(self.sdk), key,
                                                  without_userinfo(self._base_url))
             return self._client
@@ -424,10 +427,10 @@ class Transport:
             retryable = status in RETRYABLE_STATUS or status >= 500
             return Failure(text, retryable, status, _retry_after(exc.response.headers) if retryable else None)
         cause = exc.__cause__ or exc.__context__
-        if isinstance(exc, sdk.APITimeoutError):
+        if isinstance(exc, sdk.APITimeoutError):  # no reply at all: the breaker counts it like a refusal
             connect = type(cause).__name__ == "ConnectTimeout"
-            return Failure(f"no {'connection' if connect else 'reply'} within the {self.timeout:g} s timeout", True,
-                           connection=connect)
+            return Failure(f"no {'connection' if connect else 'complete reply'} within the {self.timeout:g} s "
+                           "timeout", True, connection=True)
         if isinstance(exc, sdk.APIConnectionError):
             detail = f": {type(cause).__name__}: {cause}" if cause else ""
             return Failure(scrub(f"connection failed{detail}", secrets), True, connection=True)
