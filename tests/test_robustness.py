@@ -194,14 +194,15 @@ class _RawServer:
         return f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
 
     def _serve(self) -> None:
-        import socket
         import threading
 
         while not self._stop.is_set():
             try:
                 conn, _ = self.sock.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
+            except OSError:  # closed by close()
+                return
             self.accepted += 1
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
@@ -219,6 +220,7 @@ class _RawServer:
 
     def close(self) -> None:
         self._stop.set()
+        self.thread.join()
         self.sock.close()
 
 
