@@ -306,6 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def describe_error(exc: BaseException) -> tuple[str, int]:
     """One user-facing message and exit code for any exception that reaches the command line."""
+    import errno
     import sqlite3
 
     from evalkit.core.errors import EvalkitError, GateError
@@ -321,6 +322,9 @@ def describe_error(exc: BaseException) -> tuple[str, int]:
         return f"{exc.filename} is a folder where a file is needed; give a file path", 2
     if isinstance(exc, FileNotFoundError):
         return (f"{exc.filename}: no such file or folder; check the path" if exc.filename else str(exc)), 2
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return (f"disk full writing {exc.filename or 'a file'}: the store keeps every summary and score already "
+                "computed; free space and re-run the same command (it resumes)"), 2
     if isinstance(exc, OSError):
         return (f"cannot use {exc.filename or 'a file'}: {exc.strerror or exc}; check the disk and the path, or "
                 "choose another folder with --output"), 2

@@ -157,13 +157,15 @@ class Experiment:
     def from_yaml(cls, path: str | Path) -> Experiment:
         import yaml
 
+        from evalkit.core import yamlsafe
+
         path = Path(path)
         if not path.exists():
             raise ConfigError(f"{path}: no such config file")
         if path.is_dir():
             raise ConfigError(f"{path} is a folder; give the experiment's YAML file")
         try:
-            config = yaml.safe_load(path.read_text(encoding="utf-8"))
+            config = yamlsafe.safe_load(path.read_text(encoding="utf-8"))
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from exc
         except yaml.YAMLError as exc:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from evalkit.report import stats
+from evalkit.report.gate import ranges
 from evalkit.core.errors import PolicyError
 from evalkit.core.types import Measure
 
@@ -71,9 +72,8 @@ def _override(name: str, value: Any, where: str) -> Override:
     if unknown:
         raise PolicyError(f"{where}: {name} has unknown key(s) {sorted(unknown)}; allowed: {sorted(_RULE_KEYS)}")
     tolerance = value.get("tolerance")
-    if tolerance is not None and (isinstance(tolerance, bool) or not isinstance(tolerance, (int, float))
-                                  or tolerance < 0):
-        raise PolicyError(f"{where}: {name}.tolerance must be a number >= 0, got {tolerance!r}")
+    if tolerance is not None:
+        tolerance = ranges.tolerance(tolerance, f"{where}: {name}.tolerance")
     direction = value.get("direction")
     if direction is not None and direction not in DIRECTIONS:
         raise PolicyError(f"{where}: {name}.direction must be 'higher', 'lower' or 'closer' (to the measure's "
@@ -161,12 +161,8 @@ class Policy:
         test = data.get("test", "permutation")
         if test not in stats.METHODS:
             raise PolicyError(f"{source}: test must be one of {stats.METHODS}, got {test!r}")
-        whole = {}
-        for key, default, low in (("n_resamples", 10000, 1), ("seed", 0, 0), ("max_lost", 0, 0)):
-            value = data.get(key, default)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise PolicyError(f"{source}: {key} must be a whole number >= {low}, got {value!r}")
-            whole[key] = value
+        whole = {"n_resamples": ranges.n_resamples(data.get("n_resamples", 10000), f"{source}: n_resamples"),
+                 **{key: ranges.whole(data.get(key, 0), f"{source}: {key}", low=0) for key in ("seed", "max_lost")}}
         return cls(metrics=metrics, systems=systems, alpha=float(alpha), correction=correction, test=test,
                    source=source, **whole)
 
@@ -179,12 +175,14 @@ class Policy:
             return cls.from_dict(value)
         import yaml
 
+        from evalkit.core import yamlsafe
+
         path = Path(value) if value is not None else DEFAULT_POLICY
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such policy file; pass an existing --policy or leave it out "
                                     "for the bundled default")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yamlsafe.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
             raise PolicyError(f"{path}: not valid YAML: {exc}") from exc
         return cls.from_dict(data or {}, source=str(path))
