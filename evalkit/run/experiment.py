@@ -24,16 +24,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 
 from evalkit.inputs import data as data_module
 from evalkit.inputs.clean import cleaning_summary
 from evalkit.core.errors import ConfigError, EvalkitError, ReplayMissError
-from evalkit.run.executors import EXECUTORS, make_executor, score_batch, split_spec, summarize_batch  # noqa: F401
+from evalkit.run.executors import EXECUTORS, make_executor, split_spec
 from evalkit.core.fingerprint import digest
 from evalkit.metrics.base import Metric
 from evalkit.core.redact import redact, redact_value
-from evalkit.run.record import TABLE_COLUMNS, Run, SignatureMismatch, check_comparable  # noqa: F401
+from evalkit.run.record import Run
 from evalkit.run.schema import MANIFEST_VERSION, Fact, RunManifest
 from evalkit.run.registry import build_metric, build_summarizer
 from evalkit.core.fingerprint import document_hash
