@@ -16,7 +16,7 @@ log = logging.getLogger("evalkit")
 
 
 from evalkit.core.errors import DataError  # noqa: E402
-from evalkit.report.tables import format_ranking, format_table  # noqa: E402  (the views of a run)
+from evalkit.report.tables import format_ranking, format_table, stopped_at_budget  # noqa: E402  (the views of a run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -184,16 +184,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
         else:
             shown_texts[row["text"]] = system
             print(row["text"])
-        if run.details(row["document_id"], system).get("short_source"):
+        details = run.details(row["document_id"], system)
+        if details.get("short_source"):
             print("-- the article is shorter than the target: this is all of its content")
+        if stopped_at_budget(details):
+            print("-- stopped at the length budget" + (": it ends mid-sentence" if details.get("cut") is True else "")
+                  + " (raise max_new_tokens / max_tokens for the whole summary)")
         values = wide.loc[system] if system in wide.index else {}
         for group, names in groups.items():
             shown = [f"{m}={values[m]:.3g}" for m in names if m in values and values[m] == values[m]]
             if shown:
                 print(f"-- {group}: " + ", ".join(shown))
         for key in [k for k, entry in run.manifest.metrics.items() if entry.kind == "entities"]:
-            unsupported = run.info(row["document_id"], system, key).get("unsupported_entities", [])
-            print(f"-- entities not in the source: {', '.join(unsupported) if unsupported else 'none'}")
+            info = run.info(row["document_id"], system, key)
+            for what, field in (("entities", "unsupported_entities"), ("numbers", "unsupported_numbers")):
+                print(f"-- {what} not in the source: {', '.join(info.get(field) or []) or 'none'}")
+            cut = [*(info.get("cut_entities") or []), *(info.get("cut_numbers") or [])]
+            if cut:
+                print(f"-- cut off by the budget (not counted as unsupported): {', '.join(cut)}")
     print(f"\nResults: {run.run_dir}")
     return 0
 

@@ -28,8 +28,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from evalkit.core.types import Measure
+from evalkit.core.types import LengthTarget, Measure
 from evalkit.report.summary import run_summary, value_names
+from evalkit.report.tables import cut_legend, stopped_at_budget
 from evalkit.run.record import Run
 
 log = logging.getLogger(__name__)
@@ -90,13 +91,19 @@ def _table(summary: dict[str, Any], names: list[str], caption: str) -> str:
     measures = summary["measures"]
     head = "".join(f'<th title="{_e(measures[n].get("description") or n)}">{_e(_heading(measures[n]))}'
                    f"{_direction(measures[n])}<br><code>{_e(n)}</code></th>" for n in names)
+    show_cuts = any(entry.get("cut") is not None for entry in summary["systems"].values())
     rows = []
     for system, values in summary["means"].items():
         cells = "".join(f'<td class="num">{_fmt(measures[n], values.get(n))}</td>' for n in names)
-        failed = summary["systems"].get(system, {}).get("failed", 0)
-        rows.append(f"<tr><th>{_e(system)}</th>{cells}<td class=\"num\">{failed}</td></tr>")
-    return (f"<table><caption>{_e(caption)}</caption><thead><tr><th>system</th>{head}<th>failed</th></tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table>")
+        entry = summary["systems"].get(system, {})
+        cut = entry.get("cut")
+        cells += f'<td class="num">{entry.get("failed", 0)}</td>'
+        if show_cuts:
+            cells += f'<td class="num{" cut" if cut else ""}">{"–" if cut is None else cut}</td>'
+        rows.append(f"<tr><th>{_e(system)}</th>{cells}</tr>")
+    cut_head = f'<th class="cut" title="{_e(cut_legend())}">cut</th>' if show_cuts else ""
+    return (f"<table><caption>{_e(caption)}</caption><thead><tr><th>system</th>{head}<th>failed</th>{cut_head}"
+            f"</tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
 def _rankings(summary: dict[str, Any]) -> str:
@@ -139,19 +146,32 @@ def _cost(summary: dict[str, Any]) -> str:
     return "<ul>" + "".join(f"<li><b>{_e(s)}</b>: {_e(c['text'])}</li>" for s, c in summary["cost"].items()) + "</ul>"
 
 
-def _unsupported(run: Run) -> dict[tuple[str, str], list[str]]:
-    """(document, system) -> unsupported entities, from the entity metric's facts."""
+def _unsupported(run: Run, field: str = "unsupported_entities") -> dict[tuple[str, str], list[str]]:
+    """(document, system) -> the unsupported entities (or, with ``field="unsupported_numbers"``, numbers),
+    from the entity metric's facts."""
     keys = {key for key, entry in run.manifest.metrics.items() if entry.kind == "entities"}
     rows = run.facts[run.facts["metric"].isin(keys)]
     out: dict[tuple[str, str], list[str]] = {}
     for document, system, info in zip(rows["document_id"], rows["system"], rows["info"]):
-        names = info.get("unsupported_entities") or []
+        names = info.get(field) or []
         out.setdefault((str(document), str(system)), []).extend(str(n) for n in names if n)
     return {k: list(dict.fromkeys(v)) for k, v in out.items()}
 
 
+def cut_badge(details: dict[str, Any]) -> str | None:
+    """The drill-down's badge for a summary the length budget stopped, from its details; ``None`` otherwise."""
+    if not stopped_at_budget(details):
+        return None
+    if details.get("cut") is True:
+        return "cut at the length budget: ends mid-sentence"
+    trimmed = details.get("trimmed_words")
+    return ("stopped at the length budget" + (f", trimmed back {trimmed} words to its last full sentence"
+                                              if isinstance(trimmed, int) and trimmed else ""))
+
+
 def document_data(run: Run, names: list[str]) -> dict[str, Any]:
-    """The drill-down's data, compact: per document, per system ``[text, error, [scores], [entities]]``."""
+    """The drill-down's data, compact: per document, per system ``[text, error, [scores], [entities], [numbers],
+    cut]`` (the unsupported entities and numbers; ``cut``: :func:`cut_badge` or ``None``)."""
     systems = list(dict.fromkeys([*run.manifest.systems, *map(str, run.summaries["system"])]))
     wide = run.wide()
     scores: dict[tuple[str, str], list] = {}
@@ -159,27 +179,34 @@ def document_data(run: Run, names: list[str]) -> dict[str, Any]:
     for row in wide[["document_id", "system", *columns]].itertuples(index=False):
         scores[(str(row[0]), str(row[1]))] = [None if v is None or (isinstance(v, float) and math.isnan(v))
                                               else round(float(v), 6) for v in row[2:]]
-    unsupported = _unsupported(run)
+    unsupported, numbers = _unsupported(run), _unsupported(run, "unsupported_numbers")
     documents: dict[str, dict[str, list]] = {}
     for row in run.summaries.itertuples(index=False):
         document, system = str(row.document_id), str(row.system)
         error = row.error if isinstance(row.error, str) else None
         text = row.text if isinstance(row.text, str) else ""
+        details = row.details if isinstance(row.details, dict) else {}
         documents.setdefault(document, {})[system] = [text, error, scores.get((document, system), []),
-                                                      unsupported.get((document, system), [])]
-    targets = {document: target.key() for document, target in run.targets().items()}
+                                                      unsupported.get((document, system), []),
+                                                      numbers.get((document, system), []),
+                                                      None if error else cut_badge(details)]
+    targets = {document: _target(target) for document, target in run.targets().items()}
     return {"systems": systems, "values": columns,
             "labels": [run.measure(n).label for n in columns],
             "scales": [100 if run.measure(n).is_fraction else 1 for n in columns],
-            "units": ["%" if run.measure(n).is_fraction else "" for n in columns],
+            "units": [_unit(run.measure(n)) for n in columns],
             "headline": [run.measure(n).headline for n in columns],
             "documents": [[d, targets[d], [documents[d].get(s) for s in systems]] for d in documents]}
 
 
-def _target(target: Any) -> str:
-    if not isinstance(target, dict):
-        return str(target or "none")
-    return ", ".join(f"{k} {v}" for k, v in target.items() if v is not None and k != "instruction") or "none"
+def _unit(measure: Measure) -> str:
+    """What the drill-down writes after a value: ``%`` for fractions, `` words`` for a length, else nothing."""
+    return "%" if measure.is_fraction else (f" {measure.unit}" if measure.unit else "")
+
+
+def _target(target: LengthTarget | None) -> str:
+    """A length target as a phrase (:meth:`LengthTarget.describe`: "in 3 sentences"), or "none"."""
+    return (target.describe() if target is not None else "") or "none"
 
 
 def render_html(run: Run) -> str:
@@ -188,12 +215,11 @@ def render_html(run: Run) -> str:
     names = value_names(run)
     headline = [n for n in summary["headline"] if n in summary["measures"]] or names[:6]
     flags = [n for n in names if summary["measures"][n].get("scale") == "flag"]
-    target = summary["target"]
     title = f"evalkit report: {run.run_id}"
     body = [
         f"<h1>{_e(title)}</h1>",
         f"<p class=\"meta\">{_e(summary['n_documents'])} documents × {len(summary['systems'])} systems "
-        f"({_e(', '.join(summary['systems']))}); length target {_e(_target(target))}; "
+        f"({_e(', '.join(summary['systems']))}); length target: {_e(_target(run.manifest.config.target))}; "
         f"created {_e(summary['created'] or '?')}.</p>",
         "<nav><a href=\"#table\">table</a> · <a href=\"#ranking\">ranking</a> · <a href=\"#charts\">charts</a> · "
         "<a href=\"#metrics\">every value</a> · <a href=\"#cost\">cost</a> · <a href=\"#documents\">documents</a></nav>",
@@ -210,10 +236,11 @@ def render_html(run: Run) -> str:
         f"<section id=\"metrics\"><h2>Every value, by metric</h2>{_by_metric(run, summary)}</section>",
         f"<section id=\"cost\"><h2>Cost</h2>{_cost(summary)}</section>",
         "<section id=\"documents\"><h2>Documents</h2><p>Pick a document to see each system's summary and scores; "
-        "<mark class=\"unsupported\">highlighted</mark> entities are not supported by the source.</p>"
+        "<mark class=\"unsupported\">highlighted</mark> entities and numbers are not supported by the source; "
+        "<span class=\"badge cut\">cut</span> marks a summary the length budget stopped.</p>"
         "<div class=\"docs\"><div class=\"picker\"><input id=\"filter\" type=\"search\" placeholder=\"filter by id\" "
         "aria-label=\"filter documents by id\"><label class=\"only\"><input id=\"flagged\" type=\"checkbox\"> only with "
-        "unsupported entities</label><ol id=\"doclist\"></ol><div class=\"pager\">"
+        "unsupported entities or numbers</label><ol id=\"doclist\"></ol><div class=\"pager\">"
         "<button id=\"prev\" type=\"button\">‹ prev</button><span id=\"page\"></span>"
         "<button id=\"next\" type=\"button\">next ›</button></div></div><div id=\"doc\" class=\"doc\">"
         "<p>No document selected.</p></div></div></section>",
@@ -247,6 +274,8 @@ code{font-size:.85em;color:#52606d}tr.bound{color:#52606d;font-style:italic}
 .charts{display:flex;flex-wrap:wrap;gap:1em}.chart{margin:0;max-width:100%}.chart img{max-width:100%;
 border:1px solid #e3e8ee}.chart.missing figcaption{color:#8a5a00;background:#fff6e0;padding:.5em .8em}
 mark.unsupported{background:#ffd1d1;color:#8b0000;border-bottom:2px solid #d00;padding:0 .1em}
+.badge{display:inline-block;font-size:.75em;font-weight:600;padding:.05em .5em;border-radius:.8em;margin-left:.6em;
+vertical-align:middle}.badge.cut{background:#fff0c2;color:#7a4b00;border:1px solid #e0b000}td.cut{color:#7a4b00;font-weight:600}
 .docs{display:flex;gap:1.5em;align-items:flex-start}.picker{flex:0 0 15em}.picker input{width:100%;
 box-sizing:border-box;padding:.3em}#doclist{padding-left:0;list-style:none;margin:.5em 0}
 #doclist button{width:100%;text-align:left;background:#f4f6f8;border:1px solid #d5dbe1;margin:1px 0;
@@ -273,7 +302,7 @@ _JS = r"""
   }
   function flagged(doc) {
     var n = 0;
-    doc[2].forEach(function (entry) { if (entry && entry[3].length) { n += entry[3].length; } });
+    doc[2].forEach(function (entry) { if (entry) { n += entry[3].length + entry[4].length; } });
     return n;
   }
   function highlight(parent, text, entities) {
@@ -312,13 +341,16 @@ _JS = r"""
     data.systems.forEach(function (system, i) {
       var entry = doc[2][i], box = el("div", "summary");
       box.setAttribute("data-system", system);
-      box.appendChild(el("h4", null, system));
+      var head = el("h4", null, system);
+      box.appendChild(head);
       if (!entry) { box.appendChild(el("p", "error", "(no summary in this run)")); view.appendChild(box); return; }
       if (entry[1]) { box.appendChild(el("p", "error", "failed: " + entry[1])); }
+      if (entry[5]) { head.appendChild(el("span", "badge cut", entry[5])); }
       var text = el("div", "text");
-      highlight(text, entry[0], entry[3]);
+      highlight(text, entry[0], entry[3].concat(entry[4]));
       box.appendChild(text);
       if (entry[3].length) { box.appendChild(el("p", "scores", "Unsupported entities: " + entry[3].join("; "))); }
+      if (entry[4].length) { box.appendChild(el("p", "scores", "Unsupported numbers: " + entry[4].join("; "))); }
       var scores = el("div", "scores"), more = el("details", "scores"), others = 0;
       more.appendChild(el("summary", null, "all values"));
       data.values.forEach(function (name, j) {

@@ -12,7 +12,7 @@ from typing import Any
 
 from evalkit.core.cost import total_cost
 from evalkit.run.record import Run
-from evalkit.report.tables import headline_metrics, json_number, ranking_rows
+from evalkit.report.tables import cut_counts, headline_metrics, json_number, ranking_rows
 
 
 def value_names(run: Run) -> list[str]:
@@ -47,17 +47,20 @@ def costs(run: Run) -> dict[str, dict[str, Any]]:
 
 
 def run_summary(run: Run, *, alpha: float = 0.05, n_resamples: int | None = None) -> dict[str, Any]:
-    """The run as JSON-ready data: identity, measures, per-system means, failures, rankings, cost."""
+    """The run as JSON-ready data: identity, measures, per-system means, failures and summaries cut at the
+    length budget (``None``: the system records no stop reason), rankings, cost."""
     names = value_names(run)
     table = run.table().reindex(columns=names) if names else None  # a value undefined everywhere stays, as n/a
     failed = run.summaries.groupby("system")["error"].apply(lambda e: int(e.notna().sum())).to_dict()
     systems = [str(s) for s in (table.index if table is not None else run.summaries["system"].unique())]
+    cuts = cut_counts(run.summaries)
     manifest = run.manifest
     return {
         "run": run.run_id, "name": manifest.name, "created": manifest.created,
         "n_documents": manifest.data.n_documents,
         "target": manifest.config.target.to_dict() if manifest.config.target else None,
-        "systems": {s: {"kind": manifest.kind_of(s), "failed": int(failed.get(s, 0))} for s in systems},
+        "systems": {s: {"kind": manifest.kind_of(s), "failed": int(failed.get(s, 0)),
+                        "cut": cuts.get(s)} for s in systems},
         "metrics": {key: {"kind": e.kind, "signature": e.signature, "values": [m.name for m in e.measures]}
                     for key, e in manifest.metrics.items()},
         "measures": {n: run.measure(n).to_dict() for n in names},

@@ -7,9 +7,48 @@ and unit without this module knowing its name.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
+
+
+def stopped_at_budget(details: Mapping[str, Any]) -> bool:
+    """True when a summary's details say the length budget ended it, not the model: ``stop_reason`` ``length``
+    (a local model's ``max_new_tokens``, an API's ``max_tokens``) or ``cut`` (it ends mid-sentence there)."""
+    return details.get("stop_reason") == "length" or details.get("cut") is True
+
+
+def records_stops(details: Mapping[str, Any]) -> bool:
+    """True when a summary's details say how it ended (models record ``stop_reason``; extractive strategies don't)."""
+    return "stop_reason" in details or isinstance(details.get("cut"), bool)
+
+
+def cut_counts(summaries: pd.DataFrame) -> dict[str, int | None]:
+    """System -> how many of its summaries the length budget stopped (:func:`stopped_at_budget`), or ``None``
+    for a system none of whose summaries records how it ended; failed summaries are not counted.
+
+    ``summaries`` is a run's summaries frame (:attr:`evalkit.run.record.Run.summaries`): the details are
+    read as the run stores them, once per summary, so no stored value is added for this count.
+    """
+    if summaries is None or "details" not in summaries.columns:
+        return {}
+    out: dict[str, int | None] = {}
+    errors = summaries["error"] if "error" in summaries.columns else [None] * len(summaries)
+    for system, details, error in zip(summaries["system"], summaries["details"], errors):
+        details = details if isinstance(details, Mapping) else {}
+        system = str(system)
+        out.setdefault(system, None)
+        if (isinstance(error, str) and error) or not records_stops(details):
+            continue
+        out[system] = (out[system] or 0) + int(stopped_at_budget(details))
+    return out
+
+
+def cut_legend() -> str:
+    """What the ``cut`` column counts, in one line (the CLI legend and the HTML report's header title)."""
+    return ("cut = summaries the length budget stopped (stop_reason length: max_new_tokens / max_tokens), "
+            "so they may end mid-sentence; - = the system records no stop reason")
 
 
 def headline_metrics(run) -> list[str]:
@@ -46,11 +85,15 @@ def format_table(run, metrics: Sequence[str] | None = None) -> str:
     counts = errors.apply(lambda e: int(e.notna().sum()))
     made = errors.apply(lambda e: int(e.isna().sum()))
     measures = [run.measure(m) for m in chosen]
-    header = ["system", "n", *chosen, "failed"]
+    cuts = cut_counts(run.summaries)
+    show_cuts = any(n is not None for n in cuts.values())  # a column only where a system can be cut
+    header = ["system", "n", *chosen, "failed", *(["cut"] if show_cuts else [])]
     lines = []
     for system, row in table.iterrows():
         cells = [str(system), str(made.get(system, 0)), *(m.format(row[m.name]) for m in measures),
                  str(counts.get(system, 0))]
+        if show_cuts:
+            cells.append("-" if cuts.get(str(system)) is None else str(cuts[str(system)]))
         lines.append(cells)
     widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
 
@@ -65,8 +108,14 @@ def format_table(run, metrics: Sequence[str] | None = None) -> str:
                             for system in counts.index if counts[system])
         warning = ["", f"WARNING: summaries failed ({partial}): those documents are left out of the system's means; "
                    "compare systems on equal n only (errors in summaries.jsonl)"]
+    if show_cuts:
+        stopped = ", ".join(f"{system} {n}/{made.get(system, 0)}" for system, n in cuts.items() if n)
+        if stopped:
+            warning += ["", f"NOTE: summaries stopped at the length budget ({stopped}): their text may end "
+                        "mid-sentence; raise max_new_tokens / max_tokens or ask for a shorter target"]
+    counted = "failed = summaries that could not be made" + (f"; {cut_legend()}" if show_cuts else "")
     return "\n".join([fmt(header), rule, *map(fmt, lines), *warning, "", "Columns (means over the n documents with a "
-                      "summary; failed = summaries that could not be made):", *legend])
+                      f"summary; {counted}):", *legend])
 
 
 def upper_bounds(run) -> list[str]:

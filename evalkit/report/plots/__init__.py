@@ -25,7 +25,7 @@ and the notebooks draw, and save_all); ``style`` and ``view`` are shared.
 from evalkit.report.plots.consistency import factuality_metrics, factuality_overview, unsupported_claims, unsupported_table
 from evalkit.report.plots.cost import cost_table, quality_vs_cost
 from evalkit.report.plots.documents import (HIGHLIGHT, document_view, document_view_html, document_view_text, entity_spans,
-                                     unsupported_entities)
+                                     unsupported_entities, unsupported_numbers)
 from evalkit.report.plots.factuality import factuality, quality_vs_factuality
 from evalkit.report.plots.length import length_compliance
 from evalkit.report.plots.quality import default_quality, metric_comparison
@@ -37,4 +37,4 @@ __all__ = ["CHARTS", "HIGHLIGHT", "OKABE_ITO", "Chart", "ChartFigure", "charts_o
            "document_view_html", "document_view_text", "entity_spans", "factuality", "factuality_metrics",
            "factuality_overview", "length_compliance", "unsupported_claims", "unsupported_table",
            "metric_comparison", "quality_vs_cost", "quality_vs_factuality", "save_all",
-           "system_colors", "unsupported_entities"]
+           "system_colors", "unsupported_entities", "unsupported_numbers"]

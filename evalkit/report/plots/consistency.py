@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from evalkit.report.plots.documents import unsupported_entities
-from evalkit.report.plots.style import UPPER_BOUND_HATCH, fit_tick_labels, new_figure, style, suptitle, wrapped
+from evalkit.report.plots.documents import unsupported_entities, unsupported_numbers
+from evalkit.report.plots.style import (UPPER_BOUND_HATCH, fit_tick_labels, new_figure, room_above, style, suptitle,
+                                       wrapped)
 from evalkit.report.plots.view import nothing_to_show, stat, summary_of, view_of
 
 
@@ -35,7 +36,7 @@ def factuality_overview(run: Any, metrics: list[str] | None = None, *, seed: int
 
     Each panel has its own axis (the values have different scales: % of entities, SummaC's
     [-1, 1], a judge's 1-5), fitted to its data, with 95 % bootstrap CIs and the number of
-    summaries each mean rests on. Oracles are hatched.
+    summaries each mean rests on, written over each bar and kept below the panel's title. Oracles are hatched.
     """
     view = view_of(run)
     metrics = list(metrics) if metrics is not None else factuality_metrics(run)
@@ -54,10 +55,11 @@ def factuality_overview(run: Any, metrics: list[str] | None = None, *, seed: int
     axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
     colors = view.colors
     x = np.arange(len(systems))
+    labelled = []
     for ax, metric in zip(axes, metrics):
         measure = view.measure(metric)
         factor = measure.display_factor
-        lows, highs = [], []
+        lows, highs, texts = [], [], []
         for i, system in enumerate(systems):
             row = stat(summary, system, metric)
             if row is None:
@@ -66,7 +68,7 @@ def factuality_overview(run: Any, metrics: list[str] | None = None, *, seed: int
             ax.bar(i, mean, 0.65, yerr=[[max(mean - low, 0)], [max(high - mean, 0)]], color=colors[system],
                    capsize=3, ecolor="#333333", error_kw={"elinewidth": 0.9}, edgecolor="white",
                    hatch=UPPER_BOUND_HATCH if view.is_upper_bound(system) else None)
-            ax.text(i, high, f"{mean:.3g}\nn={int(row['n'])}", ha="center", va="bottom", fontsize=7)
+            texts.append(ax.text(i, high, f"{mean:.3g}\nn={int(row['n'])}", ha="center", va="bottom", fontsize=7))
             lows.append(low)
             highs.append(high)
         span = (max(highs) - min(lows)) or abs(max(highs)) or 1.0
@@ -77,9 +79,12 @@ def factuality_overview(run: Any, metrics: list[str] | None = None, *, seed: int
         ax.set_ylabel(measure.axis_label + " ↑")
         ax.set_title(wrapped(measure.label, panel * 0.9, 10.0), fontsize=10)
         style(ax)
+        labelled.append((ax, texts))
     for ax in axes[len(metrics):]:
         ax.set_visible(False)
     suptitle(fig, "Factuality, metric by metric: system means with 95% CI (higher is more faithful)")
+    for ax, texts in labelled:  # with the titles in place: value labels end below them
+        room_above(ax, texts)
     return fig
 
 
@@ -94,13 +99,15 @@ def unsupported_claims(run: Any, document_id: str, system: str) -> list[str]:
 
 
 def unsupported_table(run: Any, document_id: str):
-    """One row per system for one document: its unsupported entities and its unsupported claims, side by side."""
+    """One row per system for one document: its unsupported entities, numbers and claims, side by side."""
     import pandas as pd
 
     view = view_of(run)
     rows = []
     for system in view.systems:
         entities, claims = unsupported_entities(run, document_id, system), unsupported_claims(run, document_id, system)
+        numbers = unsupported_numbers(run, document_id, system)
         rows.append({"system": system, "unsupported entities": ", ".join(entities) or "none",
+                     "unsupported numbers": ", ".join(numbers) or "none",
                      "unsupported claims": " | ".join(claims) or "none"})
     return pd.DataFrame(rows).set_index("system")

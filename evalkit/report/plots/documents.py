@@ -40,17 +40,24 @@ def _entity_text(item: Any) -> str | None:
     return None
 
 
-def unsupported_entities(run: Any, document_id: str, system: str) -> list[str]:
-    """The unsupported entities the entity metric recorded for one summary (its facts), or []."""
+def unsupported_entities(run: Any, document_id: str, system: str, *,
+                         field: str = "unsupported_entities") -> list[str]:
+    """The unsupported entities the entity metric recorded for one summary (its facts), or [];
+    ``field="unsupported_numbers"``: its unsupported numbers and dates (:func:`unsupported_numbers`)."""
     view = view_of(run)
     out: list[str] = []
     for info in view.info(document_id, system, [key for key, entry in view.manifest.metrics.items()
                                                   if entry.kind == "entities"] or ["entities"]):
-        for item in info.get("unsupported_entities") or []:
+        for item in info.get(field) or []:
             text = _entity_text(item)
             if text and text not in out:
                 out.append(text)
     return out
+
+
+def unsupported_numbers(run: Any, document_id: str, system: str) -> list[str]:
+    """The numbers and dates the entity metric found unsupported in one summary ("€85 million", "2014"), or []."""
+    return unsupported_entities(run, document_id, system, field="unsupported_numbers")
 
 
 def entity_spans(text: str, entities: Sequence[str]) -> list[tuple[int, int]]:
@@ -94,6 +101,7 @@ class _DocumentEntry:
     text: str
     error: str | None
     unsupported: list[str]
+    """The unsupported entities and numbers, highlighted alike."""
     scores: dict[str, float]
     target: LengthTarget | None
 
@@ -137,7 +145,8 @@ def _document_entries(view: View, document_id: str) -> list[_DocumentEntry]:
         scores = {row.metric: row.value for row in values[values["system"] == system].itertuples(index=False)
                   if not math.isnan(row.value)}
         entries.append(_DocumentEntry(system, text if isinstance(text, str) else "", error,
-                                      unsupported_entities(view, document_id, system), scores, target))
+                                      [*unsupported_entities(view, document_id, system),
+                                       *unsupported_numbers(view, document_id, system)], scores, target))
     return entries
 
 
@@ -191,14 +200,14 @@ def document_view_html(run: Any, document_id: str, source_text: Any = None, *,
         line = _score_line(view, entry)
         if line:
             out.append(f'<div style="color:#555;font-size:0.9em">{html.escape(line)}</div>')
-    out.append('<p style="font-size:0.85em;color:#555"><mark>highlighted</mark>: named entity not found in the '
-               "source (unsupported).</p></div>")
+    out.append('<p style="font-size:0.85em;color:#555"><mark>highlighted</mark>: named entity or number not found '
+               "in the source (unsupported).</p></div>")
     return "\n".join(out)
 
 
 def document_view_text(run: Any, document_id: str, source_text: Any = None, *,
                        summaries: pd.DataFrame | None = None, width: int = 100) -> str:
-    """The document view as plain text (unsupported entities in ``[[...]]``), for terminals and logs."""
+    """The document view as plain text (unsupported entities and numbers in ``[[...]]``), for terminals and logs."""
     view = view_of(run, summaries)
     entries = _document_entries(view, document_id)
     source = _resolve_source(source_text, str(document_id))
@@ -310,8 +319,8 @@ def document_view(run: Any, document_id: str, source_text: Any = None, *, summar
         for line in textwrap.wrap(_score_line(view, entry), int(chars * 1.05)):
             rows.append(("note", line))
     rows.append(("gap", None))
-    rows.append(("rich", [("unsupported entity", True),
-                          (" = named in the summary but not found in the source", False)]))
+    rows.append(("rich", [("unsupported entity or number", True),
+                          (" = in the summary but not found in the source", False)]))
 
     line_in = fontsize * 1.5 / 72
     heights = {"title": 2.0, "heading": 1.35, "gap": 0.5}

@@ -20,6 +20,12 @@ def _top(highs: list[float], floor: float) -> float:
     return max(max(highs, default=0.0) * 1.2, floor)
 
 
+def _bound_note(view, systems: list[str]) -> str:
+    """The axis label's note naming the hatched bars as upper bounds ("" when no system is one)."""
+    bounds = [view.labels[s] for s in systems if view.is_upper_bound(s)]
+    return f"; hatched grey: {', '.join(bounds)}, an upper bound (reads the references)" if bounds else ""
+
+
 def factuality(run: Any, *, metric: str = "entity_precision_source", seed: int = 0,
                n_resamples: int = 10000) -> Figure:
     """Unsupported-entity rate per system: ``1 - mean(entity_precision_source)`` with its 95 % CI.
@@ -28,7 +34,8 @@ def factuality(run: Any, *, metric: str = "entity_precision_source", seed: int =
     over summaries that name at least one entity (for the others precision is undefined and
     left out; each bar says how many summaries it rests on). The axis fits the data (rates of
     0-0.6 % get an axis of about 0-0.7 %). With ``entity_unsupported_count`` in the run, a
-    second panel shows the mean number of unsupported entities per summary. Oracles are hatched.
+    second panel shows the mean number of unsupported entities per summary. Oracles are hatched, and the
+    axis label says so.
     """
     view = view_of(run)
     view.require([metric], " (add the 'entities' metric to the run)")
@@ -76,11 +83,11 @@ def factuality(run: Any, *, metric: str = "entity_precision_source", seed: int =
                hatch=UPPER_BOUND_HATCH if view.is_upper_bound(system) else None)
         ax.text(i, high + top * 0.015, f"{rate:.2g}" if rate < 1 else f"{rate:.1f}", ha="center", va="bottom",
                 fontsize=8)
-    ax.set_xticks(x, [label + ("\n(upper bound)" if view.is_upper_bound(s) else "")
-                      for s, label in zip(systems, labels)])
+    ax.set_xticks(x, labels)  # an upper bound is said in the axis label: a third line would run into the next name
     fit_tick_labels(ax)
     ax.set_ylim(0, top)
-    ax.set_xlabel("system (n = summaries with ≥ 1 entity / all)")
+    ax.set_xlabel(wrapped("system (n = summaries with ≥ 1 entity / all)" + _bound_note(view, systems), panel * 0.9,
+                          10.0))
     ax.set_ylabel(wrapped("unsupported entities (% of a summary's entities)" if factor == 100 else
                           f"1 − {view.measure(metric).label}", ax.get_position().height * fig.get_figheight(), 10.0))
     ax.set_title(wrapped(f"Unsupported-entity rate: 1 − {view.measure(metric).label} (95% CI)", panel * 0.85, 12.0))
@@ -104,7 +111,7 @@ def factuality(run: Any, *, metric: str = "entity_precision_source", seed: int =
         ax2.set_xticks(x, [f"{view.labels[s]}\nn={n}" for s, n in zip(systems, n_all)])
         fit_tick_labels(ax2)
         ax2.set_ylim(0, _top(highs, 0.05))
-        ax2.set_xlabel("system (n = summaries)")
+        ax2.set_xlabel(wrapped("system (n = summaries)" + _bound_note(view, systems), panel * 0.9, 10.0))
         ax2.set_ylabel(view.measure(counts).axis_label)
         ax2.set_title(f"{view.measure(counts).label[0].upper()}{view.measure(counts).label[1:]} (95% CI)")
         style(ax2)

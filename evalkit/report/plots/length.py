@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from evalkit.report.plots.quality import bars
 from evalkit.report.plots.style import (
@@ -18,7 +19,8 @@ from evalkit.report.plots.style import (
     suptitle,
     system_handles,
 )
-from evalkit.report.plots.view import View, summary_of, view_of
+from evalkit.report.plots.view import View, details, summary_of, view_of
+from evalkit.report.tables import stopped_at_budget
 
 FLAGS = ("length_words_ok", "length_sentences_ok", "length_paragraphs_ok")
 """The length metric's per-constraint flags, in the order the share panel shows them."""
@@ -42,6 +44,16 @@ def word_targets(view: View) -> dict[str, tuple[int, str]]:
     return targets
 
 
+def cut_summaries(view: View) -> set[tuple[str, str]]:
+    """(document, system) of every summary the length budget stopped (:func:`~evalkit.report.tables.stopped_at_budget`
+    on its details); empty without the run's summaries."""
+    summaries = view.summaries
+    if summaries is None or "details" not in summaries.columns:
+        return set()
+    return {(str(d), str(s)) for d, s, info in zip(summaries["document_id"], summaries["system"], summaries["details"])
+            if stopped_at_budget(details(info))}
+
+
 def word_tolerance(view: View) -> float:
     """The length metric's word tolerance for "about" targets, from the run's config (default 10 %)."""
     for entry in view.manifest.metrics.values():
@@ -58,8 +70,8 @@ def length_compliance(run: Any, *, summaries: pd.DataFrame | None = None, seed: 
     """Length against target: words per summary per system, and the share meeting each constraint.
 
     Left: the distribution of ``length_words`` per system (box: quartiles, whiskers: 1.5 IQR,
-    dots: summaries) with the word target as a line and, for an "about" target, the tolerance
-    band. When documents have different word targets the panel shows the relative deviation
+    dots: summaries; crosses: summaries the length budget stopped, counted under each name as "cut")
+    with the word target as a line and, for an "about" target, the tolerance band. When documents have different word targets the panel shows the relative deviation
     from each document's target instead. Right: the share of summaries meeting each
     constraint the run sets, and all of them, with 95 % CIs. The title says what is shown.
     """
@@ -92,17 +104,22 @@ def length_compliance(run: Any, *, summaries: pd.DataFrame | None = None, seed: 
 
     per_doc_targets = len({w for w, _ in distinct}) > 1
     rng = np.random.default_rng(seed)
-    data, labels = [], []
+    stopped = cut_summaries(view)
+    data, cut, labels = [], [], []
     for system in systems:
         rows = words[(words["system"] == system) & words["value"].notna()]
         values = rows["value"].to_numpy(dtype=float)
+        is_cut = np.array([(str(d), system) in stopped for d in rows["document_id"]], dtype=bool)
         if per_doc_targets:
             goal = np.array([targets.get(d, (np.nan, ""))[0] for d in rows["document_id"]], dtype=float)
             values = (values - goal) / goal * 100.0
+            is_cut = is_cut[~np.isnan(values)]
             values = values[~np.isnan(values)]
         data.append(values)
+        cut.append(is_cut)
         missing = int((words["system"] == system).sum()) - values.size
-        labels.append(f"{view.labels[system]}\nn={values.size}" + (f" (+{missing} none)" if missing else ""))
+        labels.append(f"{view.labels[system]}\nn={values.size}" + (f" (+{missing} none)" if missing else "")
+                      + (f", {int(is_cut.sum())} cut" if is_cut.any() else ""))
     positions = np.arange(len(systems))
     nonempty = [i for i, v in enumerate(data) if v.size]
     if nonempty:
@@ -112,10 +129,13 @@ def length_compliance(run: Any, *, summaries: pd.DataFrame | None = None, seed: 
         for i, box in zip(nonempty, boxes["boxes"]):
             box.set_facecolor(to_rgba(colors[systems[i]], 0.25))
             box.set_edgecolor(colors[systems[i]])
-    for i, (system, values) in enumerate(zip(systems, data)):
+    for i, (system, values, is_cut) in enumerate(zip(systems, data, cut)):
         jitter = rng.uniform(-0.18, 0.18, size=values.size)
-        ax.scatter(positions[i] + jitter, values, s=12, color=colors[system], alpha=0.75, linewidths=0, zorder=3,
-                   label=system)
+        ax.scatter(positions[i] + jitter[~is_cut], values[~is_cut], s=12, color=colors[system], alpha=0.75,
+                   linewidths=0, zorder=3, label=system)
+        if is_cut.any():  # stopped at the budget: a cross, so a cut summary is told from one that ended by itself
+            ax.scatter(positions[i] + jitter[is_cut], values[is_cut], s=30, marker="x", color="#222222",
+                       linewidths=1.4, zorder=4, label=f"_{system} cut")  # dark: readable on any box colour
     ax.set_xticks(positions, labels)
     fit_tick_labels(ax)
     ax.set_xlim(-0.6, len(systems) - 0.4)
@@ -144,9 +164,12 @@ def length_compliance(run: Any, *, summaries: pd.DataFrame | None = None, seed: 
         ax.set_ylabel(words_label)
         shown = "words per summary (the run sets no word target)"
     ax.set_title(shown[0].upper() + shown[1:])
-    if distinct:
-        ax.legend(loc="best", frameon=False, handles=[h for h in ax.get_legend_handles_labels()[0]
-                                                       if h.get_label() not in systems])
+    handles = [h for h in ax.get_legend_handles_labels()[0] if h.get_label() not in systems]
+    if any(c.any() for c in cut):
+        handles.append(Line2D([], [], marker="x", linestyle="none", color="#333333", markersize=6,
+                              markeredgewidth=1.4, label="stopped at the length budget (cut)"))
+    if handles:
+        ax.legend(loc="best", frameon=False, handles=handles)
     style(ax)
 
     title = "Length: " + shown

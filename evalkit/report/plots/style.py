@@ -206,6 +206,28 @@ def place_labels(ax: Axes, points: Sequence[tuple[float, float]], labels: Sequen
     return texts
 
 
+def room_above(ax: Axes, texts: Sequence, *, pad_points: float = 3.0) -> None:
+    """Raise the top of ``ax``'s y axis until every text in ``texts`` (value labels over bars) ends inside the
+    axes, ``pad_points`` below its top, so no label runs into the panel title or the figure's title above.
+
+    Measured in the laid-out figure; a few rounds, since raising the top moves the labels down.
+    """
+    if not texts:
+        return
+    fig = ax.figure
+    for _ in range(4):
+        fig.draw_without_rendering()
+        renderer = fig.canvas.get_renderer()
+        frame = ax.get_window_extent(renderer)
+        pad = pad_points * fig.dpi / 72
+        over = max(t.get_window_extent(renderer).y1 for t in texts) - (frame.y1 - pad)
+        if over <= 0:
+            return
+        low, high = ax.get_ylim()
+        per_pixel = (high - low) / max(frame.height, 1.0)
+        ax.set_ylim(low, high + 1.15 * over * per_pixel)
+
+
 def _area(a: Bbox, b: Bbox) -> float:
     w = min(a.x1, b.x1) - max(a.x0, b.x0)
     h = min(a.y1, b.y1) - max(a.y0, b.y0)

@@ -42,7 +42,7 @@ class View:
 
     @property
     def colors(self) -> dict[str, str]:
-        return system_colors(list(self.systems))
+        return system_colors(list(self.systems), upper_bounds=[s for s in self.systems if self.is_upper_bound(s)])
 
     @cached_property
     def labels(self) -> dict[str, str]:
@@ -142,24 +142,40 @@ def view_of(run: Any, summaries: pd.DataFrame | None = None) -> View:
     return View(values, facts, summaries, manifest, tuple(systems), manifest.measures(), targets)
 
 
-def system_colors(systems: Sequence[str] | object) -> dict[str, str]:
+UPPER_BOUND_COLOR = "#8C8C8C"
+"""The colour of an upper bound (an oracle): a grey no competitor's palette colour is close to."""
+
+
+def system_colors(systems: Sequence[str] | object, *, upper_bounds: Sequence[str] = ()) -> dict[str, str]:
     """A colour per system, assigned by position in ``systems`` (a list of names, a Run or a scores frame).
 
     Given a Run or a frame, the run's own system order is used (manifest order, then the
-    rest by name), so every chart of one run colours a system the same way whatever subset
-    of systems it shows. Up to 8 systems get Okabe-Ito colours; more get ``tab20``.
+    rest by name) and its oracles are the upper bounds, so every chart of one run colours a
+    system the same way whatever subset of systems it shows. Upper bounds are grey
+    (:data:`UPPER_BOUND_COLOR`; the charts also hatch them); the others get Okabe-Ito colours up
+    to 8, ``tab10`` without its grey up to 9, and ``tab20`` without its greys beyond.
     """
     if not (isinstance(systems, Sequence) and not isinstance(systems, str)):
-        systems = view_of(systems).systems
+        view = view_of(systems)
+        systems = view.systems
+        upper_bounds = [*upper_bounds, *(s for s in systems if view.is_upper_bound(s))]
     names = list(dict.fromkeys(str(s) for s in systems))
-    if len(names) <= len(OKABE_ITO):
-        palette = list(OKABE_ITO)
-    else:
-        from matplotlib import colormaps
-        from matplotlib.colors import to_hex
+    bounds = {str(s) for s in upper_bounds}
+    competitors = [name for name in names if name not in bounds]
+    palette = _palette(len(competitors))
+    colors = {name: palette[i % len(palette)] for i, name in enumerate(competitors)}
+    return {name: UPPER_BOUND_COLOR if name in bounds else colors[name] for name in names}
 
-        palette = [to_hex(c) for c in colormaps["tab20"].colors]
-    return {name: palette[i % len(palette)] for i, name in enumerate(names)}
+
+def _palette(n: int) -> list[str]:
+    """``n`` distinguishable colours, none of them grey (grey is the upper bound's)."""
+    if n <= len(OKABE_ITO):
+        return list(OKABE_ITO)
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex, to_rgb
+
+    name = "tab10" if n <= 9 else "tab20"
+    return [to_hex(c) for c in colormaps[name].colors if len(set(to_rgb(c))) > 1]  # drop the greys
 
 
 def summary_of(view: View, metrics: Sequence[str], n_resamples: int, seed: int) -> pd.DataFrame:
