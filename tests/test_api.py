@@ -23,12 +23,14 @@ import pytest
 from api_server import FakeAPIServer, reply_text, serve  # noqa: F401  (serve is a fixture)
 from conftest import stored_document_ids
 
-from evalkit.run.experiment import Experiment, ReplayMissError
+from evalkit.core.errors import ReplayMissError
+from evalkit.run.experiment import Experiment
 from evalkit.core.cost import total_cost
 from evalkit.hosted.pricing import Price, estimate_cost, load_prices, price_for
 from evalkit.run.registry import ConfigError, build_summarizer
 from evalkit.core.fingerprint import document_hash
-from evalkit.summarizers.api import AnthropicSummarizer, MissingKeyError, OpenAISummarizer
+from evalkit.core.errors import MissingKeyError
+from evalkit.summarizers.api import AnthropicSummarizer, OpenAISummarizer
 from evalkit.summarizers.base import Request
 from evalkit.core.types import Document, LengthTarget
 

@@ -104,7 +104,7 @@ def test_fewer_layers_are_bert_scores_layer_and_get_their_own_export(onnx_cache,
 
 
 def test_unknown_engine_says_which_exist():
-    with pytest.raises(ValueError, match="auto, torch, onnx"):
+    with pytest.raises(ValueError, match="one of 'auto', 'torch', 'onnx'"):
         BertScore(engine="tensorrt")
 
 

@@ -407,7 +407,8 @@ def test_chained_captions_are_cut_one_by_one():
 
 def test_data_clean_option_cleans_texts_and_reports_per_document(tmp_path):
     from evalkit.inputs.clean import cleaning_summary
-    from evalkit.inputs.data import DataError, DataSpec, load
+    from evalkit.core.errors import DataError
+    from evalkit.inputs.data import DataSpec, load
 
     path = tmp_path / "docs.jsonl"
     rows = [{"id": "dm", "article": DM_ARTICLE, "references": ["The pool closed."]},

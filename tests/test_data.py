@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evalkit.inputs.data import BUNDLED, Columns, DataError, DataSpec, load, load_file, load_hf, sample
+from evalkit.core.errors import DataError
+from evalkit.inputs.data import BUNDLED, Columns, DataSpec, load, load_file, load_hf, sample
 from evalkit.core.types import Document
 
 MAPPING = {"text": "body", "references": "gold", "id": "key"}

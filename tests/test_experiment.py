@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from evalkit.run import registry
-from evalkit.run.experiment import Experiment, Run
+from evalkit.run.experiment import Experiment
+from evalkit.run.record import Run
 from evalkit.metrics.length import LengthCompliance
 from evalkit.metrics.rouge import Rouge
 from evalkit.run.registry import ConfigError
@@ -187,7 +188,7 @@ def test_failed_summaries_become_rows_with_notes(tiny_rows, tmp_path):
 
 
 def test_runs_merge_only_when_scored_the_same_way(tiny_documents, tmp_path):
-    from evalkit.run.experiment import Experiment, SignatureMismatch
+    from evalkit.core.errors import SignatureMismatch
 
     def run(systems, metrics, out):
         experiment = Experiment(systems=systems, metrics=metrics, target={"sentences": 2}, progress=False)

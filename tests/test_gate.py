@@ -19,7 +19,8 @@ import pandas as pd
 import pytest
 
 from evalkit.report import gate
-from evalkit.run.experiment import Experiment, Run
+from evalkit.run.experiment import Experiment
+from evalkit.run.record import Run
 from evalkit.report.gate import GateError, Policy, PolicyError, check, load_baseline, save_baseline
 from evalkit.report.gate.render import p_text
 from evalkit.report.gate.testing import assert_no_regression

@@ -15,6 +15,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default.yaml
 log = logging.getLogger("evalkit")
 
 
+from evalkit.core.errors import DataError  # noqa: E402
 from evalkit.report.tables import format_ranking, format_table  # noqa: E402  (the views of a run)
 
 
@@ -102,8 +103,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         run = Run.load(args.run)
     except (ValueError, KeyError, TypeError) as exc:  # a damaged manifest.json or scores.csv
-        from evalkit.core.errors import DataError
-
         raise DataError(f"{args.run}: not a readable run folder ({type(exc).__name__}: {exc}); re-run the "
                         "experiment, or pass another folder under runs/") from exc
     if args.html or args.json:
@@ -140,7 +139,7 @@ def headline_by_group(run) -> dict[str, list[str]]:
 def cmd_compare(args: argparse.Namespace) -> int:
     """Clean a pasted article, read its length instruction, and compare strategies on it."""
     from evalkit.inputs.clean import clean
-    from evalkit.inputs.data import DataError, MAX_MARKUP_SHARE, document_from_request, html_to_text, markup_share, read_text
+    from evalkit.inputs.data import MAX_MARKUP_SHARE, document_from_request, html_to_text, markup_share, read_text
     from evalkit.run.experiment import Experiment
 
     path = Path(args.article)
@@ -306,6 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def describe_error(exc: BaseException) -> tuple[str, int]:
     """One user-facing message and exit code for any exception that reaches the command line."""
+    import errno
     import sqlite3
 
     from evalkit.core.errors import EvalkitError, GateError
@@ -321,6 +321,9 @@ def describe_error(exc: BaseException) -> tuple[str, int]:
         return f"{exc.filename} is a folder where a file is needed; give a file path", 2
     if isinstance(exc, FileNotFoundError):
         return (f"{exc.filename}: no such file or folder; check the path" if exc.filename else str(exc)), 2
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return (f"disk full writing {exc.filename or 'a file'}: the store keeps every summary and score already "
+                "computed; free space and re-run the same command (it resumes)"), 2
     if isinstance(exc, OSError):
         return (f"cannot use {exc.filename or 'a file'}: {exc.strerror or exc}; check the disk and the path, or "
                 "choose another folder with --output"), 2

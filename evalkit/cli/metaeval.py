@@ -46,6 +46,9 @@ def _split(value: str | None) -> list[str] | None:
 def cmd_meta_eval(args: Any) -> int:
     import yaml
 
+    from evalkit.core import yamlsafe
+    from evalkit.core.redact import shown
+
     items = load_items(args.data, args.format)
     columns: dict[str, list[float | None]] = {}
     evaluation = MetaEval(items, humans=_split(args.human), n_resamples=args.resamples, seed=args.seed)
@@ -61,9 +64,9 @@ def cmd_meta_eval(args: Any) -> int:
     specs = []
     for text in args.metric:
         try:
-            specs.append(yaml.safe_load(text))
+            specs.append(yamlsafe.safe_load(text))
         except yaml.YAMLError as exc:
-            raise ConfigError(f"--metric {text!r}: not a kind or a YAML mapping ({exc})") from exc
+            raise ConfigError(f"--metric {shown(text)!r}: not a kind or a YAML mapping ({exc})") from exc
     columns.update(score_items(items, specs, args.store) if specs else {})
     if not columns:
         raise ConfigError("nothing to correlate: the file has no metric columns; add --metric KIND")

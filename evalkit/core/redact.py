@@ -1,22 +1,26 @@
 """Credentials out of everything evalkit writes: URL user-info, keys, bearer tokens, and the SDK loggers.
 
 A key or a password in ``base_url`` (``https://user:pass@host/v1``) is registered the moment a
-transport uses it; :func:`scrub` removes every registered secret (and anything shaped like a
-bearer token, an ``sk-`` key or URL user-info) from a text, and a filter on the SDK and HTTP
-client loggers applies it to every log record they emit. Nothing here imports the rest of
-evalkit. The manifest, the store, log records and error messages pass what they write through
-:func:`redact` / :func:`redact_value`.
+transport uses it (with the ``base64(user:pass)`` a Basic header would carry); :func:`scrub`
+removes every registered secret (and anything shaped like a bearer or basic token, an ``sk-``
+key or URL user-info) from a text, and a filter on the SDK and HTTP client loggers applies it
+to every log record they emit. Nothing here imports the rest of evalkit. The manifest, the
+store, log records and error messages pass what they write through :func:`redact` /
+:func:`redact_value`, which remove registered secrets *by value* wherever they appear (a server
+that echoes the request's headers into its reply included) and URL user-info by shape.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
-_SECRET_PATTERNS = (re.compile(r"(?i)\b(bearer\s+)\S+"), re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"))
+_SECRET_PATTERNS = (re.compile(r"(?i)\b((?:bearer|basic)\s+)[A-Za-z0-9+/=._~\-]{8,}"),
+                    re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"))
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@]+@")
 _SECRET_QUERY = re.compile(r"(?i)([?&][^=&\s]*(?:key|token|secret|sig|password)[^=&\s]*=)[^&\s#]+")
 SECRETS: set[str] = set()
@@ -37,9 +41,39 @@ def redact_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def url_secrets(url: str) -> list[str]:
-    """The user name and password in ``url``'s user-info (those long enough to scrub safely)."""
+    """The user name, password and Basic-auth token of ``url``'s user-info (those long enough to scrub safely)."""
     parts = urlsplit(url)
-    return [s for s in (parts.password, parts.username) if s and len(s) >= 4]
+    found = [s for s in (parts.password, parts.username) if s and len(s) >= 4]
+    if parts.username is not None and (parts.password or parts.username):
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        found.append(base64.b64encode(pair.encode("utf-8")).decode("ascii"))
+        found.extend(s for s in (unquote(parts.password or ""), unquote(parts.username)) if len(s) >= 4)
+    return list(dict.fromkeys(found))
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` with no ``user:pass@``: what is handed to an HTTP client, which would send it as Basic auth."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def register(*secrets: str | None) -> None:
+    """Remember secrets (a key, a URL password) so that every later :func:`redact` removes them by value."""
+    SECRETS.update(s for s in secrets if s and len(s) >= 4)
+
+
+def remove_secrets(text: str) -> str:
+    """``text`` with every registered secret replaced by ``[REDACTED]``; nothing else changes.
+
+    For model output: the shape-based patterns of :func:`scrub` (``bearer ...``) could change a
+    summary's words, a registered value cannot occur by chance.
+    """
+    for secret in sorted(SECRETS, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "[REDACTED]")
+    return text
 
 
 def scrub(text: str, secrets: Sequence[str | None] = ()) -> str:
@@ -72,7 +106,8 @@ for _name in ("httpx", "httpx2", "httpcore.connection", "httpcore.http11", "http
 
 
 def redact(text: str) -> str:
-    """``text`` with the user-info of every URL in it, and secret-looking query values, replaced."""
+    """``text`` without registered secrets (by value), URL user-info or secret-looking query values."""
+    text = remove_secrets(text)
     if "@" not in text and "=" not in text:
         return text
     return redact_url(text)
@@ -87,3 +122,9 @@ def redact_value(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(redact_value(v) for v in value)
     return value
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """What an error message may echo of a user's value: its repr (strings bare), redacted, cut to ``limit``."""
+    text = redact(value if isinstance(value, str) else repr(value))
+    return text if len(text) <= limit else text[:limit - 3] + "..."

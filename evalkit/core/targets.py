@@ -64,6 +64,7 @@ from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
+from evalkit.core.numbers import SCALES, SMALL, TENS, number_from_words
 from evalkit.core.errors import TargetParseError
 from evalkit.core.text import count_words
 from evalkit.core.types import Bound, LengthTarget
@@ -95,14 +96,8 @@ _REPLACEMENTS = (
     ("<", " under "), (">", " over "), ("\u2248", " about "),
 )
 
-_SMALL = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
-    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
-}
-_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
-         "eighty": 80, "ninety": 90}
-_SCALES = {"hundred": 100, "thousand": 1000}
+_SMALL, _TENS = SMALL, TENS
+_SCALES = {word: SCALES[word] for word in ("hundred", "thousand")}  # a target is not a million words
 
 _NUMBER_WORD = r"\b(?:" + "|".join(sorted([*_SMALL, *_TENS, *_SCALES], key=len, reverse=True)) + r")\b"
 _NUMBER_PHRASE = re.compile(
@@ -111,38 +106,9 @@ _NUMBER_PHRASE = re.compile(
 )
 
 
-def _number_from_words(phrase: str) -> int | None:
-    """The value of a spelled-out number ("one hundred and fifty" -> 150), or None if malformed."""
-    total = current = 0
-    last = None  # the kind of the previous token
-    for token in re.split(r"[\s-]+", phrase):
-        if token == "and":
-            continue
-        if token in ("a", "an"):
-            current, last = 1, "small"
-        elif token in _SMALL:
-            value = _SMALL[token]
-            if last not in (None, "scale") and not (last == "tens" and 1 <= value <= 9):
-                return None
-            current, last = current + value, "small"
-        elif token in _TENS:
-            if last not in (None, "scale"):
-                return None
-            current, last = current + _TENS[token], "tens"
-        elif token == "hundred":
-            if current >= 100 or last == "scale":
-                return None
-            current, last = (current or 1) * 100, "scale"
-        else:  # thousand
-            if total:
-                return None
-            total, current, last = total + (current or 1) * 1000, 0, "scale"
-    return total + current
-
-
 def _spell_to_digits(text: str) -> str:
     def replace(match: re.Match[str]) -> str:
-        value = _number_from_words(match.group(0))
+        value = number_from_words(match.group(0))
         return match.group(0) if value is None else str(value)
 
     return _NUMBER_PHRASE.sub(replace, text)

@@ -1,14 +1,18 @@
-"""Interruptible HTTP for the SDK clients: shut down the sockets of requests in flight.
+"""Interruptible, deadline-bound HTTP for the SDK clients.
 
 Closing an httpx client does not wake a thread blocked reading a reply; shutting its socket
 down does. :class:`SocketTracker` builds the SDK's default client with a network backend that
-remembers its streams, for whichever httpx the SDK is built on.
+remembers its streams, for whichever httpx the SDK is built on. The same streams bound each
+request as a whole: httpx's timeout bounds each read, so a server trickling a byte a second
+kept a 2 s-timeout request open for minutes; here the reads of one request share one deadline,
+counted from its first write, and the read that would pass it fails as a read timeout.
 """
 
 from __future__ import annotations
 
 import importlib
 import threading
+import time
 from typing import Any
 
 
@@ -22,9 +26,11 @@ class SocketTracker:
     instead (up to the timeout).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, deadline: float | None = None) -> None:
+        """``deadline``: seconds one request (its writes and all its reads) may take, or None for no bound."""
         self._streams: list[Any] = []
         self._lock = threading.Lock()
+        self.deadline = deadline
 
     def client(self, sdk: Any) -> Any | None:
         try:
@@ -41,13 +47,25 @@ class SocketTracker:
         class Stream(core.NetworkStream):
             def __init__(self, inner: Any) -> None:
                 self.inner = inner
+                self.ends: float | None = None
+                """When the request now on this connection must be done (set by its first write)."""
+                self.reading = True
                 with tracker._lock:
                     tracker._streams.append(inner)
 
             def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+                self.reading = True
+                if self.ends is not None:
+                    left = self.ends - time.monotonic()
+                    if left <= 0:
+                        raise core.ReadTimeout(f"no complete reply within the {tracker.deadline:g} s deadline")
+                    timeout = left if timeout is None else min(timeout, left)
                 return self.inner.read(max_bytes, timeout)
 
             def write(self, buffer: bytes, timeout: float | None = None) -> None:
+                if self.reading and tracker.deadline is not None:  # a new request on this connection
+                    self.ends = time.monotonic() + tracker.deadline
+                self.reading = False
                 self.inner.write(buffer, timeout)
 
             def close(self) -> None:

@@ -12,15 +12,21 @@ messages, through the official SDKs with their own retries switched off. What it
   retried; the failure says ``permanent`` and carries :meth:`Transport.credential_id`, a short
   hash of the key (and of a password in ``base_url``), so a caller can skip re-sending it until
   the credential changes.
-- **Circuit breaker**: after ``breaker`` consecutive connection failures (refused, reset, DNS,
-  connect timeout) with no reply in between, every further request of this transport fails at
+- **Deadline**: ``timeout`` bounds each attempt as a whole (connect, send, every read), not each
+  read: a server that trickles its reply cannot hold an attempt open past it
+  (:class:`~evalkit.hosted.abort.SocketTracker`).
+- **Circuit breaker**: after ``breaker`` consecutive attempts with no reply (refused, reset, DNS,
+  timeout: a server that accepts and never answers included) with no reply in between, every further request of this transport fails at
   once with one message, instead of retrying each document against a server that is not there.
 - **Concurrency**: :meth:`Transport.map` runs up to ``concurrency`` requests in threads and hands
   each result to ``deliver`` the moment it exists. On an interrupt (or a failing ``deliver``) it
   stops sending, waits up to ``grace`` seconds for replies already in flight, hands those over,
   closes the connections and re-raises: nothing that arrived is lost, no thread is left behind.
 - **Secrets**: the key is read from ``api_key_env`` only when the first request is about to be
-  made. Neither it nor a password in ``base_url`` (``https://user:pass@host/v1``) appears in
+  made. A user name or password in ``base_url`` (``https://user:pass@host/v1``) is never sent
+  (an HTTP client would turn it into a Basic ``Authorization`` header in place of the key); a
+  reply is cleaned of every registered secret by value before anything reads it, so a server
+  that echoes the request's headers writes no key anywhere. Neither the key nor the password appears in
   :meth:`Transport.settings`, a fingerprint, a ``repr``, an error or a log line (SDK and HTTP
   client loggers included). The settings keep ``base_url`` with its user-info replaced by
   ``***``: a credential does not change what a model writes, so changing the password keeps the
@@ -42,7 +48,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
@@ -50,7 +56,7 @@ from evalkit.core.errors import ConfigError, MissingKeyError
 from evalkit.core.fingerprint import digest
 from evalkit.hosted.abort import SocketTracker
 from evalkit.hosted.pricing import Price, load_prices, parse_price, price_for, unknown_price_note
-from evalkit.core.redact import SECRETS, redact_url, scrub, url_secrets
+from evalkit.core.redact import redact_url, register, remove_secrets, scrub, url_secrets, without_userinfo
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +98,7 @@ class Failure:
     retry_after: float | None = None
     """Seconds the server asked us to wait (``Retry-After``)."""
     connection: bool = False
-    """No reply at all (refused, reset, DNS, connect timeout): what the circuit breaker counts."""
+    """No reply at all (refused, reset, DNS, timeout): what the circuit breaker counts."""
     breaker: bool = False
     """Not sent: the circuit breaker was open."""
 
@@ -146,7 +152,11 @@ class Transport:
         self.label = label or self.provider
         self._base_url = (base_url or os.environ.get(self.base_url_env) or self.default_base_url).rstrip("/")
         self._url_secrets = url_secrets(self._base_url)
-        SECRETS.update(self._url_secrets)
+        register(*self._url_secrets)
+        if without_userinfo(self._base_url) != self._base_url:
+            log.warning("%s: base_url carries a user name or password; it is not sent (an HTTP client would send "
+                        "it as Basic auth in place of the key): the key from %s is", self.label,
+                        api_key_env or self.default_key_env)
         self.api_key_env = api_key_env or self.default_key_env
         if not isinstance(self.api_key_env, str) or not _ENV_NAME.match(self.api_key_env):
             # never echo the value: it may be the key itself, pasted in the wrong place
@@ -219,9 +229,10 @@ class Transport:
             if self._client is None:
                 key = self.key()
                 self._secret = key
-                SECRETS.add(key)
-                self._sockets = SocketTracker()
-                self._client = self._make_client(importlib.import_module(self.sdk), key, self._base_url)
+                register(key)
+                self._sockets = SocketTracker(deadline=self.timeout)
+                self._client = self._make_client(importlib.import_module(self.sdk), key,
+                                                 without_userinfo(self._base_url))
             return self._client
 
     def _http_client(self, sdk: Any) -> dict[str, Any]:
@@ -267,6 +278,7 @@ class Transport:
                 failure = self._classify(exc)
             else:
                 self._note_reply()
+                reply = _without_secrets(reply)
                 if reply.text:
                     return Outcome(reply, None, attempts, time.perf_counter() - attempt_started,
                                    time.perf_counter() - started)
@@ -415,16 +427,23 @@ class Transport:
             retryable = status in RETRYABLE_STATUS or status >= 500
             return Failure(text, retryable, status, _retry_after(exc.response.headers) if retryable else None)
         cause = exc.__cause__ or exc.__context__
-        if isinstance(exc, sdk.APITimeoutError):
+        if isinstance(exc, sdk.APITimeoutError):  # no reply at all: the breaker counts it like a refusal
             connect = type(cause).__name__ == "ConnectTimeout"
-            return Failure(f"no {'connection' if connect else 'reply'} within the {self.timeout:g} s timeout", True,
-                           connection=connect)
+            return Failure(f"no {'connection' if connect else 'complete reply'} within the {self.timeout:g} s "
+                           "timeout", True, connection=True)
         if isinstance(exc, sdk.APIConnectionError):
             detail = f": {type(cause).__name__}: {cause}" if cause else ""
             return Failure(scrub(f"connection failed{detail}", secrets), True, connection=True)
         if isinstance(exc, (sdk.APIResponseValidationError, ValueError)):  # malformed JSON is a ValueError
             return Failure(scrub(f"unreadable reply: {type(exc).__name__}: {exc}", secrets)[:500], True)
         return Failure(scrub(f"{type(exc).__name__}: {exc}", secrets)[:500], False)
+
+
+def _without_secrets(reply: Reply) -> Reply:
+    """``reply`` with every registered secret removed from its strings (a server may echo a header back)."""
+    fields = {name: remove_secrets(getattr(reply, name)) for name in ("text", "model", "finish_reason", "response_id")
+              if isinstance(getattr(reply, name), str)}
+    return replace(reply, **fields)
 
 
 def _provider_message(body: Any, fallback: str) -> tuple[str | None, str]:

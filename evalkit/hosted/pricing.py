@@ -79,12 +79,12 @@ def parse_price(name: str, entry: Any, label: str, as_of: Any = None) -> Price:
 
 def read_price_file(path: str | Path, label: str | None = None) -> dict[str, Price]:
     """The ``models:`` table of one price YAML file."""
-    import yaml
+    from evalkit.core import yamlsafe
 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such price file (set by {PRICES_ENV}?)")
-    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    doc = yamlsafe.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(doc, Mapping) or not isinstance(doc.get("models", {}), Mapping):
         raise ValueError(f"{path}: expected 'models:' mapping model names to {{input: ..., output: ...}}")
     label = label or str(path)

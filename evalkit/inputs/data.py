@@ -31,7 +31,7 @@ BUNDLED = DATA_FILES / "news_sample.jsonl"
 """The sample written for this project (24 fictional news articles with references)."""
 
 
-from evalkit.core.errors import DataError  # noqa: E402  (re-exported: evalkit.inputs.data.DataError)
+from evalkit.core.errors import DataError  # noqa: E402
 
 
 class Columns(Options):

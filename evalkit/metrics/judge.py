@@ -107,6 +107,8 @@ def load_rubric(value: str | Mapping[str, Any]) -> Rubric:
     """A built-in rubric by name (``geval``, ``claims``), a YAML file, or an inline mapping."""
     import yaml
 
+    from evalkit.core import yamlsafe
+
     where = "the inline rubric"
     if isinstance(value, str):
         path = RUBRICS / f"{value}.yaml" if "/" not in value and not value.endswith((".yaml", ".yml")) else Path(value)
@@ -116,7 +118,7 @@ def load_rubric(value: str | Mapping[str, Any]) -> Rubric:
                               "a rubric YAML (see docs/factuality.md)")
         where = str(path)
         try:
-            value = yaml.safe_load(path.read_text(encoding="utf-8"))
+            value = yamlsafe.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
             raise ConfigError(f"{where}: not valid YAML: {exc}") from exc
     if not isinstance(value, Mapping):
@@ -311,10 +313,15 @@ class LLMJudge(Metric):
                        "logprobs": self.logprobs})
 
     def _replies(self, users: list[str], where: dict[str, str]) -> dict[str, tuple[Reply | None, dict[str, Any]]]:
-        """Reply (or None) and cost/failure facts per request key: from the store, else sent now."""
+        """Reply (or None) and cost/failure facts per request key: from the store, else sent now.
+
+        The store's one path for paid work: replay refuses before anything is sent; each request
+        is leased, so a concurrent run on the same store waits for it and reads the stored reply
+        instead of paying again; each reply is stored the moment it arrives.
+        """
         keys = {self._request_key(u): u for u in users}
-        stored = self.cache.get_many(list(keys)) if self.cache is not None else {}
-        out = {k: (_reply_from(json.loads(v)), {"cached": True, **json.loads(v)["usage"]}) for k, v in stored.items()}
+        out: dict[str, tuple[Reply | None, dict[str, Any]]] = {}
+        self._read_stored(list(keys), out)
         missing = [k for k in keys if k not in out]
         if missing and self.replay_only:
             docs = sorted({where[keys[k]] for k in missing})
@@ -329,20 +336,46 @@ class LLMJudge(Metric):
             return self.transport.request(self.rubric.system, keys[key], self.rubric.max_tokens, stop=stop,
                                           what=f"judging document {where[keys[key]]}", logprobs=self.logprobs or None)
 
-        def deliver(index: int, outcome: Outcome) -> None:  # kept the moment it arrives: a kill loses nothing paid
-            key = missing[index]
-            if outcome.reply is not None:
-                usage = self.transport.usage_details(outcome.reply)
-                if self.cache is not None:
-                    self.cache.put_many({key: json.dumps({"reply": _reply_to(outcome.reply), "usage": usage},
-                                                         sort_keys=True).encode("utf-8")})
-                out[key] = (outcome.reply, usage)
-            else:
-                out[key] = (None, {"error": self.transport.failure_message(outcome.failure, outcome.attempts),
-                                   **self.transport.failure_details(outcome.failure, outcome.attempts)})
+        pending = missing
+        while pending:
+            mine, others = self.cache.claim(pending) if self.cache is not None else (pending, {})
+            self._read_stored(mine, out)  # another run may have stored some since we looked
+            todo = [k for k in mine if k not in out]
 
-        self.transport.map(missing, work, deliver)
+            def deliver(index: int, outcome: Outcome, todo: list[str] = todo) -> None:
+                key = todo[index]  # kept the moment it arrives: a kill loses nothing paid
+                if outcome.reply is not None:
+                    usage = self.transport.usage_details(outcome.reply)
+                    if self.cache is not None:
+                        self.cache.put_many({key: json.dumps({"reply": _reply_to(outcome.reply), "usage": usage},
+                                                             sort_keys=True).encode("utf-8")})
+                    out[key] = (outcome.reply, usage)
+                else:
+                    out[key] = (None, {"error": self.transport.failure_message(outcome.failure, outcome.attempts),
+                                       **self.transport.failure_details(outcome.failure, outcome.attempts)})
+
+            try:
+                self.transport.map(todo, work, deliver)
+            finally:
+                if self.cache is not None:
+                    self.cache.release([k for k in mine if k not in out or "error" in out[k][1]])
+            if not others:
+                break
+            log.warning("another run (pid %s) is sending %d of judge %s's requests on this store; waiting for its "
+                        "replies instead of paying twice", ", ".join(map(str, sorted(set(others.values())))),
+                        len(others), self.prefix)
+            self.cache.wait_released(others)
+            self._read_stored(list(others), out)
+            pending = [k for k in others if k not in out]  # that run stopped without them: ours to send
         return {keys[k]: v for k, v in out.items()}
+
+    def _read_stored(self, keys: list[str], out: dict[str, tuple[Reply | None, dict[str, Any]]]) -> None:
+        """Add the stored replies among ``keys`` to ``out``."""
+        if self.cache is None or not keys:
+            return
+        for key, value in self.cache.get_many(keys).items():
+            data = json.loads(value)
+            out[key] = (_reply_from(data), {"cached": True, **data["usage"]})
 
     def score(self, candidates: Sequence[Candidate]) -> list[MetricResult]:
         prompts = [self._prompts(c) for c in candidates]

@@ -18,9 +18,9 @@ API_SYSTEMS = Path(__file__).resolve().parents[1] / "configs" / "api-systems.yam
 
 def load_api_systems(path: Path = API_SYSTEMS) -> list[dict[str, Any]]:
     """``[{key_env, system}, ...]`` from ``path``."""
-    import yaml
+    from evalkit.core import yamlsafe
 
-    return list(yaml.safe_load(path.read_text(encoding="utf-8")) or [])
+    return list(yamlsafe.safe_load(path.read_text(encoding="utf-8")) or [])
 
 
 def add_api_systems(experiment: Any, environ: Mapping[str, str] | None = None,

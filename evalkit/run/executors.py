@@ -13,6 +13,14 @@ the manifest are the same whichever executor ran the work.
   resources (``resources: {num_gpus: 1, num_cpus: 2}``) and for several actors
   (``actors: 4``), so a GPU model lands on GPU workers and a big split is scored in parallel.
   Workers read API keys from their own environment; no key travels in a task's arguments.
+
+**Paid requests never leave the driver.** A strategy or metric that calls a paid API
+(``makes_requests``: the API summarizers, an LLM judge) runs in the driver whichever executor
+is chosen: its requests are I/O in threads, so actors would add nothing but a second path, and
+the driver is where the run's one path for paid work lives: replay/offline refusal, leases
+across concurrent runs, and each reply kept in the store the moment it arrives. So ``--replay``
+holds on Ray as locally, a killed driver loses no reply that arrived, and no orphaned worker
+keeps paying after it.
 """
 
 from __future__ import annotations
@@ -163,6 +171,9 @@ class RayExecutor:
 
     def summarize(self, summarizer, spec: Mapping[str, Any], chunks: Sequence[Sequence[Request]],
                   sink=None) -> Iterator[list[Summary]]:
+        if _paid(summarizer, spec):
+            yield from LocalExecutor().summarize(summarizer, spec, chunks, sink)
+            return
         actors = self._actors("summarizer", spec)
         for _, summaries in self._gather(actors, "summarize", chunks):
             if sink is not None:
@@ -172,12 +183,26 @@ class RayExecutor:
 
     def score(self, metric, spec: Mapping[str, Any], documents: Sequence[Document],
               chunks: Sequence[Sequence[Candidate]]) -> Iterator[tuple[int, list[MetricResult]]]:
+        if _paid(metric, spec):
+            yield from LocalExecutor().score(metric, spec, documents, chunks)
+            return
         actors = self._actors("metric", spec, list(documents))
         yield from self._gather(actors, "score", chunks)
 
     def close(self) -> None:
         if self._started and self._ray.is_initialized():
             self._ray.shutdown()
+
+
+def _paid(item, spec: Mapping[str, Any]) -> bool:
+    """Whether ``item`` calls a paid API, so its work stays in the driver (see the module docstring)."""
+    if not getattr(item, "makes_requests", False):
+        return False
+    placement = split_spec(spec)[1]
+    if placement["resources"] or placement["actors"] != 1:
+        log.info("%s calls a paid API: it runs in the driver (its requests are threads there); resources and "
+                 "actors are not used for it", spec.get("name") or spec.get("kind"))
+    return True
 
 
 def make_executor(name: str = "local", *, address: str | None = None, num_cpus: int | None = None,

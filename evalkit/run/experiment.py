@@ -24,18 +24,17 @@ from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import pandas as pd
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from evalkit.inputs import data as data_module
 from evalkit.inputs.clean import cleaning_summary
 from evalkit.core.errors import ConfigError, EvalkitError, ReplayMissError
-from evalkit.run.executors import EXECUTORS, make_executor, score_batch, split_spec, summarize_batch  # noqa: F401
+from evalkit.run.executors import EXECUTORS, make_executor, split_spec
 from evalkit.core.fingerprint import digest
 from evalkit.core.options import Flag, Options, Text, Whole, shown
 from evalkit.metrics.base import Metric
 from evalkit.core.redact import redact, redact_value
-from evalkit.run.record import TABLE_COLUMNS, Run, SignatureMismatch, check_comparable  # noqa: F401
+from evalkit.run.record import Run
 from evalkit.run.schema import MANIFEST_VERSION, Fact, RunManifest
 from evalkit.run.registry import build_metric, build_summarizer
 from evalkit.core.fingerprint import document_hash
@@ -207,13 +206,15 @@ class Experiment:
     def from_yaml(cls, path: str | Path) -> Experiment:
         import yaml
 
+        from evalkit.core import yamlsafe
+
         path = Path(path)
         if not path.exists():
             raise ConfigError(f"{path}: no such config file")
         if path.is_dir():
             raise ConfigError(f"{path} is a folder; give the experiment's YAML file")
         try:
-            config = yaml.safe_load(path.read_text(encoding="utf-8"))
+            config = yamlsafe.safe_load(path.read_text(encoding="utf-8"))
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from exc
         except yaml.YAMLError as exc:

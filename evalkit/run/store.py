@@ -10,8 +10,12 @@ Every write is committed at once (WAL journal), so a crash or SIGKILL loses at m
 in flight. The store is safe to use from several threads of one process and from several
 processes at once: a run *leases* each summary it is about to compute (table ``leases``: key,
 pid, host, expiry, taken with ``BEGIN IMMEDIATE``), and another run waits for a leased key and
-then reads the stored result instead of paying for it again. A lease of a process that died
-is taken over. Schema changes are numbered migrations recorded in ``PRAGMA user_version`` (as
+then reads the stored result instead of paying for it again; an LLM judge leases its requests
+the same way (:meth:`ArtifactCache.claim`). A lease of a process that died is taken over at
+once on the same host (the pid is gone, or is a zombie not yet reaped); a holder renews its
+leases every :data:`RENEW_SECONDS`, so one on another host that stopped renewing is taken over
+after :data:`LEASE_SECONDS`. A full disk raises :class:`StoreError` saying so: every row
+already committed stays, and re-running the same command resumes. Schema changes are numbered migrations recorded in ``PRAGMA user_version`` (as
 in ``simonw/llm``), applied inside one ``BEGIN IMMEDIATE`` transaction with ``CREATE TABLE IF
 NOT EXISTS``, so two runs creating a new store at once cannot collide. Each open is recorded in
 ``sessions``; a session left by a process that is gone means an unclean shutdown, and the
@@ -34,7 +38,7 @@ from typing import Any
 
 from evalkit.core.errors import StoreError
 from evalkit.core.fingerprint import canonical_json, digest, document_hash
-from evalkit.core.redact import redact
+from evalkit.core.redact import redact, remove_secrets
 from evalkit.core.types import Candidate, MetricResult, Request, Summary
 
 log = logging.getLogger(__name__)
@@ -111,23 +115,33 @@ def score_key(signature: str, candidate: Candidate) -> str:
     }, 32)
 
 
-LEASE_SECONDS = 3600.0
-"""A lease older than this is taken over even if its process still seems alive (pid reuse)."""
+LEASE_SECONDS = 60.0
+"""A lease not renewed for this long is taken over even if its process still seems alive (another host, pid reuse)."""
+RENEW_SECONDS = 15.0
+"""How often a store that holds leases extends them."""
+LEASE_POLL_SECONDS = 0.25
+"""How often a run waiting for another run's leases looks again."""
 CHECK_ALWAYS_BYTES = 64 * 2**20
 """Stores up to this size are integrity-checked on every open; larger ones after an unclean shutdown."""
 HOST = socket.gethostname()
 
 
 def _alive(pid: int, host: str) -> bool:
+    """Whether a lease holder may still be working: False for a pid that is gone or a zombie on this host."""
     if host != HOST:
-        return True  # cannot tell: trust the expiry
+        return True  # cannot tell: trust the expiry, which the holder renews while it lives
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except (PermissionError, OSError):
         return True
-    return True
+    try:  # killed but not yet reaped by its parent: it answers signal 0 but will never write again
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            state = handle.read().rpartition(b")")[2].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in (b"Z", b"X")
 
 
 class Store:
@@ -137,6 +151,8 @@ class Store:
         self.path = Path(path)
         self._lock = threading.RLock()
         self._closed = False
+        self._renewing: threading.Thread | None = None
+        self._stop_renewing = threading.Event()
         memory = str(path) == ":memory:"
         if not memory:
             self._check_path()
@@ -187,13 +203,21 @@ class Store:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on any error."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if _disk_full(exc):
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise StoreError(_disk_full_message(self.path)) from exc
                 raise
-            self._db.execute("COMMIT")
 
     def _migrate(self) -> None:
         with self._write() as db:
@@ -232,6 +256,7 @@ class Store:
             db.execute("INSERT OR REPLACE INTO sessions VALUES (?, ?, ?)", (os.getpid(), HOST, time.time()))
 
     def close(self) -> None:
+        self._stop_renewing.set()
         with self._lock:
             if self._closed:
                 return
@@ -273,7 +298,35 @@ class Store:
                 mine.append(key)
             db.executemany("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?)",
                            [(key, me, HOST, now + LEASE_SECONDS) for key in mine])
+        if mine:
+            self._renew_in_background()
         return mine, others
+
+    def _renew_in_background(self) -> None:
+        """Extend this process's leases every :data:`RENEW_SECONDS` until the store closes."""
+        with self._lock:
+            if self._renewing is not None or self._closed:
+                return
+            self._renewing = threading.Thread(target=self._renew, name="evalkit-store-leases", daemon=True)
+        self._renewing.start()
+
+    def _renew(self) -> None:
+        while not self._stop_renewing.wait(RENEW_SECONDS):
+            try:
+                with self._lock:
+                    if self._closed:
+                        return
+                    with self._write() as db:
+                        db.execute("UPDATE leases SET expires = ? WHERE pid = ? AND host = ?",
+                                   (time.time() + LEASE_SECONDS, os.getpid(), HOST))
+            except (sqlite3.Error, StoreError) as exc:  # the next renewal tries again; expiry is the backstop
+                log.debug("%s: could not renew leases (%s)", self.path, exc)
+
+    def wait_released(self, keys: Iterable[str]) -> None:
+        """Return once no other live run holds any of ``keys``."""
+        keys = list(keys)
+        while self.leased(keys):
+            time.sleep(LEASE_POLL_SECONDS)
 
     def release(self, keys: Iterable[str]) -> None:
         """Give up this process's leases on ``keys`` (those it did not compute)."""
@@ -306,7 +359,7 @@ class Store:
             db.execute(
                 "INSERT OR REPLACE INTO summaries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (key, summary.fingerprint, document_hash(request.document.text), request.target.key(),
-                 summary.text, error, summary.seconds, redact(canonical_json(dict(summary.details))), time.time()),
+                 remove_secrets(summary.text), error, summary.seconds, redact(canonical_json(dict(summary.details))), time.time()),
             )
             db.execute("DELETE FROM leases WHERE key = ? AND pid = ? AND host = ?", (key, os.getpid(), HOST))
 
@@ -330,8 +383,8 @@ class Store:
         with self._write() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?)",
-                [(key, sig, canonical_json(dict(r.values)), canonical_json(dict(r.notes)),
-                  canonical_json(dict(r.info)), now) for key, sig, r in items],
+                [(key, sig, canonical_json(dict(r.values)), redact(canonical_json(dict(r.notes))),
+                  redact(canonical_json(dict(r.info))), now) for key, sig, r in items],
             )
 
     def get_scores(self, keys: Iterable[str]) -> dict[str, MetricResult]:
@@ -360,10 +413,13 @@ class Store:
         return out
 
     def put_artifacts(self, namespace: str, items: dict[str, bytes]) -> None:
+        """Write artifacts (redacted: a judge's reply is one) and give up this run's leases on them."""
         now = time.time()
         with self._write() as db:
             db.executemany("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?)",
-                           [(namespace, key, value, now) for key, value in items.items()])
+                           [(namespace, key, _redacted_bytes(value), now) for key, value in items.items()])
+            db.executemany("DELETE FROM leases WHERE key = ? AND pid = ? AND host = ?",
+                           [(artifact_lease(namespace, key), os.getpid(), HOST) for key in items])
 
     def artifacts(self, namespace: str) -> ArtifactCache:
         """A view of the artifact table limited to one namespace (what a metric is given)."""
@@ -398,14 +454,57 @@ class ArtifactCache:
         if items:
             self.store.put_artifacts(self.namespace, items)
 
+    # leases: a paid artifact (a judge's reply) is requested by one run; the others wait and read it
+    def claim(self, keys: Iterable[str]) -> tuple[list[str], dict[str, int]]:
+        """Lease the ``keys`` no other live run holds: ``(mine, {key: pid of the run holding it})``."""
+        lease = {artifact_lease(self.namespace, k): k for k in keys}
+        mine, others = self.store.claim(lease)
+        return [lease[k] for k in mine], {lease[k]: pid for k, pid in others.items()}
+
+    def release(self, keys: Iterable[str]) -> None:
+        """Give up this run's leases on ``keys`` (those it did not store)."""
+        self.store.release(artifact_lease(self.namespace, k) for k in keys)
+
+    def wait_released(self, keys: Iterable[str]) -> None:
+        """Return once no other live run holds any of ``keys``."""
+        self.store.wait_released(artifact_lease(self.namespace, k) for k in keys)
+
+
+def artifact_lease(namespace: str, key: str) -> str:
+    """The lease key of an artifact (summary keys are bare digests, so the two never meet)."""
+    return f"artifact:{namespace}:{key}"
+
+
+def _redacted_bytes(value: bytes) -> bytes:
+    if not isinstance(value, (bytes, bytearray)):
+        return value
+    try:
+        text = bytes(value).decode("utf-8")
+    except UnicodeDecodeError:
+        return value  # not text (an embedding): nothing a server echoed
+    clean = redact(text)
+    return value if clean == text else clean.encode("utf-8")
+
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
 
+def _disk_full(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+
+
+def _disk_full_message(path: Path) -> str:
+    return (f"{path}: disk full: the last write was not stored, but every row stored before it is kept (the "
+            "store is intact; do not move it aside). Free space on that disk and re-run the same command: it "
+            "resumes and pays only for what is missing")
+
+
 def _operational_message(path: Path, exc: sqlite3.OperationalError) -> str:
     text = str(exc)
+    if _disk_full(exc):
+        return _disk_full_message(path)
     if "readonly" in text or "unable to open" in text or "disk I/O" in text:
         return (f"{path}: cannot write the store ({text}); the file or its folder is read-only or unreachable. "
                 "Make it writable or pass another --output/--store")

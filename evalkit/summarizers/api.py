@@ -37,10 +37,9 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from evalkit.core.errors import MissingKeyError  # noqa: F401  (re-exported: callers catch it from here)
 from evalkit.core.options import Number, Text, Whole
 from evalkit.core.types import LengthTarget, Summary
-from evalkit.hosted.client import AnthropicTransport, OpenAITransport, Outcome, Reply, Transport, scrub  # noqa: F401
+from evalkit.hosted.client import AnthropicTransport, OpenAITransport, Outcome, Transport
 from evalkit.hosted.options import TransportOptions
 from evalkit.hosted.pricing import TOKENS_PER_WORD, Price, expected_words
 from evalkit.summarizers.base import Request, Sink, Summarizer

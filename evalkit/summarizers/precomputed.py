@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import model_validator
 
+from evalkit.core.errors import DataError
 from evalkit.core.options import Options, Text
 from evalkit.core.types import Summary
 from evalkit.summarizers.base import Request, Sink, Summarizer
@@ -65,7 +66,7 @@ class Precomputed(Summarizer):
 
     def outputs(self) -> dict[str, str]:
         if self._outputs is None:
-            from evalkit.inputs.data import DataError, read_rows
+            from evalkit.inputs.data import read_rows
 
             rows = read_rows(self.path)
             if self.system_column:
@@ -87,7 +88,6 @@ class Precomputed(Summarizer):
         """The rows of the chosen system; a column or system name the file lacks is an error with a suggestion."""
         import difflib
 
-        from evalkit.inputs.data import DataError
 
         columns = sorted({c for row in rows for c in row})
         if self.system_column not in columns:

@@ -6,6 +6,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from evalkit.core.numbers import SCALES, SMALL, TENS
 from evalkit.metrics.entities.normalize import clean
 
 NUMBER_FILLERS = frozenset(
@@ -16,12 +17,9 @@ NUMBER_FILLERS = frozenset(
 )
 """Words of a numeric entity that need not occur in the source (approximators, function words)."""
 
-_UNITS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-          "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-          "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "dozen": 12}
-_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
-         "ninety": 90}
-_SCALES = {"hundred": 100, "thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
+_UNITS = {**SMALL, "dozen": 12}
+_TENS = TENS
+_SCALES = SCALES
 SCALE_SUFFIXES = {"k": 1e3, "m": 1e6, "mn": 1e6, "bn": 1e9, "b": 1e9, "tn": 1e12}
 NUMBER_WORDS = frozenset(_UNITS) | frozenset(_TENS) | frozenset(_SCALES)
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from evalkit.core.errors import GateError, PolicyError
 from evalkit.core.fingerprint import digest
+from evalkit.core.redact import shown
 from evalkit.report.gate.policy import Policy
 from evalkit.run.record import Run
 from evalkit.run.schema import MetricEntry, RunManifest
@@ -197,7 +198,7 @@ def load_baseline(path: str | Path) -> dict[str, Any]:
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
-        baseline = json.loads(raw.decode("utf-8"))
+        baseline = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
     except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise GateError(f"{path}: not a readable evalkit baseline ({exc}); re-save it with "
                         "evalkit baseline save RUN FILE") from exc
@@ -215,3 +216,70 @@ def check_baseline(baseline: Any, where: str) -> None:
     missing = [k for k in ("data", "metrics", "systems", "scores") if k not in baseline]
     if missing:
         raise GateError(f"{where}: baseline lacks {missing}; re-save it with evalkit baseline save RUN FILE")
+    problem = _shape_problem(baseline)
+    if problem:
+        raise GateError(f"{where}: malformed baseline: {problem}; re-save it with evalkit baseline save RUN FILE")
+
+
+def _no_constant(name: str) -> float:
+    raise json.JSONDecodeError(f"{name} is not a number a baseline may hold (use null for an undefined value)",
+                               name, 0)
+
+
+_TEXT = (str, type(None))
+
+
+def _shape_problem(baseline: Mapping[str, Any]) -> str | None:
+    """What in a baseline's structure the gate could not read (a wrong type, a non-finite score), or None.
+
+    Checked before anything is compared, so a hand-edited or damaged file is "could not compare"
+    (exit 3), never a crash (exit 1, which would read as "regressed") or a silent pass.
+    """
+    def kind(value: Any, types: type | tuple[type, ...], path: str) -> str | None:
+        if isinstance(value, types) and not isinstance(value, bool):
+            return None
+        names = "/".join(t.__name__.replace("NoneType", "null").replace("Mapping", "object")
+                         for t in (types if isinstance(types, tuple) else (types,)))
+        return f"{path} must be {names}, not {type(value).__name__}"
+
+    def mapping_of(value: Any, path: str, check) -> str | None:
+        problem = kind(value, Mapping, path)
+        if problem:
+            return problem
+        for name, item in value.items():
+            problem = check(item, f"{path}.{shown(name, 40)}")
+            if problem:
+                return problem
+        return None
+
+    def score(value: Any, path: str) -> str | None:
+        problem = kind(value, (int, float, type(None)), path)
+        if problem is None and value is not None and not math.isfinite(value):
+            problem = f"{path} is {value}, not a finite number (use null for an undefined value)"
+        return problem
+
+    data = baseline["data"]
+    checks = [
+        kind(baseline.get("run") or {}, Mapping, "run"),
+        kind(data, Mapping, "data"),
+        kind(baseline.get("metric_signatures") or {}, Mapping, "metric_signatures"),
+        kind(baseline.get("not_gated") or [], list, "not_gated"),
+        lambda: kind(data.get("ids"), list, "data.ids") or next(
+            (f"data.ids[{i}] must be text" for i, v in enumerate(data["ids"]) if not isinstance(v, str)), None),
+        lambda: data.get("hashes") is not None and mapping_of(data["hashes"], "data.hashes",
+                                                             lambda v, p: kind(v, str, p)),
+        lambda: mapping_of(data.get("targets") or {}, "data.targets", lambda v, p: kind(v, _TEXT, p)),
+        lambda: mapping_of(baseline["metrics"], "metrics", lambda v, p: kind(v, Mapping, p) or next(
+            (kind(v.get(k), t, f"{p}.{k}") for k, t in (("instance", _TEXT), ("kind", _TEXT), ("signature", _TEXT),
+                                                          ("config", (Mapping, type(None))),
+                                                          ("measure", (Mapping, type(None))))
+             if kind(v.get(k), t, f"{p}.{k}")), None)),
+        lambda: mapping_of(baseline["systems"], "systems", lambda v, p: kind(v, Mapping, p)),
+        lambda: mapping_of(baseline["scores"], "scores",
+                           lambda v, p: mapping_of(v, p, lambda w, q: mapping_of(w, q, score))),
+    ]
+    for item in checks:
+        problem = item() if callable(item) else item
+        if problem:
+            return problem
+    return None

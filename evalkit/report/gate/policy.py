@@ -155,12 +155,14 @@ class Policy(Options):
             return cls.from_dict(value)
         import yaml
 
+        from evalkit.core import yamlsafe
+
         path = Path(value) if value is not None else DEFAULT_POLICY
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such policy file; pass an existing --policy or leave it out "
                                     "for the bundled default")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yamlsafe.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
             raise PolicyError(f"{path}: not valid YAML: {exc}") from exc
         return cls.from_dict(data or {}, source=str(path))
