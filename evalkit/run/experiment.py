@@ -117,6 +117,11 @@ class ExperimentConfig(Options):
             split_spec(spec)  # placement (resources, actors) checked now, not halfway through a run
         return specs
 
+    @field_validator("store", mode="before")
+    @classmethod
+    def _default_store(cls, value: Any) -> Any:
+        return value or None  # "" as unset: <output_dir>/store.sqlite
+
     @field_validator("data", mode="before")
     @classmethod
     def _data(cls, value: Any) -> data_module.DataSpec:
@@ -143,7 +148,10 @@ class ExperimentConfig(Options):
 
 @dataclass
 class Experiment:
-    """What to run: the data, the systems, the metrics, the length target and where to keep results."""
+    """What to run: the data, the systems, the metrics, the length target and where to keep results.
+
+    Its settings are checked by :class:`ExperimentConfig` on construction (one line per problem).
+    """
 
     systems: list[dict[str, Any]]
     """Strategy specs: ``{"kind": "lead", "name": "lead-3", ...options}``."""
