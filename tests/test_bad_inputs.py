@@ -139,7 +139,7 @@ CASES: list[tuple[str, Callable[[Ws], list[str]], int, tuple[str, ...]]] = [
      2, ("mapping",)),
     ("config-latin1", lambda ws: (ws.tmp / "c.yaml").write_bytes("name: caf\xe9\nsystems: [lead]\n".encode("latin-1"))
      and ["run", str(ws.tmp / "c.yaml")], 2, ("utf-8", "save it")),
-    ("config-unknown-key", lambda ws: ["run", str(ws.config(sytems=[]))], 2, ("sytems", "allowed")),
+    ("config-unknown-key", lambda ws: ["run", str(ws.config(sytems=[]))], 2, ("sytems", "did you mean 'systems'")),
     ("config-no-systems", lambda ws: ["run", str(ws.config(systems=[]))], 2, ("at least one system",)),
     ("system-typo", lambda ws: ["run", str(ws.config(systems=[{"kind": "leed"}]))], 2, ("leed", "did you mean 'lead'")),
     ("metric-typo", lambda ws: ["run", str(ws.config(metrics=[{"kind": "rogue"}]))], 2, ("rogue", "did you mean")),
@@ -153,7 +153,7 @@ CASES: list[tuple[str, Callable[[Ws], list[str]], int, tuple[str, ...]]] = [
                                                                                                "positive")),
     ("target-unknown-field", lambda ws: ["run", str(ws.config(target={"word": 50}))], 2, ("word", "use words")),
     ("target-unreadable", lambda ws: ["run", str(ws.config(target="make it nice"))], 2, ("length target", "e.g.")),
-    ("batch-size-zero", lambda ws: ["run", str(ws.config(batch_size=0))], 2, ("batch_size", "at least 1")),
+    ("batch-size-zero", lambda ws: ["run", str(ws.config(batch_size=0))], 2, ("batch_size", ">= 1")),
     ("name-with-slash", lambda ws: ["run", str(ws.config(name="a/b"))], 2, ("name", "folder")),
     # data
     ("data-missing", lambda ws: ["run", str(ws.config(data={"path": str(ws.tmp / "gone.jsonl")}))], 2,
@@ -169,11 +169,11 @@ CASES: list[tuple[str, Callable[[Ws], list[str]], int, tuple[str, ...]]] = [
     ("data-no-references", lambda ws: ws.with_data(rows(references=[])), 2, ("no reference", "require_references")),
     ("data-html-page", lambda ws: ws.with_data(rows(article=HTML_PAGE)), 2, ("html", "extract the text")),
     ("data-limit-zero", lambda ws: ["run", str(ws.config(data={"path": str(ws.good["data"]), "limit": 0}))], 2,
-     ("limit", "positive")),
+     ("limit", ">= 1")),
     ("data-sample-typo", lambda ws: ["run", str(ws.config(data={"path": str(ws.good["data"]), "sample": "rand"}))],
      2, ("sample", "random")),
     ("data-unknown-setting", lambda ws: ["run", str(ws.config(data={"path": str(ws.good["data"]), "lmit": 2}))],
-     2, ("lmit", "allowed")),
+     2, ("lmit", "did you mean 'limit'")),
     ("data-bad-instruction", lambda ws: ["run", str(ws.config(data={
         "path": str(ws.data([{"ask": "in 2 sentences", **r} for r in rows(ask="whatever you like")])),
         "columns": {"instruction": "ask"}}))], 2, ("length target", "row 2")),

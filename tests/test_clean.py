@@ -427,7 +427,7 @@ def test_data_clean_option_cleans_texts_and_reports_per_document(tmp_path):
     summary = cleaning_summary(cleaned)
     assert (summary["documents"], summary["changed"], summary["removed_lines"]) == (2, 1, 4)
     assert DataSpec.from_value({"path": str(path), "clean": True}).to_dict()["clean"] is True
-    with pytest.raises(DataError, match="data.clean must be true or false"):
+    with pytest.raises(DataError, match="data: clean must be true or false"):
         DataSpec.from_value({"path": str(path), "clean": "yes"})
 
 

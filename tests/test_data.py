@@ -295,12 +295,12 @@ def test_empty_file(tmp_path):
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
-        ({"path": "x.jsonl", "limt": 3}, r"unknown data setting\(s\) \['limt'\]"),
-        ({"path": "x.jsonl", "limit": 0}, "data.limit must be a positive whole number"),
-        ({"path": "x.jsonl", "sample": "shuffle"}, "data.sample must be 'head' or 'random'"),
+        ({"path": "x.jsonl", "limt": 3}, r"^data does not take 'limt' \(did you mean 'limit'\?\)"),
+        ({"path": "x.jsonl", "limit": 0}, r"^data: limit must be a whole number >= 1 or null, got 0$"),
+        ({"path": "x.jsonl", "sample": "shuffle"}, r"^data: sample must be one of 'head', 'random', got 'shuffle'$"),
         ({"path": "x.jsonl", "hf": "xsum"}, "not both"),
         ({"limit": 3}, "needs either 'path'"),
-        ({"path": "x.jsonl", "columns": {"txt": "body"}}, r"unknown column mapping key\(s\) \['txt'\]"),
+        ({"path": "x.jsonl", "columns": {"txt": "body"}}, r"^data: columns does not take 'txt' \(did you mean 'text'\?\)"),
     ],
 )
 def test_bad_data_settings(spec, expected):

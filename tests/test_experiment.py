@@ -248,11 +248,11 @@ def test_config_file_errors(tmp_path):
         Experiment.from_yaml(bad)
     typo = tmp_path / "typo.yaml"
     typo.write_text("system: [{kind: lead}]\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"typo\.yaml: unknown experiment setting\(s\) \['system'\]"):
+    with pytest.raises(ConfigError, match=r"typo\.yaml: experiment does not take 'system' \(did you mean 'systems'\?\)"):
         Experiment.from_yaml(typo)
     empty = tmp_path / "empty.yaml"
     empty.write_text("name: x\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="no 'systems' list"):
+    with pytest.raises(ConfigError, match="systems is required"):
         Experiment.from_yaml(empty)
 
 

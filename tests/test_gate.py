@@ -412,11 +412,11 @@ def test_an_unreadable_baseline_is_could_not_compare(base_run, tmp_path):
 
 
 @pytest.mark.parametrize("policy, message", [
-    ({"metrics": {"rouge1_f": {"tolerance": 0.005}}, "alpah": 0.05}, "unknown policy key"),
-    ({"metrics": {"rouge1_f": {"tolerance": 0.005, "direction": "up"}}}, "direction must be 'higher', 'lower' or 'closer'"),
-    ({"metrics": {"rouge1_f": {"tolerance": 0.005, "optinal": True}}}, "unknown key"),
+    ({"metrics": {"rouge1_f": {"tolerance": 0.005}}, "alpah": 0.05}, r"policy does not take 'alpah' \(did you mean 'alpha'\?\)"),
+    ({"metrics": {"rouge1_f": {"tolerance": 0.005, "direction": "up"}}}, "direction must be one of 'higher', 'lower', 'closer'"),
+    ({"metrics": {"rouge1_f": {"tolerance": 0.005, "optinal": True}}}, r"metrics.rouge1_f does not take 'optinal' \(did you mean 'optional'\?\)"),
     ({"metrics": {"rouge1_f": {"gate": "no"}}}, "gate must be true or false"),
-    ({"metrics": {"rouge1_f": {"tolerance": 0.005}}, "alpha": 1.5}, "alpha must lie strictly between 0 and 1"),
+    ({"metrics": {"rouge1_f": {"tolerance": 0.005}}, "alpha": 1.5}, r"alpha must be a number > 0 and < 1, got 1\.5"),
     ({"metrics": ["rouge1_f"]}, "must map value names"),
 ])
 def test_invalid_policies_say_what_to_fix(policy, message):

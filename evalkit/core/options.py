@@ -24,6 +24,7 @@ import inspect
 import types
 import typing
 from collections.abc import Mapping, Sequence
+from pathlib import PurePath
 from typing import Annotated, Any, Literal, Union
 
 import annotated_types
@@ -38,6 +39,7 @@ from pydantic import (
     create_model,
 )
 from pydantic.fields import FieldInfo
+from pydantic.types import AllowInfNan
 
 from evalkit.core.errors import ConfigError
 
@@ -64,18 +66,24 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     @classmethod
-    def parse(cls, values: Mapping[str, Any] | Options | None, what: str, *, also: Sequence[str] = ()) -> Any:
+    def parse(cls, values: Mapping[str, Any] | Options | None, what: str, *, also: Sequence[str] = (),
+              error: type[Exception] = ConfigError) -> Any:
         """``values`` validated, or a :class:`ConfigError` whose message starts with ``what`` (``"strategy 'lead'"``).
 
         ``also``: keys the caller takes itself (a strategy's ``name``), listed among the accepted ones.
+        ``error``: the class raised instead (``DataError`` for the data spec, ``PolicyError`` for the gate's policy).
+        A validator may parse a nested section with its own ``parse``: the one line it raises is
+        kept, after ``what`` (``"experiment: data: limit must be ..."``).
         """
         if isinstance(values, cls):
             return values
+        if values is not None and not isinstance(values, Mapping):
+            raise error(f"{what} must be a mapping of settings (key: value), got {shown(values)}")
         data = dict(values or {})
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise ConfigError(explain(exc, cls, what, data, also=also)) from None
+            raise error(explain(exc, cls, what, data, also=also)) from None
 
     def values(self) -> dict[str, Any]:
         """Each option's value, as validated (not converted to JSON types)."""
@@ -140,10 +148,12 @@ def describe(annotation: Any, metadata: Sequence[Any] = ()) -> str:
     if annotation is bool:
         return "true or false"
     if annotation in (int, float):
-        word = "a whole number" if annotation is int else "a number"
+        word = "a whole number" if annotation is int else "a finite number" if _finite(metadata) else "a number"
         return f"{word} {bounds}".strip()
     if annotation is str:
         return "a string"
+    if annotation is PurePath or (isinstance(annotation, type) and issubclass(annotation, PurePath)):
+        return "a path"
     if origin in (list, tuple, Sequence) or annotation in (list, tuple):
         args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
         return "a list" + (f" of {describe(args[0]).removeprefix('a ')}s" if args and describe(args[0]) in
@@ -157,13 +167,24 @@ def _bare(annotation: Any) -> Any:
     return typing.get_args(annotation)[0] if typing.get_origin(annotation) is Annotated else annotation
 
 
+def _finite(metadata: Sequence[Any]) -> bool:
+    """Whether ``metadata`` refuses ``nan`` and ``inf`` (``Field(allow_inf_nan=False)``)."""
+    for item in metadata:
+        if isinstance(item, FieldInfo) and _finite(item.metadata):
+            return True
+        if isinstance(item, AllowInfNan) and not item.allow_inf_nan:
+            return True
+    return False
+
+
 def _bound(constraint: Any) -> str:
     if isinstance(constraint, FieldInfo):  # Annotated[int, Field(ge=1)] inside a union
         return " and ".join(filter(None, map(_bound, constraint.metadata)))
     for kind, symbol, attribute in ((annotated_types.Ge, ">=", "ge"), (annotated_types.Gt, ">", "gt"),
                                     (annotated_types.Le, "<=", "le"), (annotated_types.Lt, "<", "lt")):
         if isinstance(constraint, kind):
-            return f"{symbol} {getattr(constraint, attribute):g}"
+            value = getattr(constraint, attribute)
+            return f"{symbol} {value:,}" if isinstance(value, int) else f"{symbol} {value:g}"  # 1,000,000 not 1e+06
     return ""
 
 

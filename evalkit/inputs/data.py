@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import Field, field_validator, model_validator
 
+from evalkit.core.options import Flag, Options, Text, Whole, shown
 from evalkit.core.types import Document, LengthTarget
 
 log = logging.getLogger(__name__)
@@ -31,31 +34,27 @@ BUNDLED = DATA_FILES / "news_sample.jsonl"
 from evalkit.core.errors import DataError  # noqa: E402
 
 
-@dataclass(frozen=True)
-class Columns:
-    """Which source columns hold the document's parts."""
+class Columns(Options):
+    """Which source columns hold the document's parts (the ``columns:`` mapping of a data spec)."""
 
-    text: str = "article"
-    references: tuple[str, ...] = ("references",)
+    text: Text = "article"
+    """The column with the article text."""
+    references: tuple[Text, ...] = ("references",)
     """One or more columns; each may hold a string or a list of strings."""
-    id: str | None = "id"
+    id: Text | None = "id"
     """``None`` numbers the rows instead (``<source>-<row>``)."""
-    instruction: str | None = None
+    instruction: Text | None = None
     """A column with a user instruction ("in 3 sentences") that becomes the document's target."""
+
+    @field_validator("references", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
 
     @classmethod
     def from_value(cls, value: Columns | Mapping[str, Any] | None) -> Columns:
-        if value is None:
-            return cls()
-        if isinstance(value, cls):
-            return value
-        unknown = set(value) - {"text", "references", "id", "instruction"}
-        if unknown:
-            raise DataError(f"unknown column mapping key(s) {sorted(unknown)}; use text, references, id, instruction")
-        refs = value.get("references", cls.references)
-        refs = (refs,) if isinstance(refs, str) else tuple(refs)
-        return cls(text=value.get("text", cls.text), references=refs,
-                   id=value.get("id", cls.id), instruction=value.get("instruction"))
+        """``value`` checked: unknown keys and wrong types are a one-line :class:`DataError`."""
+        return cls.parse(value, "columns", error=DataError)
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -67,9 +66,48 @@ PRESETS: dict[str, dict[str, Any]] = {
 """Column mappings for well-known hub datasets, so ``hf: cnn_dailymail`` needs nothing else."""
 
 
+class DataOptions(Options):
+    """The ``data:`` settings as a config writes them; :meth:`DataSpec.from_value` checks them here."""
+
+    path: Text | None = None
+    """A local ``.jsonl``, ``.json``, ``.csv`` or ``.parquet`` file, or ``"bundled"``."""
+    hf: Text | None = None
+    """A Hugging Face dataset name (or a local directory ``datasets`` can load)."""
+    config: Text | None = None
+    """The dataset's configuration (a hub preset fills it in)."""
+    split: Text = "test"
+    revision: Text | None = None
+    columns: Columns | None = None
+    """Which source columns hold text, references, id and instruction (a hub preset fills them in)."""
+    limit: Annotated[Whole, Field(ge=1)] | None = None
+    """At most this many documents; ``null``: all of them."""
+    sample: Literal["head", "random"] = "head"
+    seed: Annotated[Whole, Field(ge=0)] = 0
+    require_references: Flag = True
+    clean: Flag = False
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path_as_text(cls, value: Any) -> Any:
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _columns(cls, value: Any) -> Any:
+        return None if value is None else Columns.from_value(value)  # its one line, after "data: "
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataOptions:
+        if self.path is None and self.hf is None:
+            raise ValueError("needs either 'path' (a local file, or 'bundled') or 'hf' (a Hugging Face dataset name)")
+        if self.path is not None and self.hf is not None:
+            raise ValueError("takes 'path' or 'hf', not both")
+        return self
+
+
 @dataclass(frozen=True)
 class DataSpec:
-    """Where the documents come from and how many to take."""
+    """Where the documents come from and how many to take (checked by :class:`DataOptions`)."""
 
     path: str | None = None
     """A local ``.jsonl``, ``.json``, ``.csv`` or ``.parquet`` file, or ``"bundled"``."""
@@ -89,37 +127,25 @@ class DataSpec:
     ``metadata["cleaning"]`` then says what was removed (see :func:`evalkit.inputs.clean.clean_documents`)."""
 
     @classmethod
-    def from_value(cls, value: DataSpec | Mapping[str, Any] | str | None) -> DataSpec:
+    def from_value(cls, value: DataSpec | Mapping[str, Any] | str | os.PathLike | None) -> DataSpec:
+        """A spec from ``"bundled"``, a file path or a mapping of :class:`DataOptions`; problems are a one-line DataError."""
         if value is None or value == "bundled":
             return cls(path="bundled")
         if isinstance(value, cls):
             return value
-        if isinstance(value, str):
-            return cls(path=value)
-        value = dict(value)
-        allowed = {f for f in cls.__dataclass_fields__}
-        unknown = set(value) - allowed
-        if unknown:
-            raise DataError(f"unknown data setting(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
-        hf = value.get("hf")
-        preset = PRESETS.get(hf, {}) if hf else {}
-        if "columns" not in value and preset:
-            value["columns"] = preset["columns"]
+        if isinstance(value, (str, os.PathLike)):
+            return cls(path=os.fspath(value))
+        if not isinstance(value, Mapping):
+            raise DataError(f"data must be 'bundled', a file path or a mapping such as {{path: news.jsonl, limit: 10}}, "
+                            f"got {shown(value)}")
+        options = DataOptions.parse(value, "data", error=DataError)
+        preset = PRESETS.get(options.hf, {}) if options.hf else {}
+        settings = options.values()
         if "config" not in value and preset:
-            value["config"] = preset["config"]
-        value["columns"] = Columns.from_value(value.get("columns"))
-        if value.get("path") is None and hf is None:
-            raise DataError("data needs either 'path' (a local file, or 'bundled') or 'hf' (a Hugging Face dataset name)")
-        if value.get("path") is not None and hf is not None:
-            raise DataError("data takes 'path' or 'hf', not both")
-        if value.get("sample", "head") not in ("head", "random"):
-            raise DataError(f"data.sample must be 'head' or 'random', got {value['sample']!r}")
-        if not isinstance(value.get("clean", False), bool):
-            raise DataError(f"data.clean must be true or false, got {value['clean']!r}")
-        limit = value.get("limit")
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-            raise DataError(f"data.limit must be a positive whole number, got {limit!r}")
-        return cls(**value)
+            settings["config"] = preset["config"]
+        if options.columns is None:
+            settings["columns"] = Columns.from_value(preset.get("columns"))
+        return cls(**settings)
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}

@@ -22,14 +22,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from evalkit.inputs import data as data_module
 from evalkit.inputs.clean import cleaning_summary
 from evalkit.core.errors import ConfigError, EvalkitError, ReplayMissError
 from evalkit.run.executors import EXECUTORS, make_executor, split_spec
 from evalkit.core.fingerprint import digest
+from evalkit.core.options import Flag, Options, Text, Whole, shown
 from evalkit.metrics.base import Metric
 from evalkit.core.redact import redact, redact_value
 from evalkit.run.record import Run
@@ -60,9 +62,96 @@ def offline_requested() -> bool:
 
 
 
+class ExperimentConfig(Options):
+    """The settings of an experiment as a config writes them: every check of them lives here.
+
+    :class:`Experiment` takes the same settings (its fields are these) and adds the running.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    systems: list[dict[str, Any]]
+    """Strategy specs, e.g. systems: [{kind: lead, name: lead-3}]."""
+    metrics: list[dict[str, Any]] = Field(default_factory=lambda: [{"kind": "rouge"}, {"kind": "length"}])
+    """Metric specs, e.g. metrics: [rouge, {kind: bertscore, against: source}]."""
+    data: data_module.DataSpec = data_module.DataSpec(path="bundled")
+    """``bundled``, a file path or a mapping (see :class:`~evalkit.inputs.data.DataOptions`)."""
+    target: LengthTarget = LengthTarget(sentences=3)
+    """``{words: 60}``, ``'3 sentences'`` or a :class:`LengthTarget`."""
+    name: Text = "experiment"
+    """A short word usable in a folder name: it names runs/<name>-<time>."""
+    seed: Annotated[Whole, Field(ge=0)] = 0
+    output_dir: Path = Path("runs")
+    store: Path | None = None
+    batch_size: Annotated[Whole, Field(ge=1)] = 16
+    progress: Flag = True
+    replay_only: Flag = False
+    executor: Literal[EXECUTORS] = "local"  # type: ignore[valid-type]  (a tuple of names, from the executors)
+    ray_address: Text | None = None
+    ray_runtime_env: dict[str, Any] | None = None
+    retry_failed: Flag = False
+
+    @field_validator("systems", "metrics", mode="before")
+    @classmethod
+    def _specs(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, (str, Mapping)) for v in value):
+            raise ValueError(f"'{info.field_name}' must be a list of specs such as {{kind: lead, name: lead-3}}, "
+                             f"got {shown(value)}")
+        return [{"kind": v} if isinstance(v, str) else dict(v) for v in value]
+
+    @field_validator("systems")
+    @classmethod
+    def _named_once(cls, systems: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not systems:
+            raise ValueError("systems is empty; an experiment needs at least one system, e.g. systems: [lead]")
+        names = [s.get("name") or s.get("kind") for s in systems]
+        duplicates = sorted({str(n) for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"system names must be unique; {duplicates} appear more than once: give each a 'name'")
+        return systems
+
+    @field_validator("systems", "metrics")
+    @classmethod
+    def _placed(cls, specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for spec in specs:
+            split_spec(spec)  # placement (resources, actors) checked now, not halfway through a run
+        return specs
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _default_store(cls, value: Any) -> Any:
+        return value or None  # "" as unset: <output_dir>/store.sqlite
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _data(cls, value: Any) -> data_module.DataSpec:
+        return data_module.DataSpec.from_value(value)
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target(cls, value: Any) -> LengthTarget:
+        try:
+            return as_target(value)
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, EvalkitError):
+                raise ValueError(f"target: {exc}") from exc  # noqa: TRY004 (pydantic reports a ValueError)
+            raise ValueError(f"target: {exc}; give e.g. target: {{words: 60}} or target: '3 sentences'") from exc
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, name: str) -> str:
+        if not name.strip() or any(c in name for c in "/\\:*?\"<>|"):
+            raise ValueError(f"name must be a short word usable in a folder name (it names runs/<name>-<time>), "
+                             f"got {shown(name)}")
+        return name
+
+
 @dataclass
 class Experiment:
-    """What to run: the data, the systems, the metrics, the length target and where to keep results."""
+    """What to run: the data, the systems, the metrics, the length target and where to keep results.
+
+    Its settings are checked by :class:`ExperimentConfig` on construction (one line per problem).
+    """
 
     systems: list[dict[str, Any]]
     """Strategy specs: ``{"kind": "lead", "name": "lead-3", ...options}``."""
@@ -92,38 +181,12 @@ class Experiment:
     when the system's key changed (``credential_id()``)."""
 
     def __post_init__(self) -> None:
-        self.data = data_module.DataSpec.from_value(self.data)
-        try:
-            self.target = as_target(self.target)
-        except (TypeError, ValueError) as exc:
-            if isinstance(exc, EvalkitError):
-                raise ConfigError(f"target: {exc}") from exc
-            raise ConfigError(f"target: {exc}; give e.g. target: {{words: 60}} or target: '3 sentences'") from exc
-        self.output_dir = Path(self.output_dir)
-        self.store = Path(self.store) if self.store else self.output_dir / "store.sqlite"
-        if not isinstance(self.name, str) or not self.name.strip() or any(c in self.name for c in "/\\:*?\"<>|"):
-            raise ConfigError(f"name must be a short word usable in a folder name (it names runs/<name>-<time>), "
-                              f"got {self.name!r}")
-        for label, value in (("systems", self.systems), ("metrics", self.metrics)):
-            if not isinstance(value, (list, tuple)) or not all(isinstance(v, (str, Mapping)) for v in value):
-                raise ConfigError(f"'{label}' must be a list of specs such as {{kind: lead, name: lead-3}}, got {value!r}")
-        self.systems = [{"kind": s} if isinstance(s, str) else dict(s) for s in self.systems]
-        self.metrics = [{"kind": m} if isinstance(m, str) else dict(m) for m in self.metrics]
-        for label, value in (("batch_size", self.batch_size), ("seed", self.seed)):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ConfigError(f"{label} must be a whole number, got {value!r}")
-        if not self.systems:
-            raise ConfigError("an experiment needs at least one system under 'systems'")
-        names = [s.get("name") or s.get("kind") for s in self.systems]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ConfigError(f"system names must be unique; {duplicates} appear more than once: give each a 'name'")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
-        if self.executor not in EXECUTORS:
-            raise ConfigError(f"executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
-        for spec in (*self.systems, *self.metrics):
-            split_spec(spec)  # placement (resources, actors) checked now, not halfway through a run
+        self.data = data_module.DataSpec.from_value(self.data)  # a data problem stays a DataError
+        settings = ExperimentConfig.parse({name: getattr(self, name) for name in ExperimentConfig.model_fields},
+                                          "experiment")
+        for name, value in settings.values().items():
+            setattr(self, name, value)
+        self.store = self.store or self.output_dir / "store.sqlite"
 
     def relocate(self, output_dir: str | Path, store: str | Path | None = None) -> Experiment:
         """Write runs under ``output_dir`` (and keep the store there unless ``store`` is given)."""
@@ -134,13 +197,8 @@ class Experiment:
     # -- config ---------------------------------------------------------------
     @classmethod
     def from_dict(cls, config: Mapping[str, Any], *, base_dir: Path | None = None) -> Experiment:
+        """An experiment from a config mapping, checked by :class:`ExperimentConfig` (paths read against ``base_dir``)."""
         config = dict(config)
-        allowed = set(cls.__dataclass_fields__)
-        unknown = set(config) - allowed
-        if unknown:
-            raise ConfigError(f"unknown experiment setting(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
-        if "systems" not in config:
-            raise ConfigError("the config has no 'systems' list; add e.g. systems: [{kind: lead, name: lead-3}]")
         if base_dir is not None:  # every path the config names is read relative to the config's folder
             data = config.get("data")
             if isinstance(data, str) and data != "bundled":
@@ -150,7 +208,7 @@ class Experiment:
             for section in ("systems", "metrics"):
                 if isinstance(config.get(section), list):
                     config[section] = [_resolve_spec_paths(spec, base_dir) for spec in config[section]]
-        return cls(**config)
+        return cls(**ExperimentConfig.parse(config, "experiment").values())
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Experiment:

@@ -11,13 +11,15 @@ overrides: per metric or per system ``tolerance``, ``direction``, ``optional`` a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, PrivateAttr, field_validator
 
 from evalkit.report import stats
-from evalkit.report.gate import ranges
 from evalkit.core.errors import PolicyError
+from evalkit.core.options import Flag, Number, Options, Whole, shown
 from evalkit.core.types import Measure
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "configs" / "gate-policy.yaml"
@@ -40,49 +42,32 @@ class MetricRule:
     """For ``closer``: the value the distance is measured from."""
 
 
-@dataclass(frozen=True)
-class Override:
-    """What a policy says about one value; ``None`` fields keep the measure's (or the metric rule's) setting."""
+class Override(Options):
+    """What a policy says about one value (``rouge1_f: {tolerance: 0.01}``); ``None`` keeps the measure's setting."""
 
-    tolerance: float | None = None
+    tolerance: Annotated[Number, Field(ge=0, allow_inf_nan=False)] | None = None
+    """The largest worsening that is accepted, in the value's own units (0.005 = half a ROUGE point)."""
     direction: Direction | None = None
-    optional: bool | None = None
-    gate: bool | None = None
+    """Which way is better: higher, lower, or closer (to the measure's ideal value)."""
+    optional: Flag | None = None
+    """Gate it only when the run has it (default: false for a value the policy names)."""
+    gate: Flag | None = None
     """``False``: never gate this value (even though its measure has a tolerance)."""
 
     def over(self, base: Override) -> Override:
         """This override applied on top of ``base``."""
-        return Override(*(mine if mine is not None else theirs
-                          for mine, theirs in zip(_fields(self), _fields(base))))
+        return Override(**{name: mine if mine is not None else getattr(base, name)
+                           for name, mine in self.values().items()})
 
 
-def _fields(item: Override) -> tuple:
-    return item.tolerance, item.direction, item.optional, item.gate
-
-
-_RULE_KEYS = {"tolerance", "direction", "optional", "gate"}
-_POLICY_KEYS = {"alpha", "correction", "test", "n_resamples", "seed", "max_lost", "metrics", "systems"}
-
-
-def _override(name: str, value: Any, where: str) -> Override:
+def _overrides(value: Any, where: str, example: str) -> dict[str, Override]:
+    """A ``{value name: override}`` mapping checked rule by rule (each rule's problem is its one line)."""
+    if value is None:
+        return {}
     if not isinstance(value, Mapping):
-        raise PolicyError(f"{where}: {name} must be a mapping such as {{tolerance: 0.005}} "
-                          "(keys: tolerance, direction, optional, gate)")
-    unknown = set(value) - _RULE_KEYS
-    if unknown:
-        raise PolicyError(f"{where}: {name} has unknown key(s) {sorted(unknown)}; allowed: {sorted(_RULE_KEYS)}")
-    tolerance = value.get("tolerance")
-    if tolerance is not None:
-        tolerance = ranges.tolerance(tolerance, f"{where}: {name}.tolerance")
-    direction = value.get("direction")
-    if direction is not None and direction not in DIRECTIONS:
-        raise PolicyError(f"{where}: {name}.direction must be 'higher', 'lower' or 'closer' (to the measure's "
-                          f"ideal value), got {str(direction)[:40]!r}")
-    for key in ("optional", "gate"):
-        if value.get(key) is not None and not isinstance(value.get(key), bool):
-            raise PolicyError(f"{where}: {name}.{key} must be true or false, got {value.get(key)!r}")
-    return Override(None if tolerance is None else float(tolerance), direction, value.get("optional"),
-                    value.get("gate"))
+        raise ValueError(  # noqa: TRY004 (pydantic reports a ValueError, not a TypeError)
+            f"'{where}' must map value names to overrides, e.g. {example}, got {shown(value)}")
+    return {str(name): Override.parse(rule, f"{where}.{name}", error=PolicyError) for name, rule in value.items()}
 
 
 def measure_default(measure: Measure | None) -> Override:
@@ -93,7 +78,7 @@ def measure_default(measure: Measure | None) -> Override:
                  else "higher" if measure.higher_is_better else "lower")
     if direction is None or measure.tolerance is None:
         return Override(direction=direction)  # a policy that gives a tolerance gates it in this direction
-    return Override(float(measure.tolerance), direction, None, True)
+    return Override(tolerance=float(measure.tolerance), direction=direction, gate=True)
 
 
 def _check_direction(source: str, metric: str, direction: str, measure: Measure | None) -> None:
@@ -112,59 +97,54 @@ def _check_direction(source: str, metric: str, direction: str, measure: Measure 
                           "contradicts it; remove the direction from its rule")
 
 
-@dataclass(frozen=True)
-class Policy:
-    """What the gate checks and how strictly (see ``configs/gate-policy.yaml``)."""
+class Policy(Options):
+    """What the gate checks and how strictly (see ``configs/gate-policy.yaml``); every key is checked here."""
 
-    metrics: Mapping[str, Override] = field(default_factory=dict)
+    metrics: dict[str, Override] = Field(default_factory=dict)
     """Value name -> override of its measure's defaults."""
-    systems: Mapping[str, Mapping[str, Override]] = field(default_factory=dict)
+    systems: dict[str, dict[str, Override]] = Field(default_factory=dict)
     """Per-system overrides: system -> value name -> override (merged over ``metrics``)."""
-    alpha: float = 0.05
-    correction: Literal["holm", "none"] = "holm"
-    test: stats.Method = "permutation"
-    n_resamples: int = 10000
-    seed: int = 0
-    max_lost: int = 0
+    alpha: Annotated[Number, Field(gt=0, lt=1)] = 0.05
+    """Significance level of each (corrected) test, e.g. 0.05."""
+    correction: Literal[stats.CORRECTIONS] = "holm"  # type: ignore[valid-type]
+    test: Literal[stats.METHODS] = "permutation"  # type: ignore[valid-type]
+    n_resamples: Annotated[Whole, Field(ge=100, le=1_000_000)] = 10000
+    """Resamples of the paired test: fewer than 100 cannot reach a small p-value; over a million only costs time."""
+    seed: Annotated[Whole, Field(ge=0)] = 0
+    max_lost: Annotated[Whole, Field(ge=0)] = 0
     """Documents that may lose their value (a summary that now fails) before a check fails."""
-    source: str = "(inline)"
-    """Where the policy came from, for messages."""
+    _source: str = PrivateAttr("(inline)")
+
+    @property
+    def source(self) -> str:
+        """Where the policy came from, for messages."""
+        return self._source
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _metric_rules(cls, value: Any) -> dict[str, Override]:
+        return _overrides(value, "metrics", "metrics: {rouge1_f: {tolerance: 0.01}}")
+
+    @field_validator("systems", mode="before")
+    @classmethod
+    def _system_rules(cls, value: Any) -> dict[str, dict[str, Override]]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise ValueError(  # noqa: TRY004 (pydantic reports a ValueError, not a TypeError)
+                f"'systems' must map system names to {{value name: override}}, got {shown(value)}")
+        return {str(system): _overrides(rules, f"systems.{system}", "{rouge2_f: {tolerance: 0.01}}")
+                for system, rules in value.items()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "(inline)") -> Policy:
+        """A policy from a mapping (a policy file's content); ``source`` names it in messages."""
         if not isinstance(data, Mapping):
             raise PolicyError(f"{source}: a policy is a mapping (alpha, metrics, systems...); see "
                               f"{DEFAULT_POLICY.name}")
-        unknown = set(data) - _POLICY_KEYS
-        if unknown:
-            raise PolicyError(f"{source}: unknown policy key(s) {sorted(unknown)}; allowed: {sorted(_POLICY_KEYS)}")
-        raw_metrics = data.get("metrics") or {}
-        if not isinstance(raw_metrics, Mapping):
-            raise PolicyError(f"{source}: 'metrics' must map value names to overrides, "
-                              "e.g. metrics: {rouge1_f: {tolerance: 0.01}}")
-        metrics = {str(n): _override(str(n), v, source) for n, v in raw_metrics.items()}
-        systems: dict[str, dict[str, Override]] = {}
-        raw_systems = data.get("systems") or {}
-        if not isinstance(raw_systems, Mapping):
-            raise PolicyError(f"{source}: 'systems' must map system names to {{value name: override}}")
-        for system, overrides in raw_systems.items():
-            if not isinstance(overrides, Mapping):
-                raise PolicyError(f"{source}: systems.{system} must map value names to overrides")
-            systems[str(system)] = {str(n): _override(f"systems.{system}.{n}", v, source)
-                                    for n, v in overrides.items()}
-        alpha = data.get("alpha", 0.05)
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-            raise PolicyError(f"{source}: alpha must lie strictly between 0 and 1 (e.g. 0.05), got {alpha!r}")
-        correction = data.get("correction", "holm")
-        if correction not in stats.CORRECTIONS:
-            raise PolicyError(f"{source}: correction must be one of {stats.CORRECTIONS}, got {correction!r}")
-        test = data.get("test", "permutation")
-        if test not in stats.METHODS:
-            raise PolicyError(f"{source}: test must be one of {stats.METHODS}, got {test!r}")
-        whole = {"n_resamples": ranges.n_resamples(data.get("n_resamples", 10000), f"{source}: n_resamples"),
-                 **{key: ranges.whole(data.get(key, 0), f"{source}: {key}", low=0) for key in ("seed", "max_lost")}}
-        return cls(metrics=metrics, systems=systems, alpha=float(alpha), correction=correction, test=test,
-                   source=source, **whole)
+        policy = cls.parse(data, f"{source}: policy", error=PolicyError)
+        policy._source = source
+        return policy
 
     @classmethod
     def load(cls, value: Policy | Mapping[str, Any] | str | Path | None = None) -> Policy:
@@ -207,7 +187,7 @@ class Policy:
         _check_direction(self.source, metric, merged.direction, measure)
         optional = merged.optional if merged.optional is not None else not named
         ideal = measure.ideal if measure is not None and merged.direction == "closer" else None
-        return MetricRule(merged.tolerance, merged.direction, bool(optional), ideal)
+        return MetricRule(float(merged.tolerance), merged.direction, bool(optional), ideal)
 
     def disabled(self, system: str | None, metric: str) -> bool:
         """True when the policy says ``gate: false`` for this value (on this system)."""
