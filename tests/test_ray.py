@@ -154,3 +154,43 @@ def test_killed_ray_driver_resumes_with_nothing_recomputed(tmp_path):
         sent_again = [r.key for r in server.log()[n_before:] if r.fault == "ok"]
         assert len(sent_again) == 12 - kept  # only what was never stored is requested
         assert len(set(sent_again)) == len(sent_again)  # and each once
+
+
+def test_a_killed_driver_leaves_no_ray_process_behind(tmp_path):
+    """SIGKILL the driver alone (not its process group): the local cluster it started is gone within 15 s.
+
+    Without the watchdog (evalkit.run.raywatch) Ray's dashboard and runtime-env agents outlived a killed
+    driver, reparented to init, two per kill."""
+    psutil = pytest.importorskip("psutil")
+    config = {"name": "orphans", "executor": "ray", "data": {"path": "bundled", "limit": 24}, "target": "2 sentences",
+              "systems": [{"kind": "lead"}, {"kind": "textrank"}], "metrics": [{"kind": "length"}], "batch_size": 1}
+    path = tmp_path / "orphans.yaml"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    command = [sys.executable, "-m", "evalkit.cli", "run", str(path), "--output", str(tmp_path / "runs"), "-q"]
+    process = subprocess.Popen(command, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    driver = psutil.Process(process.pid)
+    seen: dict[int, psutil.Process] = {}
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        for child in driver.children(recursive=True):
+            seen.setdefault(child.pid, child)
+        names = " ".join(p.name() + " " + " ".join(p.cmdline()[:1]) for p in seen.values() if p.is_running())
+        if "raylet" in names and any("Agent" in p.name() or "agent" in " ".join(p.cmdline()) for p in seen.values()
+                                     if p.is_running()):
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, "the run ended before its Ray cluster was seen; give it more work"
+    time.sleep(1.0)  # the watchdog polls every 0.5 s: let it see the agents too
+    for child in driver.children(recursive=True):
+        seen.setdefault(child.pid, child)
+    os.kill(process.pid, signal.SIGKILL)  # the driver alone, as a user's `kill -9 PID` would
+    process.wait()
+    gone_by = time.monotonic() + 15
+    alive = list(seen.values())
+    while time.monotonic() < gone_by:
+        alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        if not alive:
+            break
+        time.sleep(0.5)
+    assert not alive, f"left behind: {[(p.pid, p.name()) for p in alive]}"

@@ -25,6 +25,8 @@ keeps paying after it.
 
 from __future__ import annotations
 
+import os
+
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -128,7 +130,10 @@ class RayExecutor:
             raise ConfigError('executor: ray needs Ray: pip install "evalkit[ray]"') from exc
         self._ray = ray
         self._started = False
+        self._watchdog = None
         if not ray.is_initialized():
+            if not address:  # a local cluster of our own: started before it, so a kill during ray.init is covered
+                self._watchdog = _start_watchdog()
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                       "configure_logging": False}
             if address:
@@ -140,6 +145,7 @@ class RayExecutor:
             try:
                 ray.init(**kwargs)
             except ConnectionError as exc:
+                self.close()
                 raise ConfigError(f"cannot reach the Ray cluster at {address!r} ({exc}); start it with "
                                   "`ray start --head` or leave ray_address unset for a local cluster") from exc
             self._started = True
@@ -192,6 +198,24 @@ class RayExecutor:
     def close(self) -> None:
         if self._started and self._ray.is_initialized():
             self._ray.shutdown()
+        if self._watchdog is not None:
+            self._watchdog.terminate()
+            self._watchdog.wait()
+            self._watchdog = None
+
+
+def _start_watchdog():
+    """The process that stops this driver's local Ray cluster if the driver dies (:mod:`evalkit.run.raywatch`)."""
+    import subprocess
+    import sys
+
+    from evalkit.run import raywatch
+
+    if not raywatch.available():
+        return None
+    os.environ[raywatch.MARK] = raywatch.mark(os.getpid())  # inherited by every process of the cluster
+    return subprocess.Popen([sys.executable, "-m", "evalkit.run.raywatch", str(os.getpid())], start_new_session=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _paid(item, spec: Mapping[str, Any]) -> bool:
