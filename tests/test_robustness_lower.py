@@ -1,0 +1,87 @@
+"""Issue 30, item 10: the lower robustness items, each reproduced from what a user would meet.
+
+a. a 200 whose body is a proxy's HTML page is retried, says what came back, and is paid once;
+b. a ``$`` in a system name reaches the charts as text, not as matplotlib mathtext;
+c. ``runs/LATEST`` is a plain file holding a plain folder name: written atomically, never through
+   a symlink, and read only as a folder of ``runs/``;
+d. JUnit XML stays well-formed whatever characters a system name or document id carries;
+e. an infinite score is shown as ``inf`` or n/a and crashes no table, chart, JSON or HTML page;
+f. a SQLite file that is not an evalkit store is refused before anything is written to it;
+g. bidirectional-text controls cannot reorder what the HTML report shows.
+
+The fake API server is tests/api_server.py on 127.0.0.1. Expected values are stated by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from api_server import FakeAPIServer, serve  # noqa: F401 (serve is a fixture)
+
+from evalkit.core.types import Document, LengthTarget
+from evalkit.run.experiment import Experiment
+
+REPO = Path(__file__).resolve().parents[1]
+KEY_ENV, KEY = "EVALKIT_TEST_LOWER_KEY", "sk-lower-test-key-0123456789abcdef"
+MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-20241022"}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in ("EVALKIT_OFFLINE", "EVALKIT_PRICES", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(KEY_ENV, KEY)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("EVALKIT_OFFLINE", None)
+    return subprocess.run([sys.executable, "-m", "evalkit.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=180, check=False)
+
+
+# -- a. a proxy's HTML page in place of a completion -------------------------------------------------------
+def _documents(n: int) -> list[Document]:
+    return [Document(id=f"d{i}", text=f"[doc:d{i}] The council met on day {i}. It approved budget {i}.",
+                     references=(f"The council approved budget {i}.",)) for i in range(n)]
+
+
+@pytest.mark.parametrize("fault", ["html", "html-json"])
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_200_html_page_is_retried_named_and_paid_once(provider, fault, serve, tmp_path):  # noqa: F811
+    server = serve({"d0": [fault], "d1": [fault] * 10})
+    url = server.openai_url if provider == "openai" else server.url
+    system = {"kind": provider, "name": "api", "model": MODELS[provider], "base_url": url, "api_key_env": KEY_ENV,
+              "timeout": 5, "backoff": 0.01, "max_backoff": 0.02, "max_retries": 2, "concurrency": 1,
+              "prices": {"input": 1.0, "output": 4.0}}
+
+    def run():
+        return Experiment(systems=[system], metrics=[{"kind": "length"}], target=LengthTarget(words=20),
+                          output_dir=tmp_path / "runs", progress=False).run(_documents(2))
+
+    first = run()
+    ok, failed = first.details("d0", "api"), first.summaries.set_index("document_id").loc["d1"]
+    assert ok["attempts"] == 2  # the page, then the completion
+    [paid] = [r.usage for r in server.log() if r.key == "d0" and r.fault == "ok"]
+    assert ok["cost_usd"] == pytest.approx((paid["prompt"] * 1.0 + paid["completion"] * 4.0) / 1e6)
+    hint = "the API's /v1 address" if provider == "openai" else "the API's address without /v1"
+    assert failed["error"] == ("gave up after 3 attempts; last error: the server answered 200 with an HTML page "
+                               f"('502 Bad Gateway'), not a completion: is base_url {hint} "
+                               f"(like {'https://api.openai.com/v1' if provider == 'openai' else 'https://api.anthropic.com'})?")
+    assert "AttributeError" not in failed["error"] and "not retried" not in failed["error"]
+    assert [r.fault for r in server.log() if r.key == "d1"] == [fault] * 3
+
+    run()  # the completion is stored: not asked (nor paid) again; the page was transient: asked again
+    assert [r.fault for r in server.log() if r.key == "d0"] == [fault, "ok"]
+    assert [r.fault for r in server.log() if r.key == "d1"] == [fault] * 6
