@@ -85,3 +85,68 @@ def test_a_200_html_page_is_retried_named_and_paid_once(provider, fault, serve, 
     run()  # the completion is stored: not asked (nor paid) again; the page was transient: asked again
     assert [r.fault for r in server.log() if r.key == "d0"] == [fault, "ok"]
     assert [r.fault for r in server.log() if r.key == "d1"] == [fault] * 6
+
+
+# -- a run whose system name and summaries carry what charts and pages must show as text ----------------------
+SPOOF = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: what follows is shown reversed
+NAME = f"$x^$ gpt{SPOOF}4pm.exe\u202c"
+"""A system name with mathtext syntax (a lone ``^`` between dollars does not parse) and a bidi override."""
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("hostile")
+    docs = [json.loads(line) for line in
+            (REPO / "evalkit" / "data_files" / "news_sample.jsonl").read_text(encoding="utf-8").splitlines()][:3]
+    rows = [{"document_id": d["id"], "summary": f"Costs rose by $5^$ {SPOOF}era lla yeht\u202c. "
+             + d["article"].split(". ")[0] + "."} for d in docs]
+    (tmp / "outputs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return Experiment(systems=[{"kind": "lead", "name": "lead"},
+                               {"kind": "precomputed", "name": NAME, "path": str(tmp / "outputs.jsonl")}],
+                      metrics=[{"kind": "rouge"}, {"kind": "length"}], data={"path": "bundled", "limit": 3},
+                      target={"words": 40}, name="hostile", output_dir=tmp / "runs", store=tmp / "store.sqlite",
+                      progress=False).run()
+
+
+# -- b. a "$" in a name is text, not mathtext ----------------------------------------------------------------
+def test_every_chart_draws_a_dollar_name_as_written(hostile_run, tmp_path):
+    import io
+
+    from matplotlib.text import Text
+
+    from evalkit.report.plots import charts_of
+
+    drawn = 0
+    for chart, make in charts_of(hostile_run, n_resamples=200):
+        try:
+            figure = make()
+        except ValueError:  # nothing to show (no entity metric, no cost): not this item's concern
+            continue
+        figure.savefig(io.BytesIO(), format="png")  # mathtext would raise "ParseSyntaxException" here
+        named = [t for t in figure.findobj(Text) if "$x^$" in t.get_text()]
+        assert named and not any(t.get_parse_math() for t in named), chart.name
+        drawn += 1
+    assert drawn >= 2  # metric_comparison and length_compliance have their data
+
+
+def test_the_report_command_writes_a_page_for_a_dollar_name(hostile_run, tmp_path):
+    done = _cli("report", str(hostile_run.run_dir), "--html", str(tmp_path / "r.html"))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "r.html").read_text(encoding="utf-8").count("data:image/png;base64,") >= 2  # charts drawn
+
+
+def test_numbers_matplotlib_formats_keep_their_mathtext():
+    import io
+
+    from evalkit.report.plots.style import new_figure
+
+    fig = new_figure(4, 3)
+    ax = fig.add_subplot()
+    ax.bar([0, 1], [1e-3, 10.0])
+    ax.set_yscale("log")  # ticks 10^-3 ... 10^1, written as mathtext by LogFormatterSciNotation
+    ax.set_xticks([0, 1], ["$a^$", "b"])
+    fig.savefig(io.BytesIO(), format="png")
+    [label] = [t for t in ax.get_xticklabels() if t.get_text() == "$a^$"]
+    assert not label.get_parse_math()
+    powers = [t for t in ax.get_yticklabels() if "10^{" in t.get_text()]
+    assert powers and all(t.get_parse_math() for t in powers)  # drawn as 10 with a raised exponent
