@@ -150,3 +150,55 @@ def test_numbers_matplotlib_formats_keep_their_mathtext():
     assert not label.get_parse_math()
     powers = [t for t in ax.get_yticklabels() if "10^{" in t.get_text()]
     assert powers and all(t.get_parse_math() for t in powers)  # drawn as 10 with a raised exponent
+
+
+# -- c. runs/LATEST ------------------------------------------------------------------------------------------
+def _small_run(output_dir: Path, name: str = "small"):
+    return Experiment(systems=[{"kind": "lead", "name": "lead"}], metrics=[{"kind": "length"}],
+                      data={"path": "bundled", "limit": 2}, target={"words": 30}, name=name,
+                      output_dir=output_dir, progress=False).run()
+
+
+def test_latest_as_a_symlink_is_replaced_not_written_through(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    precious = tmp_path / "precious.txt"
+    precious.write_text("not yours to overwrite\n", encoding="utf-8")
+    (runs / "LATEST").symlink_to(precious)
+    run = _small_run(runs)
+    assert precious.read_text(encoding="utf-8") == "not yours to overwrite\n"
+    latest = runs / "LATEST"
+    assert not latest.is_symlink() and latest.is_file()
+    assert latest.read_text(encoding="utf-8") == run.run_dir.name + "\n"
+    assert sorted(p.name for p in runs.iterdir()) == sorted(["LATEST", "store.sqlite", run.run_dir.name,
+                                                              *(p.name for p in runs.glob("store.sqlite-*"))])
+
+
+@pytest.mark.parametrize("pointer", ["{absolute}", "../elsewhere/{other}", "..", "{mine}/../../elsewhere/{other}"])
+def test_latest_names_only_a_folder_of_its_own_runs(pointer, tmp_path):
+    elsewhere = _small_run(tmp_path / "elsewhere", "other")  # a real run folder outside runs/
+    runs = tmp_path / "runs"
+    mine = _small_run(runs)
+    text = pointer.format(absolute=elsewhere.run_dir, other=elsewhere.run_dir.name, mine=mine.run_dir.name)
+    (runs / "LATEST").write_text(text + "\n", encoding="utf-8")
+    report = _cli("report", str(runs))
+    assert report.returncode == 2 and elsewhere.run_dir.name + " (" not in report.stdout
+    [line] = report.stderr.strip().splitlines()
+    assert line == (f"evalkit: error: {runs / 'LATEST'} must hold the name of a run folder inside {runs}, not "
+                    f"{text!r}; pass the run folder itself (such as {runs}/<name>-<date>), or delete LATEST and "
+                    "re-run")
+    if pointer != "{absolute}":
+        return
+    baseline = tmp_path / "baseline.json"  # the gate reads runs/ the same way
+    assert _cli("baseline", "save", str(mine.run_dir), str(baseline)).returncode == 0
+    gate = _cli("check", str(runs), "--baseline", str(baseline))
+    assert gate.returncode == 2 and "must hold the name of a run folder inside" in gate.stderr
+
+
+def test_latest_with_a_plain_name_still_opens_the_latest_run(tmp_path):
+    runs = tmp_path / "runs"
+    _small_run(runs)
+    second = _small_run(runs, "second")
+    report = _cli("report", str(runs))
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.startswith(f"run {second.run_dir.name} ")
