@@ -202,3 +202,25 @@ def test_latest_with_a_plain_name_still_opens_the_latest_run(tmp_path):
     report = _cli("report", str(runs))
     assert report.returncode == 0, report.stderr
     assert report.stdout.startswith(f"run {second.run_dir.name} ")
+
+
+# -- d. JUnit XML with control characters ---------------------------------------------------------------------
+def test_junit_stays_well_formed_whatever_a_name_carries(tmp_path):
+    from evalkit.report.gate.decision import Check, GateResult
+
+    system, document = "gpt\x1b[31m\x00red", "doc\x0c7\ud800"  # ESC, NUL, form feed, a lone surrogate
+    checks = [Check(system, "rouge1_f", "regressed", "-0.1000 (worse)", n=1, baseline=0.5, new=0.4, drop=0.1,
+                    worst=[(document, 0.5, 0.4, 0.1)]),
+              Check(system, "length_ok", "error", "the baseline has no value\x07 here"),
+              Check("lead\x01", "rouge1_f", "passed", "+0.0000\x0b")]
+    result = GateResult("regressed", checks, [], ["a note with a bell\x07", "and\ttab"], 0.05, None, "base\x02", "new\x03")
+    path = tmp_path / "gate.xml"
+    path.write_text(result.to_junit(), encoding="utf-8")  # a lone surrogate could not even be encoded
+    root = ET.parse(path).getroot()  # expat refuses every character XML 1.0 forbids
+    cases = root.findall(".//testcase")
+    assert [c.get("classname") for c in cases] == ["evalkit.gate.gpt\\x1b[31m\\x00red"] * 2 + ["evalkit.gate.lead\\x01"]
+    assert cases[0].find("failure").text == "doc\\x0c7\\ud800: 0.5000 -> 0.4000 (-0.1000)"
+    assert cases[1].find("error").get("message").endswith("the baseline has no value\\x07 here")
+    assert cases[2].find("system-out").text == "+0.0000\\x0b"
+    assert root.find("testsuite").get("name") == "evalkit-gate.new\\x03"
+    assert root.find("testsuite/system-out").text == "a note with a bell\\x07\nand\ttab"  # tab, newline: allowed
