@@ -19,6 +19,7 @@ import json
 import math
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -224,3 +225,51 @@ def test_junit_stays_well_formed_whatever_a_name_carries(tmp_path):
     assert cases[2].find("system-out").text == "+0.0000\\x0b"
     assert root.find("testsuite").get("name") == "evalkit-gate.new\\x03"
     assert root.find("testsuite/system-out").text == "a note with a bell\\x07\nand\ttab"  # tab, newline: allowed
+
+
+# -- e. an infinite score --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def infinite_run(hostile_run, tmp_path_factory):
+    """The hostile run with ROUGE-1 of one summary +inf and every lead length -inf, as a damaged or
+    hand-edited scores.csv holds them."""
+    run_dir = tmp_path_factory.mktemp("inf") / hostile_run.run_dir.name
+    shutil.copytree(hostile_run.run_dir, run_dir)
+    scores = pd.read_csv(run_dir / "scores.csv", dtype={"document_id": str})
+    first = scores["document_id"].iloc[0]
+    scores.loc[(scores["system"] == NAME) & (scores["metric"] == "rouge1_f") & (scores["document_id"] == first),
+               "value"] = math.inf
+    scores.loc[(scores["system"] == "lead") & (scores["metric"] == "length_words"), "value"] = -math.inf
+    scores.to_csv(run_dir / "scores.csv", index=False)
+    text = (run_dir / "scores.csv").read_text(encoding="utf-8")
+    assert text.count(",inf,") == 1 and text.count(",-inf,") == 3  # what the commands below read
+    return run_dir
+
+
+def test_an_infinite_score_is_inf_in_the_table_and_null_in_json(infinite_run):
+    table = _cli("report", str(infinite_run))
+    assert table.returncode == 0, table.stderr
+    [lead] = [line for line in table.stdout.splitlines() if line.startswith("lead ")]
+    assert "-inf" in lead.split()
+    done = _cli("report", str(infinite_run), "--json")
+    assert done.returncode == 0, done.stderr
+    means = json.loads(done.stdout)["means"]  # strict JSON: Python's parser would accept Infinity, so also:
+    assert "Infinity" not in done.stdout and "NaN" not in done.stdout
+    assert means["lead"]["length_words"] is None and means[NAME]["rouge1_f"] is None
+    scores = pd.read_csv(infinite_run / "scores.csv")
+    finite = scores[(scores["system"] == NAME) & (scores["metric"] == "rouge2_f")]["value"]
+    assert means[NAME]["rouge2_f"] == pytest.approx(finite.sum() / 3)  # the rest is untouched
+
+
+def test_an_infinite_score_leaves_the_html_report_and_its_charts_whole(infinite_run, tmp_path):
+    done = _cli("report", str(infinite_run), "--html", str(tmp_path / "r.html"))
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") >= 2 and "Axis limits" not in page
+    data = json.loads(page.split('id="evalkit-data">', 1)[1].split("</script>", 1)[0])
+    column = data["values"].index("rouge1_f")
+    system = data["systems"].index(NAME)
+    scores = pd.read_csv(infinite_run / "scores.csv", dtype={"document_id": str})
+    [infinite] = scores.loc[scores["value"] == math.inf, "document_id"]
+    [entry] = [d[2][system] for d in data["documents"] if d[0] == infinite]
+    assert entry[2][column] is None  # the drill-down shows n/a
+    assert "infinite" in done.stderr  # said once, as a warning, not a crash

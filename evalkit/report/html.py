@@ -24,13 +24,12 @@ import html
 import io
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
 from evalkit.core.types import LengthTarget, Measure
 from evalkit.report.summary import run_summary, value_names
-from evalkit.report.tables import cut_legend, stopped_at_budget
+from evalkit.report.tables import cut_legend, json_number, stopped_at_budget
 from evalkit.run.record import Run
 
 log = logging.getLogger(__name__)
@@ -177,8 +176,8 @@ def document_data(run: Run, names: list[str]) -> dict[str, Any]:
     scores: dict[tuple[str, str], list] = {}
     columns = [n for n in names if n in wide.columns]
     for row in wide[["document_id", "system", *columns]].itertuples(index=False):
-        scores[(str(row[0]), str(row[1]))] = [None if v is None or (isinstance(v, float) and math.isnan(v))
-                                              else round(float(v), 6) for v in row[2:]]
+        scores[(str(row[0]), str(row[1]))] = [None if json_number(v) is None else round(json_number(v), 6)
+                                              for v in row[2:]]  # NaN and ±inf: n/a
     unsupported, numbers = _unsupported(run), _unsupported(run, "unsupported_numbers")
     documents: dict[str, dict[str, list]] = {}
     for row in run.summaries.itertuples(index=False):
