@@ -273,3 +273,42 @@ def test_an_infinite_score_leaves_the_html_report_and_its_charts_whole(infinite_
     [entry] = [d[2][system] for d in data["documents"] if d[0] == infinite]
     assert entry[2][column] is None  # the drill-down shows n/a
     assert "infinite" in done.stderr  # said once, as a warning, not a crash
+
+
+# -- f. someone else's SQLite file as the store ------------------------------------------------------------------
+def _foreign_database(path: Path, tables: dict[str, str]) -> str:
+    with sqlite3.connect(path) as db:
+        for name, columns in tables.items():
+            db.execute(f"CREATE TABLE {name} ({columns})")
+            db.execute(f"INSERT INTO {name} VALUES ({', '.join('?' * len(columns.split(',')))})",
+                       list(range(len(columns.split(",")))))
+    db.close()
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_foreign_database_given_as_the_store_is_refused_and_left_untouched(tmp_path):
+    foreign = tmp_path / "shop.db"
+    digest = _foreign_database(foreign, {"orders": "id INTEGER, total REAL", "customers": "id INTEGER, name TEXT"})
+    before = sorted(p.name for p in tmp_path.iterdir())
+    config = tmp_path / "run.yaml"
+    config.write_text(json.dumps({"name": "f", "data": {"path": "bundled", "limit": 2}, "target": {"words": 30},
+                                  "output_dir": str(tmp_path / "runs"), "systems": [{"kind": "lead"}],
+                                  "metrics": [{"kind": "length"}]}), encoding="utf-8")  # JSON is YAML
+    done = _cli("run", str(config), "--store", str(foreign), "-q")
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()
+    assert line == (f"evalkit: error: {foreign} is not an evalkit store (it has tables customers, orders); pass "
+                    "another --store path")
+    assert hashlib.sha256(foreign.read_bytes()).hexdigest() == digest  # not stamped, not switched to WAL
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name not in ("run.yaml", "runs")) == before
+
+
+def test_a_database_with_evalkit_table_names_but_no_schema_version_is_refused(tmp_path):
+    from evalkit.core.errors import StoreError
+    from evalkit.run.store import Store
+
+    path = tmp_path / "runs.db"
+    digest = _foreign_database(path, {"runs": "run_id TEXT, started TEXT"})  # another tool's "runs" table
+    with pytest.raises(StoreError, match=r"is not an evalkit store \(it has tables runs\)"):
+        Store(path)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
