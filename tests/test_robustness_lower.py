@@ -312,3 +312,28 @@ def test_a_database_with_evalkit_table_names_but_no_schema_version_is_refused(tm
     with pytest.raises(StoreError, match=r"is not an evalkit store \(it has tables runs\)"):
         Store(path)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+
+
+# -- g. bidirectional-text controls in the HTML report ------------------------------------------------------------
+BIDI = [chr(c) for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))]
+"""UAX #9's formatting characters: ALM, LRM, RLM, LRE, RLE, PDF, LRO, RLO, LRI, RLI, FSI, PDI."""
+
+
+def test_the_html_report_shows_bidi_controls_as_markers_not_as_reordering(hostile_run, tmp_path):
+    from evalkit.report.html import write_html
+
+    page = write_html(hostile_run, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert len(BIDI) == 12 and not [hex(ord(c)) for c in BIDI if c in page]
+    assert "<th>$x^$ gpt⟨U+202E⟩4pm.exe⟨U+202C⟩</th>" in page  # the system, in the tables
+    data = json.loads(page.split('id="evalkit-data">', 1)[1].split("</script>", 1)[0])
+    assert "$x^$ gpt⟨U+202E⟩4pm.exe⟨U+202C⟩" in data["systems"]  # ... and in the drill-down
+    texts = [entry[0] for document in data["documents"] for entry in document[2] if entry]
+    assert sum("⟨U+202E⟩era lla yeht⟨U+202C⟩" in text for text in texts) == 3  # every hostile summary
+
+
+def test_every_bidi_control_becomes_its_own_marker():
+    from evalkit.report.html import visible_bidi
+
+    assert visible_bidi("a" + "".join(BIDI) + "b") == ("a⟨U+061C⟩⟨U+200E⟩⟨U+200F⟩⟨U+202A⟩⟨U+202B⟩⟨U+202C⟩⟨U+202D⟩"
+                                                       "⟨U+202E⟩⟨U+2066⟩⟨U+2067⟩⟨U+2068⟩⟨U+2069⟩b")
+    assert visible_bidi("שלום abc") == "שלום abc"  # right-to-left letters are text, not controls
