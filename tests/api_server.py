@@ -15,6 +15,8 @@ list succeed) or a function ``(key, n) -> fault``. Faults:
 ``500``, ``503``, ``529``  server errors (529 is Anthropic's "overloaded")
 ``timeout``    waits ``hang`` seconds (longer than the client's timeout), then drops the connection
 ``malformed``  a 200 whose JSON body is cut off
+``html``       a 200 with a proxy's HTML error page (``text/html``) in place of a completion
+``html-json``  the same page labelled ``application/json`` (as some proxies send it)
 ``reset``      closes the connection with a TCP reset before answering
 ``401``        bad key; the message echoes the credential received (real servers mask it; this
                one does not, so tests can check that the client scrubs it)
@@ -43,7 +45,10 @@ from typing import Any
 
 import pytest
 
-FAULTS = ("ok", "429", "500", "503", "529", "timeout", "malformed", "reset", "401", "400")
+FAULTS = ("ok", "429", "500", "503", "529", "timeout", "malformed", "html", "html-json", "reset", "401", "400")
+PROXY_PAGE = (b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>"
+              b"<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>\n")
+"""What ``html`` and ``html-json`` send: an nginx error page, as a proxy in front of an API answers."""
 Schedule = Mapping[str, Sequence[str]] | Callable[[str, int], str] | None
 _MARKER = re.compile(r"\[doc:([^\]\s]+)\]")
 
@@ -292,10 +297,11 @@ class _Handler(BaseHTTPRequestHandler):
                             "This model's maximum context length is 128000 tokens. However, your messages "
                             "resulted in 131072 tokens. Please reduce the length of the messages.",
                             code="context_length_exceeded")
-        elif fault == "malformed":
-            data = b'{"id": "cut-off", "choices": [{"index": 0, "message": {"role": "assis'
+        elif fault in ("malformed", "html", "html-json"):
+            data = PROXY_PAGE if fault != "malformed" else \
+                b'{"id": "cut-off", "choices": [{"index": 0, "message": {"role": "assis'
             self.send_response(200)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "text/html" if fault == "html" else "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

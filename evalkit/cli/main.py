@@ -103,6 +103,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         run = Run.load(args.run)
     except (ValueError, KeyError, TypeError) as exc:  # a damaged manifest.json or scores.csv
+        from evalkit.core.errors import EvalkitError
+
+        if isinstance(exc, EvalkitError):  # already says what is wrong and what to do (e.g. a bad runs/LATEST)
+            raise
         raise DataError(f"{args.run}: not a readable run folder ({type(exc).__name__}: {exc}); re-run the "
                         "experiment, or pass another folder under runs/") from exc
     if args.html or args.json:

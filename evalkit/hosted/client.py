@@ -7,7 +7,8 @@ messages, through the official SDKs with their own retries switched off. What it
 - **Retries**: exponential backoff with jitter, ``backoff * 2**(n-1)`` seconds capped at
   ``max_backoff``; a ``Retry-After`` (or ``retry-after-ms``) on a 429 or 5xx is honoured, up
   to ``max_backoff``, and pauses every worker. 408, 409, 429, 5xx, timeouts, dropped connections
-  and unreadable replies are retried up to ``max_retries`` times.
+  and unreadable replies (a 200 whose body is cut-off JSON, or not JSON at all: a proxy's or a
+  login page's HTML) are retried up to ``max_retries`` times.
 - **Permanent errors** (any other 4xx: 400 "context too long", 401, 403, 404...) are not
   retried; the failure says ``permanent`` and carries :meth:`Transport.credential_id`, a short
   hash of the key (and of a password in ``base_url``), so a caller can skip re-sending it until
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import email.utils
 import importlib
+import json
 import importlib.util
 import logging
 import os
@@ -66,6 +68,8 @@ DEFAULT_BREAKER = 4
 """Consecutive connection failures after which a transport stops trying."""
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HTML = re.compile(r"<\s*(?:!doctype\s+html|html|head|body|title)\b", re.IGNORECASE)
+_TITLE = re.compile(r"<title[^>]*>([^<]{1,200})", re.IGNORECASE)
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -128,6 +132,10 @@ def _number(option: str, value: Any, *, low: float = 0, whole: bool = False, pos
         raise ConfigError(f"{option} must be {kind} >= {low:g}{' and not 0' if positive else ''}, got {value!r}")
 
 
+class NotACompletion(ValueError):
+    """A 200 reply whose body is not a completion (an HTML page, plain text): retried like any unreadable reply."""
+
+
 class Transport:
     """One endpoint and model: client, retries, breaker, thread pool, cost. See the module docstring."""
 
@@ -136,6 +144,8 @@ class Transport:
     default_key_env: ClassVar[str]
     base_url_env: ClassVar[str]
     default_base_url: ClassVar[str]
+    base_url_hint: ClassVar[str] = "the API's address"
+    """How a right ``base_url`` looks, for the error a reply that is not a completion gets."""
     grace: float = 2.0
     """Seconds an interrupted :meth:`map` waits for replies already in flight."""
 
@@ -255,6 +265,22 @@ class Transport:
     def send(self, client: Any, system: str | None, user: str, max_tokens: int, logprobs: int | None) -> Reply:
         """One attempt; raises the SDK's exception on failure."""
         raise NotImplementedError
+
+    def _completion(self, response: Any) -> Any:
+        """The SDK's parsed reply; :class:`NotACompletion` when it handed back the body as text (not JSON)."""
+        if isinstance(response, (str, bytes)):
+            raise NotACompletion(self._not_a_completion(response))
+        return response
+
+    def _not_a_completion(self, body: str | bytes) -> str:
+        """One line naming what came back in place of a completion, and what to check."""
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+        if _HTML.search(text[:4000]):
+            title = _TITLE.search(text[:4000])
+            what = "an HTML page" + (f" ({' '.join(title.group(1).split())[:80]!r})" if title else "")
+        else:
+            what = "an empty body" if not text.strip() else f"text that is not JSON ({' '.join(text.split())[:80]!r})"
+        return f"the server answered 200 with {what}, not a completion: is base_url {self.base_url_hint}?"
 
     # -- one request with retries ------------------------------------------------------------
     def request(self, system: str | None, user: str, max_tokens: int, *, stop: threading.Event, what: str,
@@ -434,6 +460,10 @@ class Transport:
         if isinstance(exc, sdk.APIConnectionError):
             detail = f": {type(cause).__name__}: {cause}" if cause else ""
             return Failure(scrub(f"connection failed{detail}", secrets), True, connection=True)
+        if isinstance(exc, NotACompletion):
+            return Failure(scrub(str(exc), secrets)[:500], True)
+        if isinstance(exc, json.JSONDecodeError) and _HTML.search(exc.doc[:4000]):  # HTML sent as application/json
+            return Failure(scrub(self._not_a_completion(exc.doc), secrets)[:500], True)
         if isinstance(exc, (sdk.APIResponseValidationError, ValueError)):  # malformed JSON is a ValueError
             return Failure(scrub(f"unreadable reply: {type(exc).__name__}: {exc}", secrets)[:500], True)
         return Failure(scrub(f"{type(exc).__name__}: {exc}", secrets)[:500], False)
@@ -488,6 +518,7 @@ class OpenAITransport(Transport):
     default_key_env = "OPENAI_API_KEY"
     base_url_env = "OPENAI_BASE_URL"
     default_base_url = "https://api.openai.com/v1"
+    base_url_hint = "the API's /v1 address (like https://api.openai.com/v1)"
 
     def __init__(self, *, max_tokens_field: str = "max_tokens", **options: Any) -> None:
         """``max_tokens_field``: ``max_completion_tokens`` for OpenAI reasoning models (o-series, gpt-5)."""
@@ -511,7 +542,7 @@ class OpenAITransport(Transport):
             options["temperature"] = self.temperature
         if logprobs:
             options.update(logprobs=True, top_logprobs=logprobs)
-        response = client.chat.completions.create(model=self.model, messages=messages, **options)
+        response = self._completion(client.chat.completions.create(model=self.model, messages=messages, **options))
         if not response.choices:
             raise ValueError("the reply has no choices")
         choice = response.choices[0]
@@ -537,6 +568,7 @@ class AnthropicTransport(Transport):
     default_key_env = "ANTHROPIC_API_KEY"
     base_url_env = "ANTHROPIC_BASE_URL"
     default_base_url = "https://api.anthropic.com"
+    base_url_hint = "the API's address without /v1 (like https://api.anthropic.com)"
 
     def _make_client(self, sdk: Any, key: str, base_url: str) -> Any:
         return sdk.Anthropic(api_key=key, base_url=base_url, timeout=self.timeout, max_retries=0,
@@ -548,8 +580,8 @@ class AnthropicTransport(Transport):
             options["system"] = system
         if self.temperature is not None:  # no longer a typed argument of the SDK
             options["extra_body"] = {"temperature": self.temperature}
-        response = client.messages.create(model=self.model, max_tokens=max_tokens,
-                                          messages=[{"role": "user", "content": user}], **options)
+        response = self._completion(client.messages.create(model=self.model, max_tokens=max_tokens,
+                                                           messages=[{"role": "user", "content": user}], **options))
         text = "".join(block.text for block in response.content if getattr(block, "type", None) == "text")
         usage = response.usage
         return Reply(

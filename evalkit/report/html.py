@@ -15,6 +15,8 @@ once as JSON in a ``<script type="application/json">`` block and a document is r
 when it is opened. All text is escaped: Python-side with :func:`html.escape`, inside the JSON
 block with ``<``, ``>``, ``&`` and U+2028/9 written as ``\\uXXXX`` escapes, and the script builds
 the drill-down with ``textContent`` only, so a hostile article or system name cannot run script.
+Bidirectional-text controls cannot reorder what is shown either: each is written as a visible
+marker such as ``⟨U+202E⟩`` (:func:`visible_bidi`), in the tables and in the drill-down's data.
 """
 
 from __future__ import annotations
@@ -24,17 +26,20 @@ import html
 import io
 import json
 import logging
-import math
+import re
 from pathlib import Path
 from typing import Any
 
 from evalkit.core.types import LengthTarget, Measure
 from evalkit.report.summary import run_summary, value_names
-from evalkit.report.tables import cut_legend, stopped_at_budget
+from evalkit.report.tables import cut_legend, json_number, stopped_at_budget
 from evalkit.run.record import Run
 
 log = logging.getLogger(__name__)
 
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Unicode's bidirectional formatting characters (UAX #9): embeddings, overrides, isolates and marks,
+which can show text in another order than it is stored ("Trojan Source", CVE-2021-42574)."""
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
@@ -46,8 +51,13 @@ def json_for_script(data: Any) -> str:
     return text
 
 
+def visible_bidi(text: str) -> str:
+    """``text`` with each bidirectional formatting character written as a visible marker: ``⟨U+202E⟩``."""
+    return _BIDI.sub(lambda match: f"⟨U+{ord(match.group()):04X}⟩", text)
+
+
 def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+    return html.escape(visible_bidi(str(value)), quote=True)
 
 
 def _png(figure: Any) -> str:
@@ -177,8 +187,8 @@ def document_data(run: Run, names: list[str]) -> dict[str, Any]:
     scores: dict[tuple[str, str], list] = {}
     columns = [n for n in names if n in wide.columns]
     for row in wide[["document_id", "system", *columns]].itertuples(index=False):
-        scores[(str(row[0]), str(row[1]))] = [None if v is None or (isinstance(v, float) and math.isnan(v))
-                                              else round(float(v), 6) for v in row[2:]]
+        scores[(str(row[0]), str(row[1]))] = [None if json_number(v) is None else round(json_number(v), 6)
+                                              for v in row[2:]]  # NaN and ±inf: n/a
     unsupported, numbers = _unsupported(run), _unsupported(run, "unsupported_numbers")
     documents: dict[str, dict[str, list]] = {}
     for row in run.summaries.itertuples(index=False):
@@ -245,7 +255,7 @@ def render_html(run: Run) -> str:
         "<button id=\"next\" type=\"button\">next ›</button></div></div><div id=\"doc\" class=\"doc\">"
         "<p>No document selected.</p></div></div></section>",
     ]
-    data = json_for_script(document_data(run, names))
+    data = visible_bidi(json_for_script(document_data(run, names)))  # the markers hold no JSON syntax
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{_e(title)}</title>"
             f"<style>{_CSS}</style></head><body>{''.join(body)}"

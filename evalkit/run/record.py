@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass, field
@@ -23,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from evalkit.core.errors import SignatureMismatch
+from evalkit.core.errors import DataError, SignatureMismatch
 from evalkit.core.types import LengthTarget, Measure, ScoreRow, Summary
 from evalkit.run.schema import (MANIFEST_VERSION, Fact, RunManifest, as_target_value,
                                 details_from_text, empty_facts, facts_frame, facts_from_notes, upgrade_manifest)
@@ -34,6 +36,8 @@ TABLE_COLUMNS = ("document_id", "system", "metric", "value", "note")
 SUMMARY_COLUMNS = ("document_id", "system", "text", "error", "seconds", "fingerprint", "target", "details")
 FACTS_FILE = "facts.jsonl"
 """One :class:`~evalkit.run.schema.Fact` per line (since manifest version 3)."""
+LATEST = "LATEST"
+"""The file in an output folder that names its latest run folder (a plain name, one line)."""
 
 __all__ = ["Run", "RunManifest", "Fact", "SignatureMismatch", "check_comparable", "upgrade_manifest",
            "MANIFEST_VERSION"]
@@ -99,15 +103,15 @@ class Run:
         _write_jsonl(run_dir / FACTS_FILE, fact_records)
         (run_dir / "manifest.json").write_text(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False),
                                                encoding="utf-8")
-        (output_dir / "LATEST").write_text(run_dir.name + "\n", encoding="utf-8")
+        _point_latest(output_dir, run_dir.name)
         return cls(run_dir, manifest, scores, summary_frame, facts_frame(fact_records))
 
     @classmethod
     def load(cls, path: str | Path) -> Run:
         """Open a run directory (or ``runs/`` itself, meaning its latest run), of any version."""
         path = Path(path)
-        if (path / "LATEST").exists() and not (path / "manifest.json").exists():
-            path = path / (path / "LATEST").read_text(encoding="utf-8").strip()
+        if (path / LATEST).exists() and not (path / "manifest.json").exists():
+            path = path / _latest_name(path)
         if not (path / "manifest.json").exists():
             raise FileNotFoundError(f"{path}: not a run directory (no manifest.json); pass a folder under runs/")
         manifest = RunManifest.load(json.loads((path / "manifest.json").read_text(encoding="utf-8")))
@@ -213,6 +217,31 @@ def check_comparable(a: RunManifest, b: RunManifest) -> None:
     if problems:
         raise SignatureMismatch(f"runs {a.run_id or '?'} and {b.run_id or '?'} were not scored the same way: "
                                 + "; ".join(problems) + ". Re-score one with the other's metric settings.")
+
+
+def _point_latest(output_dir: Path, name: str) -> None:
+    """Make ``output_dir/LATEST`` a regular file holding ``name``, atomically: a new file renamed over it, so
+    a reader never sees half a name and a symlink there is replaced, never written through."""
+    temporary = output_dir / f".{LATEST}-{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # O_EXCL: never through a link
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(name + "\n")
+        os.replace(temporary, output_dir / LATEST)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _latest_name(folder: Path) -> str:
+    """The run folder ``folder/LATEST`` names: only a plain folder name inside ``folder`` is accepted."""
+    name = (folder / LATEST).read_text(encoding="utf-8").strip()
+    if not name or name in (".", "..") or name != Path(name).name or (os.altsep and os.altsep in name) \
+            or any(ord(c) < 32 for c in name):
+        shown = name if len(name) <= 200 else name[:200] + "…"
+        raise DataError(f"{folder / LATEST} must hold the name of a run folder inside {folder}, not {shown!r}; "
+                        f"pass the run folder itself (such as {folder}/<name>-<date>), or delete {LATEST} and re-run")
+    return name
 
 
 def _write_jsonl(path: Path, records: Sequence[Mapping[str, Any]]) -> None:

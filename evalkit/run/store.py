@@ -20,13 +20,15 @@ in ``simonw/llm``), applied inside one ``BEGIN IMMEDIATE`` transaction with ``CR
 NOT EXISTS``, so two runs creating a new store at once cannot collide. Each open is recorded in
 ``sessions``; a session left by a process that is gone means an unclean shutdown, and the
 store is checked (``PRAGMA quick_check``) before use, as is every store small enough to check
-in well under a second.
+in well under a second. A SQLite file whose tables are not a store's (someone else's database
+given as ``--store``) is refused before anything is written to it.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import re
 import socket
 import sqlite3
 import threading
@@ -94,6 +96,8 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
 )
+TABLES = frozenset(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", "".join(MIGRATIONS)))
+"""The tables an evalkit store has; a file with any other table is someone else's database."""
 
 
 def summary_key(fingerprint: str, request: Request, *, uses_references: bool = False) -> str:
@@ -164,7 +168,7 @@ class Store:
                              "pass another --store path") from exc
         try:
             if existed:
-                self._db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # fails fast on a non-database
+                self._refuse_foreign()  # before the first write: a file that is not a store is left as it was
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
@@ -198,6 +202,18 @@ class Store:
         if not os.access(folder, os.W_OK) or (self.path.exists() and not os.access(self.path, os.W_OK)):
             raise StoreError(f"{self.path}: no permission to write here (the store needs to write the file and "
                              f"its -wal/-shm files in {folder}); make it writable or pass another --output/--store")
+
+    def _refuse_foreign(self) -> None:
+        """Raise :class:`StoreError` when the file is a database whose tables are not an evalkit store's (reads only)."""
+        tables = sorted(name for (name,) in self._db.execute(  # fails fast on a file that is no database at all
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"))
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version > len(MIGRATIONS):
+            return  # a newer evalkit's store, maybe with new tables: _migrate says to upgrade
+        if set(tables) - TABLES or (tables and version == 0):  # evalkit records its schema version with its tables
+            listed = ", ".join(tables[:8]) + (f" and {len(tables) - 8} more" if len(tables) > 8 else "")
+            raise StoreError(f"{self.path} is not an evalkit store (it has tables {listed}); pass another --store "
+                             "path")
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

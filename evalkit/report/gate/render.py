@@ -9,11 +9,15 @@ with which way it went: ``rouge1_f -0.0470 (worse)``.
 from __future__ import annotations
 
 import math
+import re
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the result types are read, never built, here: decision imports this module
     from evalkit.report.gate.decision import Check, GateResult
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+"""Characters XML 1.0 does not allow anywhere in a document (production ``Char``, section 2.2)."""
 
 HEADER = ("system", "metric", "baseline", "new", "change", "p", "p (Holm)", "tolerance", "n", "verdict")
 
@@ -175,8 +179,17 @@ def junit(result: GateResult) -> str:
         ET.SubElement(case, "error", type="could-not-compare", message=result.errors[0]).text = "\n".join(result.errors)
     if result.notes:
         ET.SubElement(suite, "system-out").text = "\n".join(result.notes)
+    for element in suites.iter():  # a system name or document id may carry any character; XML cannot
+        element.attrib = {key: _xml_safe(value) for key, value in element.attrib.items()}
+        element.text = None if element.text is None else _xml_safe(element.text)
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _xml_safe(text: str) -> str:
+    """``text`` with each character XML 1.0 forbids written as its visible escape (ESC -> ``\\x1b``)."""
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}",
+                        text)
 
 
 def _number(value: float | None) -> float | None:

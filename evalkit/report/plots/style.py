@@ -6,6 +6,10 @@ when the last reference goes (no ``plt.close``, no leak when many are made). In 
 JupyterLab and VS Code a returned figure displays itself as a PNG through ``_repr_png_``,
 with no ``%matplotlib inline`` (a Figure made without pyplot is otherwise shown as the text
 ``<Figure size ... with 1 Axes>``, because the inline backend only formats pyplot's figures).
+
+Every text a chart draws is plain text: a system name such as ``$x^$`` is written as it is, not
+parsed as matplotlib mathtext (which would fail on it, or typeset it). Only the tick labels that
+matplotlib formats itself from numbers (``10^3`` on a log axis) keep their mathtext.
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.category import StrCategoryFormatter
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.text import Text
+from matplotlib.ticker import FixedFormatter, FuncFormatter
 from matplotlib.transforms import Bbox
 
 OKABE_ITO: tuple[str, ...] = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000",
@@ -39,6 +46,7 @@ class ChartFigure(Figure):
     """
 
     def draw(self, renderer) -> None:
+        plain_text(self)
         fitted = [ax for ax in getattr(self, "_fit_ticks", ()) if ax.figure is self]
         if fitted:
             for ax in fitted:
@@ -56,6 +64,22 @@ class ChartFigure(Figure):
         buffer = io.BytesIO()
         self.savefig(buffer, format="png", dpi=100, bbox_inches="tight", facecolor="white")
         return buffer.getvalue()
+
+
+def plain_text(fig: Figure) -> None:
+    """Draw every text of ``fig`` as written (no mathtext), except tick labels matplotlib formats from numbers."""
+    numeric: set[int] = set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            numeric.add(id(axis.offsetText))
+            for ticks, formatter in ((axis.get_major_ticks(len(axis.get_majorticklocs())), axis.get_major_formatter()),
+                                     (axis.get_minor_ticks(len(axis.get_minorticklocs())), axis.get_minor_formatter())):
+                # set_xticks(x, labels) and category axes write given text; any other formatter writes numbers
+                if not isinstance(formatter, (FixedFormatter, FuncFormatter, StrCategoryFormatter)):
+                    numeric.update(id(label) for tick in ticks for label in (tick.label1, tick.label2))
+    for text in fig.findobj(Text):
+        if id(text) not in numeric:
+            text.set_parse_math(False)
 
 
 def new_figure(width: float, height: float) -> ChartFigure:

@@ -8,6 +8,7 @@ value no metric declared (a bare scores frame) is shown under its own name.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -123,6 +124,11 @@ def view_of(run: Any, summaries: pd.DataFrame | None = None) -> View:
     values["system"] = values["system"].astype(str)
     values["metric"] = values["metric"].astype(str)
     values["value"] = pd.to_numeric(values["value"], errors="coerce").astype(float)
+    infinite = values["value"].isin([math.inf, -math.inf])
+    if infinite.any():  # no axis can hold one: left out and counted like any undefined value
+        log.warning("%d value(s) are infinite (%s); the charts leave them out as undefined", int(infinite.sum()),
+                    ", ".join(sorted(set(values.loc[infinite, "metric"]))))
+        values.loc[infinite, "value"] = math.nan
     if summaries is not None and not isinstance(summaries, pd.DataFrame):
         raise TypeError(f"summaries must be a DataFrame (Run.summaries), got {type(summaries).__name__}")
     if summaries is not None:
