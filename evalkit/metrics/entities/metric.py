@@ -462,33 +462,32 @@ class EntityOverlap(Metric):
         empty = not original.strip()
 
         cut_end = bool(original.strip()) and not ends_sentence(original)
-        unsupported = [e for e in summary.entities if not supported(e.key, source, self.match)]
-        cut = [e for e in unsupported if cut_end and self._cut_off(e, text, source)]
-        unsupported = [e for e in unsupported if e not in cut]
-        count = len(summary.entities) - len(cut)
-        values["entity_count"] = count
-        values["entity_unsupported_count"] = len(unsupported)
-        if count:
-            values["entity_precision_source"] = (count - len(unsupported)) / count
-        else:
-            values["entity_precision_source"] = None
-            notes["entity_precision_source"] = "empty summary" if empty else "no entities in summary"
+
+        def against_source(items, is_supported, prefix: str, plural: str):
+            """Unsupported items and those cut off at a cut end; sets ``{prefix}_count``, ``_unsupported_count``
+            and ``_precision_source`` (cut items counted in none of them)."""
+            unsupported = [e for e in items if not is_supported(e)]
+            cut = [e for e in unsupported if cut_end and self._cut_off(e, text, source)]
+            unsupported = [e for e in unsupported if e not in cut]
+            count = len(items) - len(cut)
+            values[f"{prefix}_count"] = count
+            values[f"{prefix}_unsupported_count"] = len(unsupported)
+            name = f"{prefix}_precision_source"
+            values[name] = (count - len(unsupported)) / count if count else None
+            if not count:
+                notes[name] = "empty summary" if empty else f"no {plural} in summary"
+            return unsupported, cut, count
+
+        unsupported, cut, count = against_source(summary.entities, lambda e: supported(e.key, source, self.match),
+                                                 "entity", "entities")
         if not source_text.strip() and count:
             notes["entity_precision_source"] = "empty source"
 
         reference_index = self._target(summary, references, values, notes, empty)
 
-        bad_numbers = [e for e in summary.numbers if not number_supported(e, source, self.match)]
-        cut_numbers = [e for e in bad_numbers if cut_end and self._cut_off(e, text, source)]
-        bad_numbers = [e for e in bad_numbers if e not in cut_numbers]
-        n_numbers = len(summary.numbers) - len(cut_numbers)
-        values["number_count"] = n_numbers
-        values["number_unsupported_count"] = len(bad_numbers)
-        if n_numbers:
-            values["number_precision_source"] = (n_numbers - len(bad_numbers)) / n_numbers
-        else:
-            values["number_precision_source"] = None
-            notes["number_precision_source"] = "empty summary" if empty else "no numbers in summary"
+        bad_numbers, cut_numbers, _ = against_source(summary.numbers,
+                                                     lambda e: number_supported(e, source, self.match),
+                                                     "number", "numbers")
         for name, items in (("entity_precision_source", cut), ("number_precision_source", cut_numbers)):
             if items:
                 listed = ", ".join(repr(e.text) for e in items)
