@@ -11,6 +11,7 @@ import base64
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -133,6 +134,11 @@ def test_a_gate_setting_that_would_disable_or_stall_it_is_refused(tmp_path, caps
     assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
 
 
+def _v2_copy(tmp_path):
+    """The v2 fixture run, copied: 'evalkit check' records its verdict in the run folder, never in the repo's."""
+    return shutil.copytree(V2_RUN, tmp_path / V2_RUN.name)
+
+
 def _mutate(change):
     baseline = json.loads((V2 / "baseline.json").read_text())
     change(baseline)
@@ -158,7 +164,7 @@ MALFORMED = {
 def test_a_malformed_baseline_could_not_be_compared(tmp_path, capsys, name):
     path = tmp_path / "baseline.json"
     path.write_text(json.dumps(_mutate(MALFORMED[name])))
-    assert main(["check", str(V2_RUN), "--baseline", str(path)]) == 3  # not 1 ("regressed"), not 0
+    assert main(["check", str(_v2_copy(tmp_path)), "--baseline", str(path)]) == 3  # not 1 ("regressed"), not 0
     assert "malformed baseline" in capsys.readouterr().out
 
 
@@ -169,7 +175,7 @@ def test_a_baseline_with_a_non_finite_score_could_not_be_compared(tmp_path, caps
     assert math.isfinite(first) and repr(first) in text
     path = tmp_path / "baseline.json"
     path.write_text(text.replace(repr(first), constant, 1))
-    assert main(["check", str(V2_RUN), "--baseline", str(path)]) == 3
+    assert main(["check", str(_v2_copy(tmp_path)), "--baseline", str(path)]) == 3
     assert constant.lstrip("-") in capsys.readouterr().out
 
 

@@ -282,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     from evalkit.cli import metaeval
 
     metaeval.add_commands(sub)  # meta-eval
+    from evalkit.cli import history
+
+    history.add_commands(sub)  # history
     return parser
 
 

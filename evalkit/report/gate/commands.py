@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
+import secrets
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from evalkit.core.errors import DataError, GateError, PolicyError
 from evalkit.report.gate.baseline import save_baseline
-from evalkit.report.gate.decision import EXIT_INCOMPARABLE, EXIT_PASSED, EXIT_USAGE, check
+from evalkit.report.gate.decision import EXIT_INCOMPARABLE, EXIT_PASSED, EXIT_USAGE, GateResult, check
 from evalkit.report.gate.policy import DEFAULT_POLICY
+from evalkit.run.record import Run
+
+log = logging.getLogger(__name__)
+
+GATE_FILE = "gate.json"
+"""Where ``evalkit check`` leaves its verdict in the run folder it checked (read by ``evalkit history``)."""
 
 
 def _names(value: str | None) -> list[str] | None:
@@ -50,10 +60,12 @@ def cmd_baseline_save(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     try:
-        result = check(args.run, args.baseline, policy=args.policy, alpha=args.alpha)
+        run = Run.load(args.run)
+        result = check(run, args.baseline, policy=args.policy, alpha=args.alpha)
     except (PolicyError, FileNotFoundError, KeyError, ValueError) as exc:
         print(f"evalkit: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    record_verdict(run.run_dir, result, args.baseline)
     print(result.to_json() if args.json else result.to_text(all_rows=args.all), end="\n" if not args.json else "")
     for option, text in ((args.markdown, lambda: result.to_markdown(all_rows=args.all)),
                          (args.junit, result.to_junit)):
@@ -62,6 +74,30 @@ def cmd_check(args: argparse.Namespace) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text(), encoding="utf-8")
     return result.exit_code
+
+
+def record_verdict(run_dir: Path, result: GateResult, baseline: str | Path) -> Path | None:
+    """Write the verdict into ``run_dir/gate.json`` (a new file renamed over the old one, so a reader never sees
+    half of it); returns its path, or ``None`` with a warning when the run folder cannot be written (read-only)."""
+    record = {"verdict": result.verdict, "exit_code": result.exit_code, "run": result.run_id,
+              "baseline_run": result.baseline_run, "baseline_file": str(baseline),
+              "checked": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+              "regressed": [{"system": c.system, "metric": c.metric} for c in result.regressions],
+              "errors": list(result.errors)}
+    path = run_dir / GATE_FILE
+    temporary = run_dir / f".{GATE_FILE}-{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    try:
+        temporary.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError:
+            pass
+        log.warning("could not record the verdict in %s (%s); evalkit history will show this run as not checked",
+                    path, exc.strerror or exc)
+        return None
+    return path
 
 
 def add_commands(subparsers) -> None:
