@@ -138,6 +138,17 @@ def step(action: dict, step_id: str) -> dict:
     return next(s for s in action["runs"]["steps"] if s.get("id") == step_id)
 
 
+def test_the_docs_name_every_input_and_output_and_their_snippet_uses_declared_inputs(action):
+    doc = (REPO / "docs" / "ci-gate.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## Using the action"):]
+    section = section[:section.index("\n## ", 1)]
+    for name in [*action["inputs"], *action["outputs"]]:
+        assert f"`{name}`" in section or f"{name}:" in section, f"docs/ci-gate.md does not describe {name!r}"
+    (snippet,) = re.findall(r"```yaml\n(.*?)```", section, flags=re.DOTALL)
+    (uses,) = [s for s in yaml.safe_load(snippet) if s.get("id") == "quality"]
+    assert set(uses["with"]) <= set(action["inputs"])
+
+
 # -- runs ---------------------------------------------------------------------------------------
 
 def runner_env(workspace: Path, **extra: str) -> dict[str, str]:
