@@ -27,7 +27,7 @@ EXPERIMENT_TYPOS = [
     ("sytems", "systems"), ("metrcs", "metrics"), ("dta", "data"), ("taget", "target"), ("nmae", "name"),
     ("seeds", "seed"), ("outputdir", "output_dir"), ("stor", "store"), ("batchsize", "batch_size"),
     ("progres", "progress"), ("replayonly", "replay_only"), ("exector", "executor"), ("ray_adress", "ray_address"),
-    ("ray_runtime", "ray_runtime_env"), ("retry_fail", "retry_failed"),
+    ("ray_runtime", "ray_runtime_env"), ("retry_fail", "retry_failed"), ("trackng", "tracking"),
 ]
 DATA_TYPOS = [
     ("pth", "path"), ("hff", "hf"), ("confg", "config"), ("splt", "split"), ("revison", "revision"),
@@ -115,6 +115,7 @@ EXPERIMENT_TYPES = [
     ("replay_only", 1, "replay_only must be true or false"), ("retry_failed", "yes", "retry_failed must be true or false"),
     ("executor", "rya", "executor must be one of 'local', 'ray'"), ("ray_address", 5, "ray_address must be a string or null"),
     ("ray_runtime_env", "x", "ray_runtime_env must be a mapping or null"),
+    ("tracking", "x", "tracking must be a mapping"), ("tracking", {"mlflow": {}}, "tracking: mlflow: uri is required"),
     ("data", 3, "data must be 'bundled', a file path or a mapping"), ("target", [60], "target"),
 ]
 DATA_TYPES = [

@@ -72,7 +72,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if cost.requests:
         print(cost.describe())
     print(f"Results: {run.run_dir}/scores.csv (tidy), summaries.jsonl, facts.jsonl, manifest.json")
-    return _failure_status(run, strict=args.strict)
+    status = _failure_status(run, strict=args.strict)
+    if experiment.tracking and experiment.tracking.mlflow:
+        from evalkit.cli.log import log_tracked
+
+        return log_tracked(run, experiment.tracking.mlflow) or status
+    return status
 
 
 def _failure_status(run, *, strict: bool) -> int:
@@ -285,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     from evalkit.cli import history
 
     history.add_commands(sub)  # history
+    from evalkit.cli import log as log_command
+
+    log_command.add_commands(sub)  # log (MLflow)
     return parser
 
 

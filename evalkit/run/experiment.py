@@ -62,6 +62,27 @@ def offline_requested() -> bool:
 
 
 
+class MlflowTracking(Options):
+    """Where ``evalkit run`` logs each run in MLflow (:mod:`evalkit.report.mlflow_log`)."""
+
+    uri: Text
+    """The tracking server, e.g. ``http://127.0.0.1:5000``."""
+    experiment: Text | None = None
+    """The MLflow experiment; default the experiment's ``name``."""
+
+
+class Tracking(Options):
+    """Experiment trackers a finished run is logged to (docs/tracking.md)."""
+
+    mlflow: MlflowTracking | None = None
+    """``{uri: ..., experiment: ...}``."""
+
+    @field_validator("mlflow", mode="before")
+    @classmethod
+    def _mlflow(cls, value: Any) -> Any:
+        return None if value is None else MlflowTracking.parse(value, "tracking: mlflow")
+
+
 class ExperimentConfig(Options):
     """The settings of an experiment as a config writes them: every check of them lives here.
 
@@ -90,6 +111,12 @@ class ExperimentConfig(Options):
     ray_address: Text | None = None
     ray_runtime_env: dict[str, Any] | None = None
     retry_failed: Flag = False
+    tracking: Tracking | None = None
+
+    @field_validator("tracking", mode="before")
+    @classmethod
+    def _tracking(cls, value: Any) -> Any:
+        return None if value is None else Tracking.parse(value, "tracking")
 
     @field_validator("systems", "metrics", mode="before")
     @classmethod
@@ -179,6 +206,8 @@ class Experiment:
     """Re-send stored failures marked permanent (``details["permanent"]``: 400, 403, 404, context length).
     Without it they are kept as final; transient failures are always retried, and a 401 is retried
     when the system's key changed (``credential_id()``)."""
+    tracking: Tracking | None = None
+    """Where the CLI logs the finished run (``{mlflow: {uri, experiment}}``); the run itself never reads it."""
 
     def __post_init__(self) -> None:
         self.data = data_module.DataSpec.from_value(self.data)  # a data problem stays a DataError
