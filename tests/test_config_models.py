@@ -27,7 +27,7 @@ EXPERIMENT_TYPOS = [
     ("sytems", "systems"), ("metrcs", "metrics"), ("dta", "data"), ("taget", "target"), ("nmae", "name"),
     ("seeds", "seed"), ("outputdir", "output_dir"), ("stor", "store"), ("batchsize", "batch_size"),
     ("progres", "progress"), ("replayonly", "replay_only"), ("exector", "executor"), ("ray_adress", "ray_address"),
-    ("ray_runtime", "ray_runtime_env"), ("retry_fail", "retry_failed"),
+    ("ray_runtime", "ray_runtime_env"), ("retry_fail", "retry_failed"), ("shards", "shard"),
 ]
 DATA_TYPOS = [
     ("pth", "path"), ("hff", "hf"), ("confg", "config"), ("splt", "split"), ("revison", "revision"),

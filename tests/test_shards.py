@@ -186,3 +186,47 @@ def test_an_empty_shard_and_a_missing_store_are_one_line_errors(tmp_path):
     done = evalkit("merge", "missing.sqlite", "--into", "target.sqlite", cwd=tmp_path)
     assert done.returncode == 2 and "no such store: missing.sqlite" in done.stderr
     assert not (tmp_path / "missing.sqlite").exists() and not (tmp_path / "target.sqlite").exists()
+
+
+FAKE_SBATCH = """\
+#!{python}
+# A stand-in for Slurm's sbatch: logs its arguments and runs the job at once (an array task by task).
+import os, subprocess, sys
+args = sys.argv[1:]
+with open(os.environ["FAKE_SBATCH_LOG"], "a") as log:
+    log.write(" ".join(args) + "\\n")
+if "--wrap" in args:
+    code = subprocess.run(["sh", "-c", args[args.index("--wrap") + 1]], stdout=sys.stderr).returncode
+else:
+    first, last = next(a for a in args if a.startswith("--array=")).split("=")[1].split("-")
+    for task in range(int(first), int(last) + 1):
+        code = subprocess.run(["bash", args[-1]], env={{**os.environ, "SLURM_ARRAY_TASK_ID": str(task)}},
+                              stdout=sys.stderr).returncode
+        if code:
+            break
+print("4242")
+sys.exit(code)
+"""
+
+
+def test_the_slurm_example_runs_shards_then_merges_and_runs_on_the_merged_store(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "examples" / "slurm-shards.sh"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(FAKE_SBATCH.format(python=sys.executable), encoding="utf-8")
+    (bin_dir / "sbatch").chmod(0o755)
+    (tmp_path / "cfg.yaml").write_text("name: slurm\ndata: bundled\nsystems: [lead, textrank]\n"
+                                       "metrics: [rouge, length]\n", encoding="utf-8")
+    env = {**os.environ, "PATH": f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "CONFIG": "cfg.yaml", "N": "3", "FAKE_SBATCH_LOG": str(tmp_path / "sbatch.log")}
+    done = subprocess.run(["bash", str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    submitted = (tmp_path / "sbatch.log").read_text(encoding="utf-8").splitlines()
+    assert "--array=1-3" in submitted[0] and "--dependency=afterok:4242" in submitted[1]
+    assert sorted(p.name for p in (tmp_path / "shards").glob("*.sqlite")) == ["1.sqlite", "2.sqlite", "3.sqlite"]
+    runs = {manifest(p)["config"].get("shard"): p for p in (tmp_path / "runs").glob("slurm-*")}
+    assert len(runs) == 4 and set(runs) == {"1/3", "2/3", "3/3", None}
+    counts = manifest(runs[None])["counts"]  # the merge job's run of everything
+    assert counts["summaries_computed"] == 0 and counts["scores_computed"] == 0
+    assert counts["summaries_cached"] == 24 * 2
