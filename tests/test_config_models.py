@@ -28,6 +28,7 @@ EXPERIMENT_TYPOS = [
     ("seeds", "seed"), ("outputdir", "output_dir"), ("stor", "store"), ("batchsize", "batch_size"),
     ("progres", "progress"), ("replayonly", "replay_only"), ("exector", "executor"), ("ray_adress", "ray_address"),
     ("ray_runtime", "ray_runtime_env"), ("retry_fail", "retry_failed"), ("trackng", "tracking"),
+    ("shards", "shard"),
 ]
 DATA_TYPOS = [
     ("pth", "path"), ("hff", "hf"), ("confg", "config"), ("splt", "split"), ("revison", "revision"),

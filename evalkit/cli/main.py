@@ -30,6 +30,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         experiment.relocate(args.output or experiment.output_dir, args.store)
     if args.limit is not None:
         experiment.data = replace(experiment.data, limit=args.limit)
+    if args.shard:
+        from evalkit.run.experiment import Shard
+
+        experiment.shard = Shard.parse(args.shard)
     experiment.progress = not args.quiet
     if args.replay:
         experiment.replay_only = True
@@ -57,7 +61,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     run = experiment.run()
     counts = run.manifest.counts
     print(f"evalkit run '{experiment.name}': {run.manifest.data.n_documents} documents x "
-          f"{len(run.manifest.systems)} systems, target {experiment.target.describe() or 'none'}")
+          f"{len(run.manifest.systems)} systems, target {experiment.target.describe() or 'none'}"
+          + (f", shard {experiment.shard}" if experiment.shard else ""))
     print(format_table(run))
     ranking = format_ranking(run)
     if ranking:
@@ -265,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--executor", choices=("local", "ray"),
                      help="where the work runs: this process (default) or Ray actors (docs/ray.md)")
     run.add_argument("--ray-address", help="join this Ray cluster (e.g. auto, ray://head:10001); implies --executor ray")
+    run.add_argument("--shard", metavar="I/N", help="only part I of N of the documents (by a hash of the id); "
+                                                    "combine the parts' stores with 'evalkit merge' (docs/scale.md)")
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser("report", help="print a stored run's per-system table")
@@ -293,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     from evalkit.cli import log as log_command
 
     log_command.add_commands(sub)  # log (MLflow)
+    from evalkit.cli import merge
+
+    merge.add_commands(sub)  # merge
     return parser
 
 

@@ -8,6 +8,7 @@ writes each result as soon as it comes back. Only this process reads or writes t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -60,6 +61,40 @@ def offline_requested() -> bool:
     return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
+@dataclass(frozen=True)
+class Shard:
+    """One of ``count`` disjoint parts of the documents (``--shard 2/8``), chosen by a hash of each document's id.
+
+    The hash is SHA-256 of the id, not Python's salted ``hash()``: a document lands in the same
+    shard on every machine and in every process, and adding documents moves none of the others.
+    """
+
+    index: int
+    """Which part, from 1 to ``count``."""
+    count: int
+    """How many parts the documents are split into."""
+
+    @classmethod
+    def parse(cls, value: Any) -> Shard:
+        """A shard from ``"I/N"`` (or a :class:`Shard`); a one-line :class:`ConfigError` otherwise."""
+        if isinstance(value, Shard):
+            index, count = value.index, value.count
+        else:
+            index_text, _, count_text = str(value).strip().partition("/")
+            if not (index_text.strip().isdigit() and count_text.strip().isdigit()):
+                raise ConfigError(f"shard must be I/N (part I of N, e.g. 2/8), got {shown(value)}")
+            index, count = int(index_text), int(count_text)
+        if count < 1 or not 1 <= index <= count:
+            raise ConfigError(f"shard {index}/{count}: I must be from 1 to N (N >= 1), e.g. 1/{max(count, 2)}")
+        return cls(index, count)
+
+    def selects(self, document_id: str) -> bool:
+        """Whether the document with this id belongs to this shard."""
+        bucket = int.from_bytes(hashlib.sha256(document_id.encode("utf-8")).digest()[:8], "big") % self.count
+        return bucket == self.index - 1
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
 
 
 class MlflowTracking(Options):
@@ -117,6 +152,14 @@ class ExperimentConfig(Options):
     @classmethod
     def _tracking(cls, value: Any) -> Any:
         return None if value is None else Tracking.parse(value, "tracking")
+
+    shard: Shard | None = None
+    """Run only part I of N of the documents (``"2/8"``); see :class:`Shard`."""
+
+    @field_validator("shard", mode="before")
+    @classmethod
+    def _shard(cls, value: Any) -> Shard | None:
+        return None if value in (None, "") else Shard.parse(value)
 
     @field_validator("systems", "metrics", mode="before")
     @classmethod
@@ -208,6 +251,8 @@ class Experiment:
     when the system's key changed (``credential_id()``)."""
     tracking: Tracking | None = None
     """Where the CLI logs the finished run (``{mlflow: {uri, experiment}}``); the run itself never reads it."""
+    shard: Shard | None = None
+    """Run only this part of the documents (``"2/8"``); ``evalkit merge`` combines the shards' stores."""
 
     def __post_init__(self) -> None:
         self.data = data_module.DataSpec.from_value(self.data)  # a data problem stays a DataError
@@ -267,7 +312,8 @@ class Experiment:
         return redact_value({
             "name": self.name, "seed": self.seed, "data": self.data.to_dict(), "target": self.target.to_dict(),
             "systems": self.systems, "metrics": self.metrics, "batch_size": self.batch_size,
-            "output_dir": str(self.output_dir), "store": str(self.store)})
+            "output_dir": str(self.output_dir), "store": str(self.store),
+            **({"shard": str(self.shard)} if self.shard else {})})
 
     # -- running --------------------------------------------------------------
     def run(self, documents: Sequence[Document] | None = None) -> Run:
@@ -326,10 +372,19 @@ class Experiment:
     def _documents(self, documents: Sequence[Document] | None) -> list[Document]:
         """The run's documents, checked as the file loaders check them (the Python path equals the CLI path)."""
         if documents is None:
-            return data_module.load(self.data)
-        if isinstance(documents, (str, Document)):
+            documents = data_module.load(self.data)
+        elif isinstance(documents, (str, Document)):
             raise data_module.DataError("run(documents=...) takes a list of Document objects, not a single one")
-        return data_module.check_documents(list(documents))
+        else:
+            documents = data_module.check_documents(list(documents))
+        if self.shard is None:
+            return documents
+        part = [doc for doc in documents if self.shard.selects(doc.id)]
+        if not part:
+            raise data_module.DataError(f"shard {self.shard} selects none of the {len(documents)} documents (shards "
+                                        "are chosen by a hash of the document id); use fewer shards")
+        log.info("shard %s: %d of %d documents", self.shard, len(part), len(documents))
+        return part
 
     def _build_metrics(self) -> list[Metric]:
         """The run's metrics, refusing two instances that would write the same value names."""

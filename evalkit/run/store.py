@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -451,6 +452,96 @@ class Store:
         with self._lock:
             return {table: self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
                     for table in ("summaries", "scores", "runs")}
+
+
+    # -- merging shards ---------------------------------------------------------
+    def merge_from(self, source: Store) -> MergeResult:
+        """Copy ``source``'s content-keyed rows that this store lacks; never overwrite one it has.
+
+        A row whose key is here with another value (:data:`MERGED`) is a conflict: counted and
+        left as it is. Leases, sessions and run records are not copied. Merging the same rows
+        again changes nothing.
+        """
+        if str(source.path) == ":memory:" or str(self.path) == ":memory:":
+            raise StoreError("merge needs stores on disk, not ':memory:'; give file paths")
+        if self.path.resolve() == source.path.resolve():  # the same file: every row is already here
+            with self._lock:
+                present = {t: self._db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in MERGED}
+            nothing = dict.fromkeys(MERGED, 0)
+            return MergeResult(str(source.path), nothing, present, nothing)
+        copied: dict[str, int] = {}
+        present: dict[str, int] = {}
+        conflicts: dict[str, int] = {}
+        examples: list[str] = []
+        with self._lock:
+            self._db.execute("ATTACH DATABASE ? AS source", (str(source.path),))
+            try:
+                with self._write() as db:
+                    for table, (keys, values) in MERGED.items():
+                        columns = [row[1] for row in db.execute(f"PRAGMA main.table_info({table})")]
+                        same_key = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+                        differs = " OR ".join(f"t.{v} IS NOT s.{v}" for v in values)
+                        rows = db.execute(f"SELECT {', '.join('s.' + k for k in keys)}, {differs} FROM source.{table} "
+                                          f"AS s JOIN main.{table} AS t ON {same_key}").fetchall()
+                        clashes = [row[:-1] for row in rows if row[-1]]
+                        conflicts[table], present[table] = len(clashes), len(rows) - len(clashes)
+                        examples += [f"{table} {'/'.join(map(str, key))}" for key in clashes[:5 - len(examples)]]
+                        listed = ", ".join(columns)
+                        copied[table] = db.execute(
+                            f"INSERT INTO main.{table} ({listed}) SELECT {', '.join('s.' + c for c in columns)} FROM "
+                            f"source.{table} AS s WHERE NOT EXISTS (SELECT 1 FROM main.{table} AS t WHERE {same_key})"
+                        ).rowcount
+            finally:
+                self._db.execute("DETACH DATABASE source")
+        return MergeResult(str(source.path), copied, present, conflicts, tuple(examples))
+
+
+MERGED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "summaries": (("key",), ("text", "error")),
+    "scores": (("key",), ("vals", "notes", "info")),
+    "artifacts": (("namespace", "key"), ("value",)),
+}
+"""The tables a merge copies: their key columns, and the columns whose difference is a conflict (not the
+time a row was made, nor how long it took)."""
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What merging one store into another did, per table of :data:`MERGED`."""
+
+    source: str
+    """The store merged from."""
+    copied: dict[str, int] = field(default_factory=dict)
+    """Rows the target lacked, now copied."""
+    present: dict[str, int] = field(default_factory=dict)
+    """Rows the target already had with the same value."""
+    conflicts: dict[str, int] = field(default_factory=dict)
+    """Rows the target has under the same key with another value: kept as they were, not overwritten."""
+    examples: tuple[str, ...] = ()
+    """Up to five conflicting rows, as ``table key``."""
+
+    def describe(self) -> str:
+        """One line: what was copied, what was already there, how many conflicts."""
+        copied = ", ".join(f"{n} {t}" for t, n in self.copied.items()) or "nothing"
+        line = f"{self.source}: copied {copied}; {sum(self.present.values())} already there"
+        clashes = sum(self.conflicts.values())
+        if clashes:
+            line += f"; {clashes} conflicts kept as they were (e.g. {', '.join(self.examples)})"
+        return line
+
+
+def merge_stores(sources: Sequence[str | Path], into: str | Path) -> list[MergeResult]:
+    """Merge each store of ``sources`` into the store ``into`` (created if missing), in order."""
+    missing = [str(p) for p in sources if not Path(p).is_file()]
+    if missing:
+        raise StoreError(f"no such store: {', '.join(missing)}; check the paths (did that shard's run fail?)")
+    with Store(into) as target:
+        results = []
+        for path in sources:
+            with Store(path) as source:
+                results.append(target.merge_from(source))
+                log.info("%s", results[-1].describe())
+    return results
 
 
 class ArtifactCache:
