@@ -104,7 +104,7 @@ def test_every_document_is_in_exactly_one_shard(sharded):
 
 def test_shards_do_not_depend_on_the_process_or_on_other_documents():
     ids = [f"doc-{n}" for n in range(40)]
-    code = ("import sys; from evalkit.run.experiment import Shard; "
+    code = ("import sys; from evalkit.run.settings import Shard; "
             "print(' '.join(str(next(i for i in range(1, 6) if Shard(i, 5).selects(d))) for d in sys.argv[1:]))")
     seen = {subprocess.run([sys.executable, "-c", code, *ids], env={**os.environ, "PYTHONHASHSEED": seed},
                            capture_output=True, text=True, check=True).stdout for seed in ("1", "2")}

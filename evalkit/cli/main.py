@@ -31,7 +31,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.limit is not None:
         experiment.data = replace(experiment.data, limit=args.limit)
     if args.shard:
-        from evalkit.run.experiment import Shard
+        from evalkit.run.settings import Shard
 
         experiment.shard = Shard.parse(args.shard)
     experiment.progress = not args.quiet

@@ -8,7 +8,6 @@ writes each result as soon as it comes back. Only this process reads or writes t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -36,6 +35,7 @@ from evalkit.core.options import Flag, Options, Text, Whole, shown
 from evalkit.metrics.base import Metric
 from evalkit.core.redact import redact, redact_value
 from evalkit.run.record import Run
+from evalkit.run.settings import Shard, Tracking
 from evalkit.run.schema import MANIFEST_VERSION, Fact, RunManifest
 from evalkit.run.registry import build_metric, build_summarizer
 from evalkit.core.fingerprint import document_hash
@@ -59,63 +59,6 @@ OFFLINE_ENV = "EVALKIT_OFFLINE"
 def offline_requested() -> bool:
     """True when ``EVALKIT_OFFLINE`` is set to 1 / true / yes / on."""
     return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-@dataclass(frozen=True)
-class Shard:
-    """One of ``count`` disjoint parts of the documents (``--shard 2/8``), chosen by a hash of each document's id.
-
-    The hash is SHA-256 of the id, not Python's salted ``hash()``: a document lands in the same
-    shard on every machine and in every process, and adding documents moves none of the others.
-    """
-
-    index: int
-    """Which part, from 1 to ``count``."""
-    count: int
-    """How many parts the documents are split into."""
-
-    @classmethod
-    def parse(cls, value: Any) -> Shard:
-        """A shard from ``"I/N"`` (or a :class:`Shard`); a one-line :class:`ConfigError` otherwise."""
-        if isinstance(value, Shard):
-            index, count = value.index, value.count
-        else:
-            index_text, _, count_text = str(value).strip().partition("/")
-            if not (index_text.strip().isdigit() and count_text.strip().isdigit()):
-                raise ConfigError(f"shard must be I/N (part I of N, e.g. 2/8), got {shown(value)}")
-            index, count = int(index_text), int(count_text)
-        if count < 1 or not 1 <= index <= count:
-            raise ConfigError(f"shard {index}/{count}: I must be from 1 to N (N >= 1), e.g. 1/{max(count, 2)}")
-        return cls(index, count)
-
-    def selects(self, document_id: str) -> bool:
-        """Whether the document with this id belongs to this shard."""
-        bucket = int.from_bytes(hashlib.sha256(document_id.encode("utf-8")).digest()[:8], "big") % self.count
-        return bucket == self.index - 1
-
-    def __str__(self) -> str:
-        return f"{self.index}/{self.count}"
-
-
-class MlflowTracking(Options):
-    """Where ``evalkit run`` logs each run in MLflow (:mod:`evalkit.report.mlflow_log`)."""
-
-    uri: Text
-    """The tracking server, e.g. ``http://127.0.0.1:5000``."""
-    experiment: Text | None = None
-    """The MLflow experiment; default the experiment's ``name``."""
-
-
-class Tracking(Options):
-    """Experiment trackers a finished run is logged to (docs/tracking.md)."""
-
-    mlflow: MlflowTracking | None = None
-    """``{uri: ..., experiment: ...}``."""
-
-    @field_validator("mlflow", mode="before")
-    @classmethod
-    def _mlflow(cls, value: Any) -> Any:
-        return None if value is None else MlflowTracking.parse(value, "tracking: mlflow")
 
 
 class ExperimentConfig(Options):
