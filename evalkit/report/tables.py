@@ -118,11 +118,6 @@ def format_table(run, metrics: Sequence[str] | None = None) -> str:
                       f"summary; {counted}):", *legend])
 
 
-def upper_bounds(run) -> list[str]:
-    """The run's systems that are upper bounds, not competitors: oracles, which read the references."""
-    return [name for name in run.manifest.systems if run.manifest.kind_of(name) == "oracle"]
-
-
 def ranking_rows(run, metric: str, *, alpha: float = 0.05, n_resamples: int | None = None,
                  seed: int = 0) -> list[dict]:
     """The ranking of one value as JSON-ready rows: the one computation behind the CLI, the HTML report
@@ -132,7 +127,7 @@ def ranking_rows(run, metric: str, *, alpha: float = 0.05, n_resamples: int | No
 
     frame = run.values()
     measure = run.measure(metric)
-    bounds = upper_bounds(run)
+    bounds = run.manifest.upper_bounds()
     ranked = set(frame.loc[frame["metric"] == metric, "system"]) - set(bounds)
     if measure.higher_is_better is None or len(ranked) < 2:
         return []

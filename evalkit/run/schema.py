@@ -202,6 +202,14 @@ class RunManifest(_Model):
         entry = self.systems.get(system)
         return entry.kind if entry else None
 
+    def is_upper_bound(self, system: str) -> bool:
+        """True for an oracle: it reads the references, so it is an upper bound, not a competitor."""
+        return self.kind_of(system) == "oracle"
+
+    def upper_bounds(self) -> list[str]:
+        """The systems that are upper bounds (:meth:`is_upper_bound`), in manifest order."""
+        return [name for name in self.systems if self.is_upper_bound(name)]
+
     def system_order(self) -> list[str]:
         """System names in config order (from the config when the manifest lists none)."""
         return list(self.systems) or [s.get("name") or s.get("kind") for s in self.config.systems]

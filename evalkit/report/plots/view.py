@@ -64,8 +64,8 @@ class View:
         return [dict(info) for info in rows["info"]]
 
     def is_upper_bound(self, system: str) -> bool:
-        """True for an oracle: it reads the references, so it is an upper bound, not a competitor."""
-        return self.kind(system) == "oracle"
+        """True for an oracle (:meth:`~evalkit.run.schema.RunManifest.is_upper_bound`)."""
+        return self.manifest.is_upper_bound(system)
 
     def has(self, metric: str) -> bool:
         rows = self.values[self.values["metric"] == metric]
