@@ -7,7 +7,6 @@ transport.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -49,8 +48,6 @@ def _details(items: Any) -> Iterable[Mapping[str, Any]]:
         items = items.to_dict("records")
     for item in items:
         details = item.details if isinstance(item, Summary) else item.get("details", {})
-        if isinstance(details, str):
-            details = json.loads(details) if details else {}
         yield details if isinstance(details, Mapping) else {}
 
 
