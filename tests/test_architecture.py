@@ -31,7 +31,8 @@ LAYERS = {
     "metrics": ("core", "inputs", "hosted"),
     "run": ("core", "inputs", "hosted", "summarizers", "metrics"),
     "report": ("core", "run.record", "run.schema"),
-    "cli": ("core", "inputs", "hosted", "summarizers", "metrics", "run", "report"),
+    "view": ("core", "inputs", "run", "report"),
+    "cli": ("core", "inputs", "hosted", "summarizers", "metrics", "run", "report", "view"),
 }
 
 
