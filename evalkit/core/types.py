@@ -116,6 +116,8 @@ class Summary:
     """Wall time spent producing it (0 when served from the store)."""
     details: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
     """Strategy-specific facts: tokens used, cost, truncation, selected sentence indices."""
+    sample: int = 0
+    """Which of the system's ``samples: k`` independent replies this is (0 for the first or only one)."""
 
     @property
     def ok(self) -> bool:
@@ -147,6 +149,9 @@ class Request:
 
     document: Document
     target: LengthTarget
+    sample: int = 0
+    """Which independent reply of ``samples: k`` is asked for (0: the first or only one); part of the store key
+    when above 0, and of the seed a sampling engine is given (:func:`evalkit.core.seeds.sample_seed`)."""
 
 
 @dataclass(frozen=True)
