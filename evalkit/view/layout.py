@@ -1,0 +1,51 @@
+"""The viewer's page shell: one HTML frame, one style sheet, one escaping rule for every page.
+
+Every page of ``evalkit view`` (the read-only pages and the annotation pages) is built as
+``page(title, body_html)``, and every piece of text that came from a run (article, summary,
+system name, document id, error message) goes through :func:`esc` before it is put into
+``body_html``. ``esc`` is the HTML report's rule (:func:`evalkit.report.html.visible_bidi` then
+:func:`html.escape` with quotes), so a hostile article cannot run script nor reorder what is shown.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+from urllib.parse import quote
+
+from evalkit.report.html import _CSS as _REPORT_CSS  # one style for the report and the viewer
+from evalkit.report.html import visible_bidi
+
+CSS = _REPORT_CSS + """
+header.top{display:flex;gap:1.2em;align-items:baseline;border-bottom:1px solid #dde3ea;padding-bottom:.4em}
+header.top a.home{font-weight:700;color:#1d232a;text-decoration:none}
+.up{color:#8b0000;font-weight:600}.down{color:#0b5d1e;font-weight:600}.same{color:#52606d}
+.sig{display:inline-block;font-size:.75em;font-weight:700;padding:0 .45em;border-radius:.8em;margin-left:.4em;
+background:#2457a6;color:#fff}.ns{color:#8a96a3;font-size:.8em;margin-left:.4em}
+.note{background:#fff6e0;border:1px solid #e0b000;color:#5a3b00;padding:.5em .8em;border-radius:4px}
+.source{white-space:pre-wrap;border:1px solid #d5dbe1;background:#fbfcfd;border-radius:4px;padding:.8em 1em;
+max-height:32em;overflow-y:auto}
+.side{display:grid;grid-template-columns:repeat(auto-fill,minmax(18em,1fr));gap:.8em}
+.side .summary{margin:0}
+form.compare{margin:.6em 0}form.compare select{font:inherit;padding:.2em}
+"""
+"""The report's style sheet plus the viewer's own rules (signs, significance markers, side-by-side)."""
+
+
+def esc(text: Any) -> str:
+    """``text`` (any value, ``str()``-ed) safe inside HTML text or a quoted attribute; bidi controls made visible."""
+    return html.escape(visible_bidi(str(text)), quote=True)
+
+
+def href(*parts: Any) -> str:
+    """A root-relative URL from path segments, each percent-encoded (a document id may hold ``/`` or ``?``)."""
+    return "/" + "/".join(quote(str(part), safe="") for part in parts)
+
+
+def page(title: str, body_html: str) -> str:
+    """A whole HTML document: ``title`` (plain text, escaped here) and ``body_html`` (already escaped HTML)."""
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
+            "<header class=\"top\"><a class=\"home\" href=\"/\">evalkit view</a><a href=\"/\">runs</a></header>"
+            f"<h1>{esc(title)}</h1>{body_html}</body></html>\n")
