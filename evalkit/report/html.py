@@ -219,20 +219,13 @@ def _target(target: LengthTarget | None) -> str:
     return (target.describe() if target is not None else "") or "none"
 
 
-def render_html(run: Run) -> str:
-    """The report of ``run`` as one HTML document (a string)."""
-    summary = run_summary(run)
-    names = value_names(run)
+def report_sections(run: Run, summary: dict[str, Any], names: list[str]) -> str:
+    """The report's sections as HTML: per-system means, ranking, yes/no checks, charts, every value, cost
+    (``summary``: :func:`~evalkit.report.summary.run_summary`; ``names``: :func:`~evalkit.report.summary.value_names`).
+    The viewer's run page shows the same sections."""
     headline = [n for n in summary["headline"] if n in summary["measures"]] or names[:6]
     flags = [n for n in names if summary["measures"][n].get("scale") == "flag"]
-    title = f"evalkit report: {run.run_id}"
-    body = [
-        f"<h1>{_e(title)}</h1>",
-        f"<p class=\"meta\">{_e(summary['n_documents'])} documents × {len(summary['systems'])} systems "
-        f"({_e(', '.join(summary['systems']))}); length target: {_e(_target(run.manifest.config.target))}; "
-        f"created {_e(summary['created'] or '?')}.</p>",
-        "<nav><a href=\"#table\">table</a> · <a href=\"#ranking\">ranking</a> · <a href=\"#charts\">charts</a> · "
-        "<a href=\"#metrics\">every value</a> · <a href=\"#cost\">cost</a> · <a href=\"#documents\">documents</a></nav>",
+    return "".join([
         "<section id=\"table\"><h2>Per-system means</h2>",
         _table(summary, headline, "Headline values (means over documents; fractions in %; ↑ higher is better, "
                                   "↓ lower is better)") if headline else "<p>No scores in this run.</p>",
@@ -245,6 +238,22 @@ def render_html(run: Run) -> str:
         f"<section id=\"charts\"><h2>Charts</h2><div class=\"charts\">{_chart_section(run)}</div></section>",
         f"<section id=\"metrics\"><h2>Every value, by metric</h2>{_by_metric(run, summary)}</section>",
         f"<section id=\"cost\"><h2>Cost</h2>{_cost(summary)}</section>",
+    ])
+
+
+def render_html(run: Run) -> str:
+    """The report of ``run`` as one HTML document (a string)."""
+    summary = run_summary(run)
+    names = value_names(run)
+    title = f"evalkit report: {run.run_id}"
+    body = [
+        f"<h1>{_e(title)}</h1>",
+        f"<p class=\"meta\">{_e(summary['n_documents'])} documents × {len(summary['systems'])} systems "
+        f"({_e(', '.join(summary['systems']))}); length target: {_e(_target(run.manifest.config.target))}; "
+        f"created {_e(summary['created'] or '?')}.</p>",
+        "<nav><a href=\"#table\">table</a> · <a href=\"#ranking\">ranking</a> · <a href=\"#charts\">charts</a> · "
+        "<a href=\"#metrics\">every value</a> · <a href=\"#cost\">cost</a> · <a href=\"#documents\">documents</a></nav>",
+        report_sections(run, summary, names),
         "<section id=\"documents\"><h2>Documents</h2><p>Pick a document to see each system's summary and scores; "
         "<mark class=\"unsupported\">highlighted</mark> entities and numbers are not supported by the source; "
         "<span class=\"badge cut\">cut</span> marks a summary the length budget stopped.</p>"

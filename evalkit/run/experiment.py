@@ -297,7 +297,8 @@ class Experiment:
                     facts.extend(metric_facts)
                     timings[f"score:{metric.key}"] = round(time.perf_counter() - start, 3)
                 manifest = self._manifest(documents, summarizers, metrics, counts, time.time() - started, timings)
-                run = Run.create(self.output_dir, self.name, manifest, rows, summaries, target_of, facts)
+                run = Run.create(self.output_dir, self.name, manifest, rows, summaries, target_of, facts,
+                                 documents)
                 store.put_run(run.run_id, run.manifest.to_json())
         except KeyboardInterrupt:
             interrupted = True

@@ -26,7 +26,8 @@ from typing import Any
 import pandas as pd
 
 from evalkit.core.errors import DataError, SignatureMismatch
-from evalkit.core.types import LengthTarget, Measure, ScoreRow, Summary
+from evalkit.core.fingerprint import document_hash
+from evalkit.core.types import Document, LengthTarget, Measure, ScoreRow, Summary
 from evalkit.run.schema import (MANIFEST_VERSION, Fact, RunManifest, as_target_value,
                                 details_from_text, empty_facts, facts_frame, facts_from_notes, upgrade_manifest)
 
@@ -36,6 +37,9 @@ TABLE_COLUMNS = ("document_id", "system", "metric", "value", "note")
 SUMMARY_COLUMNS = ("document_id", "system", "text", "error", "seconds", "fingerprint", "target", "details")
 FACTS_FILE = "facts.jsonl"
 """One :class:`~evalkit.run.schema.Fact` per line (since manifest version 3)."""
+SOURCES_FILE = "sources.jsonl"
+"""The run's source documents, one per line: ``document_id``, ``hash`` (:func:`~evalkit.core.fingerprint.document_hash`,
+the manifest's ``data.document_hashes`` entry), ``text`` and ``references``. Runs written before it have none."""
 LATEST = "LATEST"
 """The file in an output folder that names its latest run folder (a plain name, one line)."""
 
@@ -59,6 +63,8 @@ class Run:
     """One row per (document, system): text, error, seconds, fingerprint, target (object), details (object)."""
     facts: pd.DataFrame = field(default_factory=empty_facts)
     """One row per (document, system, metric instance) that recorded facts: document_id, system, metric, info."""
+    _sources: dict[str, dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    """``sources.jsonl`` by document id, read on the first :meth:`source` call."""
 
     def __post_init__(self) -> None:
         self.manifest = RunManifest.load(self.manifest)
@@ -78,8 +84,10 @@ class Run:
 
     @classmethod
     def create(cls, output_dir: Path, name: str, manifest: RunManifest, rows: list[ScoreRow],
-               summaries: list[Summary], target_of: Mapping[str, LengthTarget], facts: Sequence[Fact] = ()) -> Run:
-        """Write a new run folder under ``output_dir`` (and point ``LATEST`` at it)."""
+               summaries: list[Summary], target_of: Mapping[str, LengthTarget], facts: Sequence[Fact] = (),
+               documents: Sequence[Document] = ()) -> Run:
+        """Write a new run folder under ``output_dir`` (and point ``LATEST`` at it); ``documents``: the sources,
+        recorded in :data:`SOURCES_FILE` so a viewer can show each article beside its summaries."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
         output_dir.mkdir(parents=True, exist_ok=True)
         run_dir, suffix = output_dir / f"{name}-{stamp}", 1
@@ -101,6 +109,10 @@ class Run:
         scores.to_csv(run_dir / "scores.csv", index=False)
         _write_jsonl(run_dir / "summaries.jsonl", summary_frame.to_dict(orient="records"))
         _write_jsonl(run_dir / FACTS_FILE, fact_records)
+        if documents:
+            _write_jsonl(run_dir / SOURCES_FILE, [{"document_id": d.id, "hash": document_hash(d.text, d.references),
+                                                   "text": d.text, "references": list(d.references)}
+                                                  for d in documents])
         (run_dir / "manifest.json").write_text(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False),
                                                encoding="utf-8")
         _point_latest(output_dir, run_dir.name)
@@ -130,6 +142,36 @@ class Run:
         rows = self.facts[(self.facts["document_id"] == str(document_id)) & (self.facts["system"] == system)
                           & (self.facts["metric"] == metric)]
         return dict(rows["info"].iloc[0]) if len(rows) else {}
+
+    def source(self, document_id: str) -> str | None:
+        """The source text of a document as the run recorded it; ``None`` when the run did not record its sources
+        (runs written before :data:`SOURCES_FILE`), has no such document, or the recorded text does not match the
+        hash the manifest holds for it."""
+        entry = self._source_entry(document_id)
+        return None if entry is None else entry["text"]
+
+    def references(self, document_id: str) -> list[str]:
+        """The reference summaries of a document as the run recorded them (empty when not recorded)."""
+        entry = self._source_entry(document_id)
+        return [] if entry is None else [str(r) for r in entry.get("references") or []]
+
+    def records_sources(self) -> bool:
+        """Whether this run recorded its source documents (:data:`SOURCES_FILE`)."""
+        return (self.run_dir / SOURCES_FILE).is_file()
+
+    def _source_entry(self, document_id: str) -> dict[str, Any] | None:
+        if self._sources is None:
+            path = self.run_dir / SOURCES_FILE
+            self._sources = {str(r["document_id"]): r for r in _read_jsonl(path)} if path.is_file() else {}
+        entry = self._sources.get(str(document_id))
+        if entry is None or not isinstance(entry.get("text"), str):
+            return None
+        expected = (self.manifest.data.document_hashes or {}).get(str(document_id))
+        if expected is not None and expected != entry.get("hash"):
+            log.warning("run %s: the recorded source of document %r does not match the manifest's hash; not shown",
+                        self.run_id, document_id)
+            return None
+        return entry
 
     def details(self, document_id: str, system: str) -> dict[str, Any]:
         """A summary's details (tokens, cost, truncation, ``short_source``...), or {} for no such summary."""
