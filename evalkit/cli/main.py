@@ -303,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     from evalkit.cli import merge
 
     merge.add_commands(sub)  # merge
+    from evalkit.cli import view
+
+    view.add_commands(sub)  # view (the local web app)
     return parser
 
 

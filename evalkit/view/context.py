@@ -1,9 +1,93 @@
-"""What every page of one viewer shares."""
+"""What every page of one viewer shares: the runs folder, the store, and a cache of what was read from runs.
+
+Runs are found as ``evalkit history`` finds them (:func:`evalkit.report.history.find_runs`: a run
+folder, or a folder of run folders) and are addressed by their folder name, never by a path taken
+from a URL. What a page computes from a run (the loaded :class:`~evalkit.run.record.Run`, its
+rankings and charts, two runs' paired tests) is kept per run and recomputed only when one of the
+run's files changes (:func:`run_stamp`), so a 1,000-document run is not re-bootstrapped on every request.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import difflib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
+
+from evalkit.report.history import find_runs
+from evalkit.run.record import FACTS_FILE, SOURCES_FILE, Run
+
+T = TypeVar("T")
+
+_RUN_FILES = ("manifest.json", "scores.csv", "summaries.jsonl", FACTS_FILE, SOURCES_FILE)
+CACHE_SIZE = 64
+"""Most cached items (loaded runs, rendered sections, diffs) held at once; the least recently used goes first."""
+
+
+class RunNotFound(KeyError):
+    """A run id (folder name) that is not under the viewer's folder; the message names the ones that are."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def run_stamp(folder: Path) -> tuple[int, ...]:
+    """When a run folder and its files last changed (nanoseconds); a missing file counts as 0."""
+    stamps = [folder.stat().st_mtime_ns]
+    for name in _RUN_FILES:
+        try:
+            stamps.append((folder / name).stat().st_mtime_ns)
+        except FileNotFoundError:
+            stamps.append(0)
+    return tuple(stamps)
+
+
+class RunIndex:
+    """The runs under one folder, by id, and a small cache of what pages computed from them (thread-safe)."""
+
+    def __init__(self, root: Path, size: int = CACHE_SIZE) -> None:
+        self.root = root
+        self.size = size
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = OrderedDict()
+
+    def folders(self) -> dict[str, Path]:
+        """Run id -> run folder, for every run under the root (read anew: a run written meanwhile appears)."""
+        return {path.name: path for path in find_runs([self.root])}
+
+    def folder(self, run_id: str) -> Path:
+        """The folder of run ``run_id``; :class:`RunNotFound` with a did-you-mean when there is none."""
+        folders = self.folders()
+        if run_id not in folders:
+            close = difflib.get_close_matches(run_id, list(folders), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise RunNotFound(f"no run {run_id!r} under {self.root}{hint}; the runs page lists the {len(folders)} there")
+        return folders[run_id]
+
+    def run(self, run_id: str) -> Run:
+        """Run ``run_id``, loaded once per change of its files."""
+        folder = self.folder(run_id)
+        return self.memo("run", (run_id,), lambda: Run.load(folder))
+
+    def memo(self, name: str, run_ids: tuple[str, ...], make: Callable[[], T]) -> T:
+        """``make()``, kept under ``(name, run_ids)`` until a file of one of those runs changes."""
+        stamp = tuple(run_stamp(self.folder(r)) for r in run_ids)
+        key = (name, run_ids)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None and hit[0] == stamp:
+                self._cache.move_to_end(key)
+                return hit[1]
+        value = make()  # outside the lock: a slow page does not hold up the others
+        with self._lock:
+            self._cache[key] = (stamp, value)
+            self._cache.move_to_end(key)
+            while len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        return value
 
 
 @dataclass(frozen=True)
@@ -14,3 +98,9 @@ class ViewContext:
     """The folder of runs (``runs/``): each run is a sub-folder with a manifest."""
     store: Path
     """The SQLite store the runs were computed with; human labels are kept there too."""
+    runs: RunIndex = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+    """The runs under ``root`` by id, with the pages' cache (made from ``root`` when not given)."""
+
+    def __post_init__(self) -> None:
+        if self.runs is None:
+            object.__setattr__(self, "runs", RunIndex(self.root))

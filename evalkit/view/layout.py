@@ -19,7 +19,8 @@ from evalkit.report.html import visible_bidi
 CSS = _REPORT_CSS + """
 header.top{display:flex;gap:1.2em;align-items:baseline;border-bottom:1px solid #dde3ea;padding-bottom:.4em}
 header.top a.home{font-weight:700;color:#1d232a;text-decoration:none}
-.up{color:#8b0000;font-weight:600}.down{color:#0b5d1e;font-weight:600}.same{color:#52606d}
+.worse{color:#8b0000;font-weight:600}.better{color:#0b5d1e;font-weight:600}.same{color:#52606d}
+.flag{color:#b00}table.scores{font-size:.85em;margin:.4em 0 0}blockquote.reference{margin:.4em 0;color:#3e4c59}
 .sig{display:inline-block;font-size:.75em;font-weight:700;padding:0 .45em;border-radius:.8em;margin-left:.4em;
 background:#2457a6;color:#fff}.ns{color:#8a96a3;font-size:.8em;margin-left:.4em}
 .note{background:#fff6e0;border:1px solid #e0b000;color:#5a3b00;padding:.5em .8em;border-radius:4px}

@@ -1,12 +1,312 @@
-"""The viewer's read-only pages: runs, one run, two runs side by side, one document."""
+"""The viewer's read-only pages: runs, one run, two runs side by side, one document.
+
+- ``/``: every run under the folder (date, data, systems, documents, headline means) and a form to
+  pick two runs to compare;
+- ``/run/{id}``: what the HTML report shows (:func:`evalkit.report.html.report_sections`: tables,
+  ranking with intervals, charts as PNG) and a link per document;
+- ``/diff/{a}/{b}``: :mod:`evalkit.view.diff`: per system and value the change B − A with its paired
+  significance, the summaries whose scores moved most and those whose text changed;
+- ``/run/{id}/doc/{document}``: the source article, every system's summary side by side with the
+  entities and numbers the entity metric found unsupported marked (``<mark>``), and every score.
+
+Pages are rendered on the server; every text from a run goes through :func:`evalkit.view.layout.esc`.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from evalkit.view.context import ViewContext
+from evalkit.core.types import Measure
+from evalkit.report.html import cut_badge, document_data, report_sections
+from evalkit.report.summary import run_summary, value_names
+from evalkit.report.tables import headline_metrics, json_number
+from evalkit.run.record import Run
+from evalkit.view.context import RunNotFound, ViewContext
+from evalkit.view.diff import RunDiff, run_diff
+from evalkit.view.layout import esc, href, page
+
+NOT_RECORDED = ("This run did not record its sources; re-run it with this version of evalkit (or later) to see "
+                "the article here.")
 
 
 def routes(context: ViewContext) -> list[Any]:
     """The read-only pages' routes."""
-    return []
+    from starlette.responses import HTMLResponse, RedirectResponse
+    from starlette.routing import Route
+
+    def html(make):
+        def endpoint(request):
+            try:
+                title, body = make(**request.path_params, query=request.query_params)
+            except RunNotFound as exc:
+                return HTMLResponse(page("Not found", f"<p class=\"note\">{esc(exc)}</p>"), status_code=404)
+            except LookupError as exc:  # a document the run does not have
+                return HTMLResponse(page("Not found", f"<p class=\"note\">{esc(exc.args[0])}</p>"), status_code=404)
+            return HTMLResponse(page(title, body))
+        return endpoint
+
+    def compare(request):
+        a, b = request.query_params.get("a", ""), request.query_params.get("b", "")
+        if not a or not b:
+            return RedirectResponse("/", status_code=303)
+        return RedirectResponse(href("diff", a, b), status_code=303)
+
+    return [
+        Route("/", html(lambda query: runs_page(context))),
+        Route("/compare", compare),
+        Route("/run/{run_id}", html(lambda run_id, query: run_page(context, run_id))),
+        Route("/run/{run_id}/doc/{document_id:path}",
+              html(lambda run_id, document_id, query: document_page(context, run_id, document_id))),
+        Route("/diff/{a}/{b}", html(lambda a, b, query: diff_page(context, a, b, query.get("metric")))),
+    ]
+
+
+# -- runs ------------------------------------------------------------------------------------------
+
+def _headline_means(run: Run) -> tuple[list[str], Any]:
+    names = headline_metrics(run)
+    return names, (run.table(names) if names else None)
+
+
+def runs_page(context: ViewContext) -> tuple[str, str]:
+    """Every run under the folder, newest first, and the form that picks two of them to compare."""
+    index = context.runs
+    runs = [index.run(run_id) for run_id in index.folders()]
+    runs.sort(key=lambda r: (r.manifest.created or "", r.run_id), reverse=True)
+    rows = []
+    for run in runs:
+        names, table = index.memo("means", (run.run_id,), lambda run=run: _headline_means(run))
+        spec = run.manifest.data.spec or {}
+        data = spec.get("path") or spec.get("dataset") or spec.get("name") or "?"
+        values = []
+        for name in names[:3]:
+            measure = run.measure(name)
+            cells = " · ".join(f"{esc(system)} {esc(measure.format(json_number(table.loc[system, name])))}"
+                               for system in table.index)
+            values.append(f"<div><code>{esc(name)}</code>: {cells}</div>")
+        rows.append(
+            f"<tr><th><a href=\"{href('run', run.run_id)}\">{esc(run.run_id)}</a></th>"
+            f"<td>{esc(run.manifest.created or '?')}</td><td>{esc(data)}</td>"
+            f"<td class=\"num\">{esc(run.manifest.data.n_documents or len(set(run.summaries['document_id'])))}</td>"
+            f"<td>{esc(', '.join(run.manifest.system_order() or sorted(set(run.summaries['system']))))}</td>"
+            f"<td>{''.join(values) or '–'}</td></tr>")
+    options = "".join(f"<option value=\"{esc(r.run_id)}\">{esc(r.run_id)}</option>" for r in runs)
+    first = runs[1].run_id if len(runs) > 1 else (runs[0].run_id if runs else "")
+    latest = runs[0].run_id if runs else ""
+    form = ("<form class=\"compare\" action=\"/compare\" method=\"get\">Compare run A "
+            f"<select name=\"a\" id=\"pick-a\">{_selected(options, first)}</select> with run B "
+            f"<select name=\"b\" id=\"pick-b\">{_selected(options, latest)}</select> "
+            "<button type=\"submit\">show B − A</button></form>") if len(runs) > 1 else \
+        "<p>Two runs are needed to compare them.</p>"
+    body = (f"<p class=\"meta\">{len(runs)} run(s) under <code>{esc(context.root)}</code>, newest first.</p>{form}"
+            "<table id=\"runs\"><thead><tr><th>run</th><th>created</th><th>data</th><th>documents</th><th>systems</th>"
+            f"<th>headline means</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+    return "Runs", body
+
+
+def _selected(options: str, value: str) -> str:
+    marker = f"<option value=\"{esc(value)}\">"
+    return options.replace(marker, f"<option value=\"{esc(value)}\" selected>", 1)
+
+
+# -- one run ---------------------------------------------------------------------------------------
+
+def _run_sections(run: Run) -> str:
+    summary = run_summary(run)
+    return report_sections(run, summary, value_names(run))
+
+
+def _documents(run: Run) -> dict[str, Any]:
+    """The report's per-document data (:func:`evalkit.report.html.document_data`), indexed by document id."""
+    data = document_data(run, value_names(run))
+    return {**data, "by_id": {entry[0]: (entry[1], entry[2]) for entry in data["documents"]},
+            "order": [entry[0] for entry in data["documents"]]}
+
+
+def run_page(context: ViewContext, run_id: str) -> tuple[str, str]:
+    """A run as the HTML report shows it, and a link to each document's page."""
+    run = context.runs.run(run_id)
+    sections = context.runs.memo("sections", (run_id,), lambda: _run_sections(run))
+    docs = context.runs.memo("documents", (run_id,), lambda: _documents(run))
+    items = []
+    for document_id in docs["order"]:
+        entries = docs["by_id"][document_id][1]
+        flagged = sum(len(e[3]) + len(e[4]) for e in entries if e)
+        flag = f" <span class=\"flag\">⚑{flagged}</span>" if flagged else ""
+        items.append(f"<li><a href=\"{href('run', run_id, 'doc', document_id)}\">{esc(document_id)}</a>{flag}</li>")
+    manifest = run.manifest
+    sources = "" if run.records_sources() else f"<p class=\"note\">{esc(NOT_RECORDED)}</p>"
+    body = (f"<p class=\"meta\">{esc(len(docs['order']))} documents × {len(docs['systems'])} systems "
+            f"({esc(', '.join(docs['systems']))}); length target: "
+            f"{esc(manifest.config.target.describe() if manifest.config.target else 'none')}; "
+            f"created {esc(manifest.created or '?')}.</p>"
+            "<nav><a href=\"#table\">table</a> · <a href=\"#ranking\">ranking</a> · <a href=\"#charts\">charts</a> · "
+            "<a href=\"#metrics\">every value</a> · <a href=\"#cost\">cost</a> · <a href=\"#documents\">documents</a>"
+            "</nav>" + sections +
+            "<section id=\"documents\"><h2>Documents</h2><p>⚑ = entities or numbers in a summary that the source "
+            f"does not support.</p>{sources}<ol class=\"doclinks\">{''.join(items)}</ol></section>")
+    return f"Run {run_id}", body
+
+
+# -- one document ----------------------------------------------------------------------------------
+
+def highlight(text: str, phrases: list[str]) -> str:
+    """``text`` escaped, each case-insensitive occurrence of a phrase wrapped in ``<mark class="unsupported">``
+    (longer phrases first; occurrences never overlap)."""
+    lower, spans = text.lower(), []
+    for phrase in sorted({p for p in phrases if p}, key=len, reverse=True):
+        needle, start = phrase.lower(), 0
+        while (at := lower.find(needle, start)) >= 0:
+            end = at + len(needle)
+            if all(end <= s or at >= e for s, e in spans):
+                spans.append((at, end))
+            start = end
+    out, position = [], 0
+    for start, end in sorted(spans):
+        out.append(esc(text[position:start]))
+        out.append(f"<mark class=\"unsupported\" title=\"not supported by the source\">{esc(text[start:end])}</mark>")
+        position = end
+    out.append(esc(text[position:]))
+    return "".join(out)
+
+
+def _score(value: float | None, measure: Measure) -> str:
+    shown = measure.format(value, 2 if not measure.is_fraction else 1)
+    unit = "%" if measure.is_fraction else (f" {measure.unit}" if measure.unit else "")
+    return shown if shown == "n/a" else shown + unit
+
+
+def document_page(context: ViewContext, run_id: str, document_id: str) -> tuple[str, str]:
+    """The source article, every system's summary side by side with unsupported entities marked, every score."""
+    run = context.runs.run(run_id)
+    docs = context.runs.memo("documents", (run_id,), lambda: _documents(run))
+    if document_id not in docs["by_id"]:
+        raise LookupError(f"run {run_id} has no document {document_id!r}; its documents are listed on the run page")
+    target, entries = docs["by_id"][document_id]
+    order = docs["order"]
+    at = order.index(document_id)
+    step = "".join(f" <a href=\"{href('run', run_id, 'doc', order[i])}\">{label}</a>"
+                   for i, label in ((at - 1, "‹ previous"), (at + 1, "next ›")) if 0 <= i < len(order))
+    source = run.source(document_id)
+    article = (f"<div class=\"source\" id=\"source\">{esc(source)}</div>" if source is not None else
+               f"<p class=\"note\" id=\"source\">{esc(NOT_RECORDED)}</p>")
+    references = "".join(f"<blockquote class=\"reference\">{esc(r)}</blockquote>" for r in run.references(document_id))
+    measures = [run.measure(n) for n in docs["values"]]
+    boxes = []
+    for system, entry in zip(docs["systems"], entries):
+        if entry is None:
+            boxes.append(f"<div class=\"summary\" data-system=\"{esc(system)}\"><h4>{esc(system)}</h4>"
+                         "<p class=\"error\">(no summary in this run)</p></div>")
+            continue
+        text, error, scores, entities, numbers, cut = entry
+        badge = f"<span class=\"badge cut\">{esc(cut)}</span>" if cut else ""
+        failed = f"<p class=\"error\">failed: {esc(error)}</p>" if error else ""
+        notes = "".join(f"<p class=\"scores\">{label}: {esc('; '.join(items))}</p>"
+                        for label, items in (("Unsupported entities", entities), ("Unsupported numbers", numbers))
+                        if items)
+        rows = "".join(f"<tr class=\"{'headline' if m.headline else 'other'}\"><th title=\"{esc(m.description or m.name)}\">"
+                       f"{esc(m.label)}</th><td class=\"num\">{esc(_score(v, m))}</td></tr>"
+                       for m, v in zip(measures, scores))
+        boxes.append(f"<div class=\"summary\" data-system=\"{esc(system)}\"><h4>{esc(system)}{badge}</h4>{failed}"
+                     f"<div class=\"text\">{highlight(text, [*entities, *numbers])}</div>{notes}"
+                     f"<table class=\"scores\"><tbody>{rows}</tbody></table></div>")
+    body = (f"<p class=\"meta\">Run <a href=\"{href('run', run_id)}\">{esc(run_id)}</a>; document {at + 1} of "
+            f"{len(order)}; length target: {esc(target)}.{step}</p>"
+            f"<section><h2>Source article</h2>{article}"
+            + (f"<h3>Reference summary</h3>{references}" if references else "") + "</section>"
+            "<section><h2>Summaries</h2><p><mark class=\"unsupported\">Highlighted</mark>: entities and numbers the "
+            f"source does not support.</p><div class=\"side\">{''.join(boxes)}</div></section>")
+    return f"Document {document_id}", body
+
+
+# -- two runs --------------------------------------------------------------------------------------
+
+def _signed(value: float, measure: Measure) -> str:
+    """A change as the tables show it, always with its sign: ``+1.25``, ``−3.40`` (U+2212), ``±0.00``."""
+    if value is None or math.isnan(value):
+        return "n/a"
+    shown = measure.display_factor * value
+    text = f"{abs(shown):.2f}"
+    if text == f"{0:.2f}":
+        return "±" + text
+    return ("+" if shown > 0 else "−") + text
+
+
+def _direction(change: float, measure: Measure) -> str:
+    """``better``/``worse`` for a change in the measure's better/worse direction, ``same`` when it has none or is 0."""
+    if measure.higher_is_better is None or not change or math.isnan(change):
+        return "same"
+    return "better" if (change > 0) == measure.higher_is_better else "worse"
+
+
+def diff_page(context: ViewContext, a: str, b: str, metric: str | None = None) -> tuple[str, str]:
+    """Run B against run A: the change per system and value with its significance, what moved, what changed text."""
+    run_a, run_b = context.runs.run(a), context.runs.run(b)
+    diff: RunDiff = context.runs.memo("diff", (a, b), lambda: run_diff(run_a, run_b))
+    title = f"{b} against {a}"
+    links = (f"<p class=\"meta\">A = <a href=\"{href('run', a)}\">{esc(a)}</a> (baseline), "
+             f"B = <a href=\"{href('run', b)}\">{esc(b)}</a>.</p>")
+    if diff.problem:
+        return title, links + f"<p class=\"note\" id=\"problem\">Not comparable: {esc(diff.problem)}</p>"
+    scope = (f"<p>Compared on the {len(diff.shared)} documents both runs share (same id and text)"
+             + (f"; {diff.only_a} only in A and {diff.only_b} only in B are left out" if diff.only_a or diff.only_b
+                else "") + ". Change = B − A (fractions in percentage points); <span class=\"sig\">significant</span> "
+             f"= paired permutation test, Holm-corrected across the systems of each value, alpha={diff.alpha:g}; "
+             "<span class=\"ns\">n.s.</span> = not significant. Colour: green better, red worse.</p>")
+    headline = [m for m in diff.metrics if run_b.measure(m).headline]
+    others = [m for m in diff.metrics if m not in headline]
+    by_key = {(c.system, c.metric): c for c in diff.changes}
+    tables = _change_table(diff, run_b, headline, by_key, "Headline values", "changes")
+    if others:
+        tables += ("<details><summary>Every other value</summary>"
+                   + _change_table(diff, run_b, others, by_key, "Other values", "changes-other") + "</details>")
+    chosen = metric if metric in diff.metrics else (headline or list(diff.metrics) or [None])[0]
+    picks = " · ".join(f"<a href=\"{href('diff', a, b)}?metric={esc(m)}\">{esc(m)}</a>" if m != chosen
+                       else f"<b>{esc(m)}</b>" for m in (headline or diff.metrics))
+    moved_rows = "".join(
+        f"<tr><td><a href=\"{href('run', b, 'doc', m.document_id)}\">{esc(m.document_id)}</a></td><th>{esc(m.system)}</th>"
+        f"<td class=\"num\">{esc(run_b.measure(chosen).format(m.a, 2))}</td>"
+        f"<td class=\"num\">{esc(run_b.measure(chosen).format(m.b, 2))}</td>"
+        f"<td class=\"num {_direction(m.diff, run_b.measure(chosen))}\">{esc(_signed(m.diff, run_b.measure(chosen)))}"
+        f"</td><td><a href=\"{href('run', a, 'doc', m.document_id)}\">in A</a></td></tr>"
+        for m in (diff.moved(chosen) if chosen else []))
+    moved = (f"<section id=\"moved\"><h2>Summaries whose score moved most</h2><p>Value: {picks}</p>"
+             + (f"<table><thead><tr><th>document</th><th>system</th><th>A</th><th>B</th><th>B − A</th><th></th></tr>"
+                f"</thead><tbody>{moved_rows}</tbody></table>" if moved_rows else "<p>No score moved.</p>")
+             + "</section>")
+    counts = {s: sum(1 for _, sys in diff.text_changed if sys == s) for s in diff.systems}
+    changed_list = "".join(
+        f"<li><a href=\"{href('run', b, 'doc', d)}\">{esc(d)}</a> · {esc(s)}</li>" for d, s in diff.text_changed[:50])
+    changed = ("<section id=\"text-changed\"><h2>Summaries whose text changed</h2><ul class=\"counts\">"
+               + "".join(f"<li>{esc(s)}: {n} of {len(diff.shared)}</li>" for s, n in counts.items()) + "</ul>"
+               + (f"<ol>{changed_list}</ol>" if changed_list else "<p>No summary text changed.</p>")
+               + ("<p>(first 50 shown)</p>" if len(diff.text_changed) > 50 else "") + "</section>")
+    return title, links + scope + tables + moved + changed
+
+
+def _change_table(diff: RunDiff, run: Run, metrics: list[str], by_key: dict, caption: str, table_id: str) -> str:
+    if not metrics:
+        return "<p>No value both runs scored.</p>"
+    head = "".join(f"<th title=\"{esc(run.measure(m).description or m)}\">{esc(run.measure(m).axis_label)}"
+                   f"<br><code>{esc(m)}</code></th>" for m in metrics)
+    rows = []
+    for system in diff.systems:
+        cells = []
+        for m in metrics:
+            change, measure = by_key.get((system, m)), run.measure(m)
+            if change is None or change.n == 0:
+                cells.append("<td class=\"num\">n/a</td>")
+                continue
+            marker = (f"<span class=\"sig\" title=\"p = {change.p_value:.3g}, Holm-adjusted {change.p_adjusted:.3g}\">"
+                      "significant</span>" if change.significant else
+                      f"<span class=\"ns\" title=\"p = {change.p_value:.3g}, Holm-adjusted {change.p_adjusted:.3g}\">"
+                      "n.s.</span>")
+            cells.append(f"<td class=\"num\" data-metric=\"{esc(m)}\"><span class=\"change {_direction(change.diff, measure)}\">"
+                         f"{esc(_signed(change.diff, measure))}</span>{marker}<br><small>"
+                         f"{esc(measure.format(change.mean_a, 2))} → {esc(measure.format(change.mean_b, 2))}; 95% CI "
+                         f"[{esc(_signed(change.ci_low, measure))}, {esc(_signed(change.ci_high, measure))}]; "
+                         f"n={change.n}</small></td>")
+        rows.append(f"<tr data-system=\"{esc(system)}\"><th>{esc(system)}</th>{''.join(cells)}</tr>")
+    return (f"<table id=\"{table_id}\"><caption>{esc(caption)}: change B − A</caption><thead><tr><th>system</th>"
+            f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
