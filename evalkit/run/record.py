@@ -145,8 +145,8 @@ class Run:
 
     def source(self, document_id: str) -> str | None:
         """The source text of a document as the run recorded it; ``None`` when the run did not record its sources
-        (runs written before :data:`SOURCES_FILE`), has no such document, or the recorded text does not match the
-        hash the manifest holds for it."""
+        (runs written before :data:`SOURCES_FILE`), has no such document, or the recorded text and references are
+        not those the manifest hashed (an edited file)."""
         entry = self._source_entry(document_id)
         return None if entry is None else entry["text"]
 
@@ -166,9 +166,9 @@ class Run:
         entry = self._sources.get(str(document_id))
         if entry is None or not isinstance(entry.get("text"), str):
             return None
-        expected = (self.manifest.data.document_hashes or {}).get(str(document_id))
-        if expected is not None and expected != entry.get("hash"):
-            log.warning("run %s: the recorded source of document %r does not match the manifest's hash; not shown",
+        expected = (self.manifest.data.document_hashes or {}).get(str(document_id)) or entry.get("hash")
+        if document_hash(entry["text"], [str(r) for r in entry.get("references") or []]) != expected:
+            log.warning("run %s: the recorded source of document %r is not the text the run hashed; not shown",
                         self.run_id, document_id)
             return None
         return entry
