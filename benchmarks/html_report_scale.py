@@ -22,13 +22,14 @@ import numpy as np
 from evalkit.run.registry import build_metric
 from evalkit.report.html import write_html
 from evalkit.run.record import Run
-from evalkit.core.types import LengthTarget, ScoreRow, Summary
+from evalkit.core.types import Document, LengthTarget, ScoreRow, Summary
 
 WORDS = ("council budget school river police storm mayor court hospital market company workers strike minister "
          "election voters bridge railway airport museum library farmers harvest festival teachers").split()
 
 
-def synthesize(root: Path, n_documents: int, n_systems: int, seed: int = 0) -> Run:
+def synthesize(root: Path, n_documents: int, n_systems: int, seed: int = 0, sources: bool = False) -> Run:
+    """A run of random summaries and scores; ``sources``: record a random article per document too."""
     rng = np.random.default_rng(seed)
     metrics = [build_metric({"kind": k}) for k in ("rouge", "length", "entities")]
     manifest = {"name": "scale", "created": "synthetic", "config": {"target": {"words": 60}},
@@ -48,7 +49,10 @@ def synthesize(root: Path, n_documents: int, n_systems: int, seed: int = 0) -> R
             rows += [ScoreRow(doc, system, n, float(rng.random())) for n in names]
             rows.append(ScoreRow(doc, system, "entities_info", None,
                                  json.dumps({"unsupported_entities": ["Invented Person"] if s % 2 else []})))
-    return Run.create(root, "scale", manifest, rows, summaries, {f"doc-{d:04d}": target for d in range(n_documents)})
+    documents = [Document(f"doc-{d:04d}", " ".join(rng.choice(WORDS, 600)).capitalize() + ".")
+                 for d in range(n_documents)] if sources else []
+    return Run.create(root, "scale", manifest, rows, summaries, {f"doc-{d:04d}": target for d in range(n_documents)},
+                      documents=documents)
 
 
 def main() -> None:

@@ -181,6 +181,9 @@ def test_diff_shows_the_truncated_systems_drop_with_sign_and_significance(viewer
     moved = page.locator("#moved tbody tr")
     assert moved.count() >= 1 and moved.first.locator("th").inner_text() == "lead"
     assert page.evaluate("window.pwned") is None
+    page.locator("#every-value").click()  # the values that are not headline: tested on demand
+    recall = page.locator('#changes-other tr[data-system="lead"] td[data-metric="rouge1_r"]')
+    assert recall.locator(".change").inner_text().startswith("−") and recall.locator(".sig").count() == 1
 
 
 def test_diff_of_runs_scored_otherwise_says_so_in_one_line(viewer, runs):

@@ -13,6 +13,7 @@ no document, are not compared: :attr:`RunDiff.problem` says why in one line.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,6 +82,7 @@ class RunDiff:
     metrics: tuple[str, ...]
     """Values both runs scored, run B's order."""
     changes: tuple[Change, ...]
+    """One per (tested value, system)."""
     alpha: float
     text_changed: tuple[tuple[str, str], ...]
     """(document, system) pairs whose summary text differs between the runs."""
@@ -110,8 +112,10 @@ def shared_documents(a: Run, b: Run) -> tuple[list[str], int, int]:
     return shared, len(ids_a) - len(shared), len(ids_b) - len(shared)
 
 
-def run_diff(a: Run, b: Run, *, alpha: float = 0.05, n_resamples: int = N_RESAMPLES, seed: int = 0) -> RunDiff:
-    """Compare run ``b`` with run ``a`` (the baseline): see the module docstring."""
+def run_diff(a: Run, b: Run, *, values: Sequence[str] | None = None, alpha: float = 0.05,
+             n_resamples: int = N_RESAMPLES, seed: int = 0) -> RunDiff:
+    """Compare run ``b`` with run ``a`` (the baseline): see the module docstring. ``values``: the values to test
+    (default: every value both runs scored; a test on 1,000 documents takes about half a second)."""
     shared, only_a, only_b = shared_documents(a, b)
     problem = None
     try:
@@ -127,7 +131,7 @@ def run_diff(a: Run, b: Run, *, alpha: float = 0.05, n_resamples: int = N_RESAMP
     wide_a, wide_b = _wide(a, shared, systems, metrics), _wide(b, shared, systems, metrics)
     changes: list[Change] = []
     if problem is None:
-        for metric in metrics:
+        for metric in [m for m in metrics if values is None or m in set(values)]:
             results = []
             for system in systems:
                 index = pd.MultiIndex.from_product([shared, [system]], names=["document_id", "system"])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from typing import Any
+from urllib.parse import quote
 
 from evalkit.core.types import Measure
 from evalkit.report.html import cut_badge, document_data, report_sections
@@ -58,7 +59,8 @@ def routes(context: ViewContext) -> list[Any]:
         Route("/run/{run_id}", html(lambda run_id, query: run_page(context, run_id))),
         Route("/run/{run_id}/doc/{document_id:path}",
               html(lambda run_id, document_id, query: document_page(context, run_id, document_id))),
-        Route("/diff/{a}/{b}", html(lambda a, b, query: diff_page(context, a, b, query.get("metric")))),
+        Route("/diff/{a}/{b}", html(lambda a, b, query: diff_page(context, a, b, query.get("metric"),
+                                                                 every_value=query.get("values") == "all"))),
     ]
 
 
@@ -177,29 +179,51 @@ def _score(value: float | None, measure: Measure) -> str:
     return shown if shown == "n/a" else shown + unit
 
 
+def _by_document(run: Run) -> dict[str, Any]:
+    """Where each document's rows are in the run's tables, so one document page reads only its own rows."""
+    def rows(frame: Any) -> dict[str, Any]:
+        return frame.groupby(frame["document_id"].astype(str), sort=False).indices if len(frame) else {}
+
+    order = list(dict.fromkeys(map(str, run.summaries["document_id"])))
+    return {"names": value_names(run), "order": order, "position": {d: i for i, d in enumerate(order)},
+            "scores": rows(run.scores), "summaries": rows(run.summaries), "facts": rows(run.facts)}
+
+
+def _one_document(run: Run, index: dict[str, Any], document_id: str) -> dict[str, Any]:
+    """:func:`evalkit.report.html.document_data` of one document: the report's reading of a run cut to its rows."""
+    def cut(frame: Any, name: str) -> Any:
+        return frame.iloc[index[name].get(document_id, [])]
+
+    part = Run(run.run_dir, run.manifest, cut(run.scores, "scores"), cut(run.summaries, "summaries"),
+               cut(run.facts, "facts"))
+    return document_data(part, index["names"])
+
+
 def document_page(context: ViewContext, run_id: str, document_id: str) -> tuple[str, str]:
     """The source article, every system's summary side by side with unsupported entities marked, every score."""
     run = context.runs.run(run_id)
-    docs = context.runs.memo("documents", (run_id,), lambda: _documents(run))
-    if document_id not in docs["by_id"]:
+    index = context.runs.memo("by-document", (run_id,), lambda: _by_document(run))
+    if document_id not in index["position"]:
         raise LookupError(f"run {run_id} has no document {document_id!r}; its documents are listed on the run page")
-    target, entries = docs["by_id"][document_id]
-    order = docs["order"]
-    at = order.index(document_id)
+    docs = _one_document(run, index, document_id)
+    target, entries = docs["documents"][0][1], docs["documents"][0][2]
+    order = index["order"]
+    at = index["position"][document_id]
     step = "".join(f" <a href=\"{href('run', run_id, 'doc', order[i])}\">{label}</a>"
                    for i, label in ((at - 1, "‹ previous"), (at + 1, "next ›")) if 0 <= i < len(order))
     source = run.source(document_id)
     article = (f"<div class=\"source\" id=\"source\">{esc(source)}</div>" if source is not None else
                f"<p class=\"note\" id=\"source\">{esc(NOT_RECORDED)}</p>")
     references = "".join(f"<blockquote class=\"reference\">{esc(r)}</blockquote>" for r in run.references(document_id))
-    measures = [run.measure(n) for n in docs["values"]]
+    measures = [run.measure(n) for n in index["names"]]  # every value; one undefined here shows n/a
     boxes = []
     for system, entry in zip(docs["systems"], entries):
         if entry is None:
             boxes.append(f"<div class=\"summary\" data-system=\"{esc(system)}\"><h4>{esc(system)}</h4>"
                          "<p class=\"error\">(no summary in this run)</p></div>")
             continue
-        text, error, scores, entities, numbers, cut = entry
+        text, error, values, entities, numbers, cut = entry
+        scores = [dict(zip(docs["values"], values)).get(n) for n in index["names"]]
         badge = f"<span class=\"badge cut\">{esc(cut)}</span>" if cut else ""
         failed = f"<p class=\"error\">failed: {esc(error)}</p>" if error else ""
         notes = "".join(f"<p class=\"scores\">{label}: {esc('; '.join(items))}</p>"
@@ -240,10 +264,14 @@ def _direction(change: float, measure: Measure) -> str:
     return "better" if (change > 0) == measure.higher_is_better else "worse"
 
 
-def diff_page(context: ViewContext, a: str, b: str, metric: str | None = None) -> tuple[str, str]:
-    """Run B against run A: the change per system and value with its significance, what moved, what changed text."""
+def diff_page(context: ViewContext, a: str, b: str, metric: str | None = None,
+              every_value: bool = False) -> tuple[str, str]:
+    """Run B against run A: the change per system and value with its significance, what moved, what changed text.
+    The headline values are tested; every value with ``every_value`` (``?values=all``: slower on large runs)."""
     run_a, run_b = context.runs.run(a), context.runs.run(b)
-    diff: RunDiff = context.runs.memo("diff", (a, b), lambda: run_diff(run_a, run_b))
+    headline_of_b = [n for n, m in run_b.measures().items() if m.headline]
+    diff: RunDiff = context.runs.memo("diff-all" if every_value else "diff", (a, b), lambda: run_diff(
+        run_a, run_b, values=None if every_value else headline_of_b))
     title = f"{b} against {a}"
     links = (f"<p class=\"meta\">A = <a href=\"{href('run', a)}\">{esc(a)}</a> (baseline), "
              f"B = <a href=\"{href('run', b)}\">{esc(b)}</a>.</p>")
@@ -258,11 +286,16 @@ def diff_page(context: ViewContext, a: str, b: str, metric: str | None = None) -
     others = [m for m in diff.metrics if m not in headline]
     by_key = {(c.system, c.metric): c for c in diff.changes}
     tables = _change_table(diff, run_b, headline, by_key, "Headline values", "changes")
-    if others:
-        tables += ("<details><summary>Every other value</summary>"
+    if others and every_value:
+        tables += ("<details open><summary>Every other value</summary>"
                    + _change_table(diff, run_b, others, by_key, "Other values", "changes-other") + "</details>")
+    elif others:
+        tables += (f"<p><a id=\"every-value\" href=\"{href('diff', a, b)}?values=all\">Test every other value too</a> "
+                   f"({len(others)} more values × {len(diff.systems)} systems; slower on large runs).</p>")
     chosen = metric if metric in diff.metrics else (headline or list(diff.metrics) or [None])[0]
-    picks = " · ".join(f"<a href=\"{href('diff', a, b)}?metric={esc(m)}\">{esc(m)}</a>" if m != chosen
+    more = "&amp;values=all" if every_value else ""
+    picks = " · ".join(f"<a href=\"{href('diff', a, b)}?metric={esc(quote(m, safe=''))}{more}\">{esc(m)}</a>"
+                       if m != chosen
                        else f"<b>{esc(m)}</b>" for m in (headline or diff.metrics))
     moved_rows = "".join(
         f"<tr><td><a href=\"{href('run', b, 'doc', m.document_id)}\">{esc(m.document_id)}</a></td><th>{esc(m.system)}</th>"
