@@ -33,6 +33,8 @@ HOSTILE = '<script>window.pwned=1</script><img src=x onerror="window.pwned=1">'
 INVENTED = "Zorbulon Quaxley"
 SYSTEM = "invented" + HOSTILE
 HOSTILE_ID = "hostile"
+WAIT_MS = 180_000
+"""How long a page may take to finish its tests in the background (it reloads itself meanwhile)."""
 
 
 def _documents() -> list[Document]:
@@ -149,6 +151,7 @@ def test_runs_page_lists_both_runs_and_picks_two(viewer, runs, page):
 def test_run_page_shows_the_table_and_charts(viewer, runs, page):
     _, a, _ = runs
     page.goto(f"{viewer.url}run/{a.run_id}")
+    page.wait_for_selector("#table table", timeout=WAIT_MS)  # the page reloads itself until its bootstraps are done
     table = page.locator("#table table")
     assert "Headline values" in table.locator("caption").inner_text()
     lead_mean = a.values().query("system == 'lead' and metric == 'rouge1_f'")["value"].mean()
@@ -163,6 +166,7 @@ def test_run_page_shows_the_table_and_charts(viewer, runs, page):
 def test_diff_shows_the_truncated_systems_drop_with_sign_and_significance(viewer, runs, page):
     _, a, b = runs
     page.goto(f"{viewer.url}diff/{a.run_id}/{b.run_id}")
+    page.wait_for_selector("#changes", timeout=WAIT_MS)
     values_a, values_b = a.values(), b.values()
 
     def mean(values, system):
@@ -182,6 +186,7 @@ def test_diff_shows_the_truncated_systems_drop_with_sign_and_significance(viewer
     assert moved.count() >= 1 and moved.first.locator("th").inner_text() == "lead"
     assert page.evaluate("window.pwned") is None
     page.locator("#every-value").click()  # the values that are not headline: tested on demand
+    page.wait_for_selector("#changes-other", timeout=WAIT_MS)
     recall = page.locator('#changes-other tr[data-system="lead"] td[data-metric="rouge1_r"]')
     assert recall.locator(".change").inner_text().startswith("−") and recall.locator(".sig").count() == 1
 
@@ -288,3 +293,42 @@ def test_runs_folder_missing_or_empty_is_one_line(tmp_path):
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 2 and len(lines) == 1, result.stderr
         assert lines[0].startswith("evalkit: error: ") and str(folder) in lines[0]
+
+
+def test_the_cache_keeps_a_value_until_the_runs_files_change_and_makes_slow_ones_in_the_background(runs):
+    import os
+    import threading
+
+    from evalkit.view.context import RunIndex
+
+    root, a, _ = runs
+    index, calls = RunIndex(root), []
+    assert index.memo("n", (a.run_id,), lambda: calls.append(1) or len(calls)) == 1
+    assert index.memo("n", (a.run_id,), lambda: calls.append(1) or len(calls)) == 1  # kept
+    scores = a.run_dir / "scores.csv"
+    later = scores.stat().st_mtime_ns + 5_000_000_000
+    os.utime(scores, ns=(later, later))  # the run was rewritten: made again
+    assert index.memo("n", (a.run_id,), lambda: calls.append(1) or len(calls)) == 2
+    release = threading.Event()
+    assert index.soon("slow", (a.run_id,), lambda: release.wait(30) and "done") is None  # started, not ready
+    assert index.soon("slow", (a.run_id,), lambda: "a second thread") is None  # still the first one
+    release.set()
+    for _ in range(300):
+        if (value := index.soon("slow", (a.run_id,), lambda: "again")) is not None:
+            break
+        threading.Event().wait(0.01)
+    assert value == "done"
+
+    def fail():
+        raise ValueError("no such value")
+
+    assert index.soon("bad", (a.run_id,), fail) is None
+    for _ in range(300):
+        try:
+            index.soon("bad", (a.run_id,), fail)
+        except ValueError as exc:
+            assert str(exc) == "no such value"
+            break
+        threading.Event().wait(0.01)
+    else:
+        raise AssertionError("the background error never reached a request")

@@ -53,6 +53,8 @@ class RunIndex:
         self.size = size
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = OrderedDict()
+        self._working: dict[tuple[Any, ...], threading.Thread] = {}
+        self._failed: dict[tuple[Any, ...], BaseException] = {}
 
     def folders(self) -> dict[str, Path]:
         """Run id -> run folder, for every run under the root (read anew: a run written meanwhile appears)."""
@@ -74,20 +76,57 @@ class RunIndex:
 
     def memo(self, name: str, run_ids: tuple[str, ...], make: Callable[[], T]) -> T:
         """``make()``, kept under ``(name, run_ids)`` until a file of one of those runs changes."""
-        stamp = tuple(run_stamp(self.folder(r)) for r in run_ids)
-        key = (name, run_ids)
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None and hit[0] == stamp:
-                self._cache.move_to_end(key)
-                return hit[1]
+        stamp, hit = self._lookup(name, run_ids)
+        if hit is not None:
+            return hit[0]
         value = make()  # outside the lock: a slow page does not hold up the others
+        self._keep((name, run_ids), stamp, value)
+        return value
+
+    def soon(self, name: str, run_ids: tuple[str, ...], make: Callable[[], T]) -> T | None:
+        """Like :meth:`memo`, but a value not kept yet is made in a background thread (one per key) and ``None``
+        is returned meanwhile; an exception ``make`` raised is raised on the next call (which then retries)."""
+        key = (name, run_ids)
+        stamp, hit = self._lookup(name, run_ids)
+        if hit is not None:
+            return hit[0]
+        with self._lock:
+            error = self._failed.pop(key, None)
+            if error is not None:
+                raise error
+            if key in self._working:
+                return None
+
+            def work() -> None:
+                try:
+                    self._keep(key, stamp, make())
+                except Exception as exc:  # noqa: BLE001 (shown to the next request)
+                    with self._lock:
+                        self._failed[key] = exc
+                finally:
+                    with self._lock:
+                        self._working.pop(key, None)
+
+            thread = threading.Thread(target=work, name=f"evalkit-view-{name}", daemon=True)
+            self._working[key] = thread
+        thread.start()
+        return None
+
+    def _lookup(self, name: str, run_ids: tuple[str, ...]) -> tuple[tuple[Any, ...], tuple[Any] | None]:
+        stamp = tuple(run_stamp(self.folder(r)) for r in run_ids)
+        with self._lock:
+            hit = self._cache.get((name, run_ids))
+            if hit is not None and hit[0] == stamp:
+                self._cache.move_to_end((name, run_ids))
+                return stamp, (hit[1],)
+        return stamp, None
+
+    def _keep(self, key: tuple[Any, ...], stamp: tuple[Any, ...], value: Any) -> None:
         with self._lock:
             self._cache[key] = (stamp, value)
             self._cache.move_to_end(key)
             while len(self._cache) > self.size:
                 self._cache.popitem(last=False)
-        return value
 
 
 @dataclass(frozen=True)

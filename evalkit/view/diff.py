@@ -112,19 +112,25 @@ def shared_documents(a: Run, b: Run) -> tuple[list[str], int, int]:
     return shared, len(ids_a) - len(shared), len(ids_b) - len(shared)
 
 
+def comparable_problem(a: Run, b: Run, shared: Sequence[str] | None = None) -> str | None:
+    """Why runs ``a`` and ``b`` cannot be compared, in one line (other metric settings or length target, or no
+    shared document), or ``None``. Cheap: no test is run."""
+    try:
+        check_comparable(a.manifest, b.manifest)
+    except SignatureMismatch as exc:
+        return str(exc)
+    if not (shared_documents(a, b)[0] if shared is None else shared):
+        return (f"runs {a.run_id} and {b.run_id} share no document (same id and text): they were made on other "
+                "data, so no change can be measured; compare runs made on the same data")
+    return None
+
+
 def run_diff(a: Run, b: Run, *, values: Sequence[str] | None = None, alpha: float = 0.05,
              n_resamples: int = N_RESAMPLES, seed: int = 0) -> RunDiff:
     """Compare run ``b`` with run ``a`` (the baseline): see the module docstring. ``values``: the values to test
     (default: every value both runs scored; a test on 1,000 documents takes about half a second)."""
     shared, only_a, only_b = shared_documents(a, b)
-    problem = None
-    try:
-        check_comparable(a.manifest, b.manifest)
-    except SignatureMismatch as exc:
-        problem = str(exc)
-    if problem is None and not shared:
-        problem = (f"runs {a.run_id} and {b.run_id} share no document (same id and text): they were made on other "
-                   "data, so no change can be measured; compare runs made on the same data")
+    problem = comparable_problem(a, b, shared)
     systems = [s for s in _systems(b) if s in set(_systems(a))]
     names_a = set(value_names(a))
     metrics = [m for m in value_names(b) if m in names_a]

@@ -43,10 +43,12 @@ def href(*parts: Any) -> str:
     return "/" + "/".join(quote(str(part), safe="") for part in parts)
 
 
-def page(title: str, body_html: str) -> str:
-    """A whole HTML document: ``title`` (plain text, escaped here) and ``body_html`` (already escaped HTML)."""
+def page(title: str, body_html: str, refresh: int | None = None) -> str:
+    """A whole HTML document: ``title`` (plain text, escaped here) and ``body_html`` (already escaped HTML);
+    ``refresh``: reload every so many seconds (a page whose numbers are still being computed)."""
+    reload = f"<meta http-equiv=\"refresh\" content=\"{int(refresh)}\">" if refresh else ""
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">{reload}"
             f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
             "<header class=\"top\"><a class=\"home\" href=\"/\">evalkit view</a><a href=\"/\">runs</a></header>"
             f"<h1>{esc(title)}</h1>{body_html}</body></html>\n")

@@ -24,9 +24,11 @@ from evalkit.report.summary import run_summary, value_names
 from evalkit.report.tables import headline_metrics, json_number
 from evalkit.run.record import Run
 from evalkit.view.context import RunNotFound, ViewContext
-from evalkit.view.diff import RunDiff, run_diff
+from evalkit.view.diff import RunDiff, comparable_problem, run_diff
 from evalkit.view.layout import esc, href, page
 
+REFRESH = 3
+"""Seconds between reloads of a page whose numbers are still being computed in the background."""
 NOT_RECORDED = ("This run did not record its sources; re-run it with this version of evalkit (or later) to see "
                 "the article here.")
 
@@ -39,12 +41,12 @@ def routes(context: ViewContext) -> list[Any]:
     def html(make):
         def endpoint(request):
             try:
-                title, body = make(**request.path_params, query=request.query_params)
+                title, body, *refresh = make(**request.path_params, query=request.query_params)
             except RunNotFound as exc:
                 return HTMLResponse(page("Not found", f"<p class=\"note\">{esc(exc)}</p>"), status_code=404)
             except LookupError as exc:  # a document the run does not have
                 return HTMLResponse(page("Not found", f"<p class=\"note\">{esc(exc.args[0])}</p>"), status_code=404)
-            return HTMLResponse(page(title, body))
+            return HTMLResponse(page(title, body, *refresh))
         return endpoint
 
     def compare(request):
@@ -129,7 +131,12 @@ def _documents(run: Run) -> dict[str, Any]:
 def run_page(context: ViewContext, run_id: str) -> tuple[str, str]:
     """A run as the HTML report shows it, and a link to each document's page."""
     run = context.runs.run(run_id)
-    sections = context.runs.memo("sections", (run_id,), lambda: _run_sections(run))
+    sections = context.runs.soon("sections", (run_id,), lambda: _run_sections(run))
+    refresh = () if sections is not None else (REFRESH,)
+    if sections is None:
+        sections = (f"<p class=\"note\" id=\"computing\">Computing the ranking and charts (bootstrap intervals and "
+                    f"paired tests over {run.manifest.data.n_documents or 'the'} documents); this page reloads every "
+                    f"{REFRESH} s until they are ready, and keeps them until the run's files change.</p>")
     docs = context.runs.memo("documents", (run_id,), lambda: _documents(run))
     items = []
     for document_id in docs["order"]:
@@ -148,7 +155,7 @@ def run_page(context: ViewContext, run_id: str) -> tuple[str, str]:
             "</nav>" + sections +
             "<section id=\"documents\"><h2>Documents</h2><p>⚑ = entities or numbers in a summary that the source "
             f"does not support.</p>{sources}<ol class=\"doclinks\">{''.join(items)}</ol></section>")
-    return f"Run {run_id}", body
+    return (f"Run {run_id}", body, *refresh)
 
 
 # -- one document ----------------------------------------------------------------------------------
@@ -269,14 +276,19 @@ def diff_page(context: ViewContext, a: str, b: str, metric: str | None = None,
     """Run B against run A: the change per system and value with its significance, what moved, what changed text.
     The headline values are tested; every value with ``every_value`` (``?values=all``: slower on large runs)."""
     run_a, run_b = context.runs.run(a), context.runs.run(b)
-    headline_of_b = [n for n, m in run_b.measures().items() if m.headline]
-    diff: RunDiff = context.runs.memo("diff-all" if every_value else "diff", (a, b), lambda: run_diff(
-        run_a, run_b, values=None if every_value else headline_of_b))
     title = f"{b} against {a}"
     links = (f"<p class=\"meta\">A = <a href=\"{href('run', a)}\">{esc(a)}</a> (baseline), "
              f"B = <a href=\"{href('run', b)}\">{esc(b)}</a>.</p>")
-    if diff.problem:
-        return title, links + f"<p class=\"note\" id=\"problem\">Not comparable: {esc(diff.problem)}</p>"
+    problem = context.runs.memo("comparable", (a, b), lambda: comparable_problem(run_a, run_b))
+    if problem:
+        return title, links + f"<p class=\"note\" id=\"problem\">Not comparable: {esc(problem)}</p>"
+    headline_of_b = [n for n, m in run_b.measures().items() if m.headline]
+    diff: RunDiff | None = context.runs.soon("diff-all" if every_value else "diff", (a, b), lambda: run_diff(
+        run_a, run_b, values=None if every_value else headline_of_b))
+    if diff is None:
+        return (title, links + "<p class=\"note\" id=\"computing\">Testing every system's change (paired permutation "
+                f"tests on the documents both runs share); this page reloads every {REFRESH} s until they are "
+                "ready.</p>", REFRESH)
     scope = (f"<p>Compared on the {len(diff.shared)} documents both runs share (same id and text)"
              + (f"; {diff.only_a} only in A and {diff.only_b} only in B are left out" if diff.only_a or diff.only_b
                 else "") + ". Change = B − A (fractions in percentage points); <span class=\"sig\">significant</span> "
