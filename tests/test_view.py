@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -271,6 +272,24 @@ def test_two_viewers_on_one_store_both_serve(runs):
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "evalkit.cli", "view", *args], capture_output=True, text=True,
                           timeout=120)
+
+
+def test_the_command_prints_its_url_and_serves_until_stopped(runs):
+    from evalkit.view.server import free_port
+
+    root, a, _ = runs
+    port = free_port(start=20000)
+    process = subprocess.Popen([sys.executable, "-m", "evalkit.cli", "view", str(root), "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("evalkit view: serving ") and f"http://127.0.0.1:{port}/" in line, line
+        status, html = _fetch(f"http://127.0.0.1:{port}/")
+        assert status == 200 and a.run_id in html
+    finally:
+        process.send_signal(signal.SIGINT)  # Ctrl-C
+        assert process.wait(timeout=30) == 0
+    assert process.stderr.read().strip() == "evalkit view: stopped"
 
 
 def test_a_port_in_use_is_one_line_naming_a_free_port(runs):
