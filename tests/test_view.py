@@ -269,6 +269,24 @@ def test_two_viewers_on_one_store_both_serve(runs):
     assert not first.running and not second.running
 
 
+def test_another_sites_host_name_gets_no_page_and_a_broken_run_does_not_hide_the_others(viewer, runs):
+    root, a, b = runs
+    request = urllib.request.Request(viewer.url, headers={"Host": "attacker.example"})  # DNS rebinding
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 400
+    broken = root / "broken-run"
+    broken.mkdir()
+    (broken / "manifest.json").write_text("{not json", encoding="utf-8")
+    try:
+        status, html = _fetch(viewer.url)
+        assert status == 200 and a.run_id in html and b.run_id in html
+        row = html.split('<tr class="broken">', 1)[1].split("</tr>", 1)[0]
+        assert "broken-run" in row and "cannot be read" in row
+    finally:
+        shutil.rmtree(broken)
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "evalkit.cli", "view", *args], capture_output=True, text=True,
                           timeout=120)

@@ -28,7 +28,7 @@ def add_commands(subparsers: Any) -> None:
 
 
 def cmd_view(args: Any) -> int:
-    server = make_server(args.runs, args.store)
+    server = make_server(args.runs, args.store, args.host)
     sock = bind(args.host, args.port)
     url = url_of(sock, args.host)
     print(f"evalkit view: serving {args.runs} at {url} (Ctrl-C to stop)", flush=True)

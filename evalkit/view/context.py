@@ -24,7 +24,9 @@ T = TypeVar("T")
 
 _RUN_FILES = ("manifest.json", "scores.csv", "summaries.jsonl", FACTS_FILE, SOURCES_FILE)
 CACHE_SIZE = 64
-"""Most cached items (loaded runs, rendered sections, diffs) held at once; the least recently used goes first."""
+"""Most large cached items (loaded runs, rendered sections, diffs) held at once; the least recently used goes first."""
+SMALL_CACHE_SIZE = 4096
+"""Most small cached items (a run's line on the runs page) held at once."""
 
 
 class RunNotFound(KeyError):
@@ -48,11 +50,13 @@ def run_stamp(folder: Path) -> tuple[int, ...]:
 class RunIndex:
     """The runs under one folder, by id, and a small cache of what pages computed from them (thread-safe)."""
 
-    def __init__(self, root: Path, size: int = CACHE_SIZE) -> None:
+    def __init__(self, root: Path, size: int = CACHE_SIZE, small_size: int = SMALL_CACHE_SIZE) -> None:
         self.root = root
         self.size = size
+        self.small_size = small_size
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = OrderedDict()
+        self._small: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = OrderedDict()
         self._working: dict[tuple[Any, ...], threading.Thread] = {}
         self._failed: dict[tuple[Any, ...], BaseException] = {}
 
@@ -74,13 +78,19 @@ class RunIndex:
         folder = self.folder(run_id)
         return self.memo("run", (run_id,), lambda: Run.load(folder))
 
-    def memo(self, name: str, run_ids: tuple[str, ...], make: Callable[[], T]) -> T:
-        """``make()``, kept under ``(name, run_ids)`` until a file of one of those runs changes."""
-        stamp, hit = self._lookup(name, run_ids)
+    def loaded(self, run_id: str) -> Run:
+        """Run ``run_id``: the one kept if it is, else read anew without keeping it (for one-off reads)."""
+        stamp, hit = self._lookup("run", (run_id,))
+        return hit[0] if hit is not None else Run.load(self.folder(run_id))
+
+    def memo(self, name: str, run_ids: tuple[str, ...], make: Callable[[], T], *, small: bool = False) -> T:
+        """``make()``, kept under ``(name, run_ids)`` until a file of one of those runs changes; ``small``: a small
+        value, kept apart from the large ones so that listing many runs does not push loaded runs out."""
+        stamp, hit = self._lookup(name, run_ids, small)
         if hit is not None:
             return hit[0]
         value = make()  # outside the lock: a slow page does not hold up the others
-        self._keep((name, run_ids), stamp, value)
+        self._keep((name, run_ids), stamp, value, small)
         return value
 
     def soon(self, name: str, run_ids: tuple[str, ...], make: Callable[[], T]) -> T | None:
@@ -112,21 +122,28 @@ class RunIndex:
         thread.start()
         return None
 
-    def _lookup(self, name: str, run_ids: tuple[str, ...]) -> tuple[tuple[Any, ...], tuple[Any] | None]:
-        stamp = tuple(run_stamp(self.folder(r)) for r in run_ids)
+    def _lookup(self, name: str, run_ids: tuple[str, ...],
+                small: bool = False) -> tuple[tuple[Any, ...], tuple[Any] | None]:
+        folders = self.folders()
+        for run_id in run_ids:
+            if run_id not in folders:
+                self.folder(run_id)  # raises RunNotFound with its did-you-mean
+        stamp = tuple(run_stamp(folders[r]) for r in run_ids)
+        cache = self._small if small else self._cache
         with self._lock:
-            hit = self._cache.get((name, run_ids))
+            hit = cache.get((name, run_ids))
             if hit is not None and hit[0] == stamp:
-                self._cache.move_to_end((name, run_ids))
+                cache.move_to_end((name, run_ids))
                 return stamp, (hit[1],)
         return stamp, None
 
-    def _keep(self, key: tuple[Any, ...], stamp: tuple[Any, ...], value: Any) -> None:
+    def _keep(self, key: tuple[Any, ...], stamp: tuple[Any, ...], value: Any, small: bool = False) -> None:
+        cache, size = (self._small, self.small_size) if small else (self._cache, self.size)
         with self._lock:
-            self._cache[key] = (stamp, value)
-            self._cache.move_to_end(key)
-            while len(self._cache) > self.size:
-                self._cache.popitem(last=False)
+            cache[key] = (stamp, value)
+            cache.move_to_end(key)
+            while len(cache) > size:
+                cache.popitem(last=False)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ Pages are rendered on the server; every text from a run goes through :func:`eval
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -68,33 +69,60 @@ def routes(context: ViewContext) -> list[Any]:
 
 # -- runs ------------------------------------------------------------------------------------------
 
-def _headline_means(run: Run) -> tuple[list[str], Any]:
-    names = headline_metrics(run)
-    return names, (run.table(names) if names else None)
+@dataclass(frozen=True)
+class RunLine:
+    """One run as the runs page lists it."""
+
+    run_id: str
+    created: str
+    """The manifest's ``created`` (``?`` when unknown)."""
+    data: str
+    """The data's path or dataset name."""
+    documents: int
+    systems: tuple[str, ...]
+    means: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+    """Up to three headline values: (value name, ((system, formatted mean), ...))."""
+    problem: str | None = None
+    """Why the run could not be read (one line), or ``None``."""
+
+
+def run_line(run: Run) -> RunLine:
+    """A run's line on the runs page (means of its first three headline values)."""
+    names = headline_metrics(run)[:3]
+    table = run.table(names) if names else None
+    spec = run.manifest.data.spec or {}
+    means = tuple((name, tuple((str(system), run.measure(name).format(json_number(table.loc[system, name])))
+                               for system in table.index)) for name in names)
+    return RunLine(run.run_id, run.manifest.created or "?", str(spec.get("path") or spec.get("dataset") or "?"),
+                   int(run.manifest.data.n_documents or run.summaries["document_id"].nunique()),
+                   tuple(run.manifest.system_order() or sorted(set(map(str, run.summaries["system"])))), means)
+
+
+def _line(context: ViewContext, run_id: str) -> RunLine:
+    try:
+        return context.runs.memo("line", (run_id,), lambda: run_line(context.runs.loaded(run_id)), small=True)
+    except Exception as exc:  # noqa: BLE001 (one unreadable run does not hide the others)
+        return RunLine(run_id, "?", "?", 0, (), (), " ".join(str(exc).split()) or type(exc).__name__)
 
 
 def runs_page(context: ViewContext) -> tuple[str, str]:
     """Every run under the folder, newest first, and the form that picks two of them to compare."""
-    index = context.runs
-    runs = [index.run(run_id) for run_id in index.folders()]
-    runs.sort(key=lambda r: (r.manifest.created or "", r.run_id), reverse=True)
+    runs = sorted((_line(context, run_id) for run_id in context.runs.folders()),
+                  key=lambda r: (r.created, r.run_id), reverse=True)
     rows = []
     for run in runs:
-        names, table = index.memo("means", (run.run_id,), lambda run=run: _headline_means(run))
-        spec = run.manifest.data.spec or {}
-        data = spec.get("path") or spec.get("dataset") or spec.get("name") or "?"
-        values = []
-        for name in names[:3]:
-            measure = run.measure(name)
-            cells = " · ".join(f"{esc(system)} {esc(measure.format(json_number(table.loc[system, name])))}"
-                               for system in table.index)
-            values.append(f"<div><code>{esc(name)}</code>: {cells}</div>")
+        if run.problem:
+            rows.append(f"<tr class=\"broken\"><th>{esc(run.run_id)}</th><td colspan=\"5\" class=\"error\">"
+                        f"cannot be read: {esc(run.problem)}</td></tr>")
+            continue
+        values = "".join(f"<div><code>{esc(name)}</code>: "
+                         + " · ".join(f"{esc(system)} {esc(mean)}" for system, mean in cells) + "</div>"
+                         for name, cells in run.means)
         rows.append(
             f"<tr><th><a href=\"{href('run', run.run_id)}\">{esc(run.run_id)}</a></th>"
-            f"<td>{esc(run.manifest.created or '?')}</td><td>{esc(data)}</td>"
-            f"<td class=\"num\">{esc(run.manifest.data.n_documents or len(set(run.summaries['document_id'])))}</td>"
-            f"<td>{esc(', '.join(run.manifest.system_order() or sorted(set(run.summaries['system']))))}</td>"
-            f"<td>{''.join(values) or '–'}</td></tr>")
+            f"<td>{esc(run.created)}</td><td>{esc(run.data)}</td><td class=\"num\">{run.documents}</td>"
+            f"<td>{esc(', '.join(run.systems))}</td><td>{values or '–'}</td></tr>")
+    runs = [r for r in runs if not r.problem]
     options = "".join(f"<option value=\"{esc(r.run_id)}\">{esc(r.run_id)}</option>" for r in runs)
     first = runs[1].run_id if len(runs) > 1 else (runs[0].run_id if runs else "")
     latest = runs[0].run_id if runs else ""
@@ -103,7 +131,7 @@ def runs_page(context: ViewContext) -> tuple[str, str]:
             f"<select name=\"b\" id=\"pick-b\">{_selected(options, latest)}</select> "
             "<button type=\"submit\">show B − A</button></form>") if len(runs) > 1 else \
         "<p>Two runs are needed to compare them.</p>"
-    body = (f"<p class=\"meta\">{len(runs)} run(s) under <code>{esc(context.root)}</code>, newest first.</p>{form}"
+    body = (f"<p class=\"meta\">{len(rows)} run(s) under <code>{esc(context.root)}</code>, newest first.</p>{form}"
             "<table id=\"runs\"><thead><tr><th>run</th><th>created</th><th>data</th><th>documents</th><th>systems</th>"
             f"<th>headline means</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
     return "Runs", body

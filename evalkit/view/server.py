@@ -18,6 +18,7 @@ from typing import Any
 
 from evalkit.core.errors import ConfigError
 from evalkit.report.history import find_runs
+from evalkit.view.app import LOCAL_HOSTS, create_app
 
 log = logging.getLogger(__name__)
 
@@ -112,15 +113,24 @@ class Viewer:
         return IFrame(self.url, width=width, height=height)
 
 
-def make_server(root: str | Path, store: str | Path | None = None) -> Any:
-    """A uvicorn server of the viewer app for the runs under ``root`` (not started)."""
+def allowed_hosts(host: str) -> list[str] | None:
+    """The ``Host`` names a viewer listening on ``host`` answers to: this machine's names, and ``host`` itself;
+    ``None`` (any) for a wildcard address (0.0.0.0, ::), where the user chose to serve other machines."""
+    if host in ("0.0.0.0", "::", ""):
+        return None
+    return list(dict.fromkeys([*LOCAL_HOSTS, host.strip("[]"), f"[{host.strip('[]')}]" if ":" in host else host,
+                               "[::1]"]))
+
+
+def make_server(root: str | Path, store: str | Path | None = None, host: str = DEFAULT_HOST) -> Any:
+    """A uvicorn server of the viewer app for the runs under ``root`` (not started), answering as ``host``."""
     _require()
     import uvicorn
 
-    from evalkit.view.app import create_app
 
     find_runs([Path(root)])  # RUNS missing or holding no run: one clear error before anything listens
-    config = uvicorn.Config(create_app(Path(root), store=store), log_level="warning", lifespan="off")
+    app = create_app(Path(root), store=store, allowed_hosts=allowed_hosts(host))
+    config = uvicorn.Config(app, log_level="warning", lifespan="off")
     return uvicorn.Server(config)
 
 
@@ -129,7 +139,7 @@ def serve(root: str | Path, *, store: str | Path | None = None, host: str = DEFA
     """Serve the runs under ``root``: in a thread (``background=True``, returns a :class:`Viewer` once it
     answers) or in this thread until interrupted (returns ``None``). ``port=0`` picks a free port."""
     root = Path(root)
-    server = make_server(root, store)
+    server = make_server(root, store, host)
     sock = bind(host, port)
     url = url_of(sock, host)
     if not background:
