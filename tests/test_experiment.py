@@ -136,7 +136,8 @@ def test_manifest_records_how_the_run_was_made(tiny_jsonl, tmp_path):
 
 def test_run_directory_round_trips(tiny_jsonl, tmp_path):
     run = Experiment.from_dict(config(tiny_jsonl, tmp_path / "runs")).run()
-    assert {p.name for p in run.run_dir.iterdir()} == {"scores.csv", "summaries.jsonl", "facts.jsonl", "manifest.json"}
+    assert {p.name for p in run.run_dir.iterdir()} == {"scores.csv", "summaries.jsonl", "facts.jsonl", "manifest.json",
+                                                     "sources.jsonl"}
     loaded = Run.load(run.run_dir)
     latest = Run.load(tmp_path / "runs")  # the folder itself means its latest run
     assert latest.run_dir == run.run_dir
