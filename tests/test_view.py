@@ -118,6 +118,14 @@ def test_highlight_escapes_and_marks_by_hand():
         '<mark class="unsupported" title="not supported by the source">Ana Ruiz</mark>')
 
 
+def test_word_diff_marks_removed_and_added_words_by_hand():
+    from evalkit.view.pages import word_diff
+
+    assert word_diff("The <b> council met today.", "The <b> council voted today.") == (
+        "The &lt;b&gt; council <del>met</del> today.", "The &lt;b&gt; council <ins>voted</ins> today.")
+    assert word_diff("same", "same") == ("same", "same")
+
+
 def test_runs_record_their_sources(runs, tmp_path):
     _, a, _ = runs
     docs = {d.id: d for d in _documents()}
@@ -186,6 +194,14 @@ def test_diff_shows_the_truncated_systems_drop_with_sign_and_significance(viewer
     moved = page.locator("#moved tbody tr")
     assert moved.count() >= 1 and moved.first.locator("th").inner_text() == "lead"
     assert page.evaluate("window.pwned") is None
+    page.locator("#text-changed ol a").first.click()  # one document in both runs
+    pair = page.locator('.pair[data-system="lead"]')
+    assert "text changed" in pair.locator("h4").inner_text() and pair.locator('[data-run="a"] del').count() >= 1
+    assert pair.locator('[data-run="b"] ins').count() == 0  # B's lead is A's first four words: nothing added
+    kept = page.locator('.pair[data-system="textrank"]')
+    assert "same text" in kept.locator("h4").inner_text() and kept.locator("del, ins").count() == 0
+    assert page.evaluate("window.pwned") is None
+    page.go_back()
     page.locator("#every-value").click()  # the values that are not headline: tested on demand
     page.wait_for_selector("#changes-other", timeout=WAIT_MS)
     recall = page.locator('#changes-other tr[data-system="lead"] td[data-metric="rouge1_r"]')
@@ -226,7 +242,7 @@ def test_document_page_shows_the_source_and_marks_the_unsupported_entity(viewer,
 def test_hostile_article_and_summary_are_shown_as_text(viewer, runs, page):
     _, a, b = runs
     for url in (f"run/{a.run_id}/doc/{HOSTILE_ID}", f"run/{b.run_id}/doc/{HOSTILE_ID}", f"run/{a.run_id}", "",
-                f"diff/{a.run_id}/{b.run_id}"):
+                f"diff/{a.run_id}/{b.run_id}", f"diff/{a.run_id}/{b.run_id}/doc/{HOSTILE_ID}"):
         page.goto(viewer.url + url)
         page.wait_for_load_state("load")
         assert page.evaluate("window.pwned") is None, url
@@ -304,6 +320,7 @@ def test_the_command_prints_its_url_and_serves_until_stopped(runs):
         assert line.startswith("evalkit view: serving ") and f"http://127.0.0.1:{port}/" in line, line
         status, html = _fetch(f"http://127.0.0.1:{port}/")
         assert status == 200 and a.run_id in html
+        assert _fetch(f"http://127.0.0.1:{port}/run/{a.run_id}")[0] == 200  # its ranking: made in the background
     finally:
         process.send_signal(signal.SIGINT)  # Ctrl-C
         assert process.wait(timeout=30) == 0

@@ -6,12 +6,13 @@ Serves :func:`evalkit.view.app.create_app` with uvicorn in the foreground until 
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import webbrowser
 from typing import Any
 
-from evalkit.view.server import DEFAULT_HOST, DEFAULT_PORT, bind, make_server, url_of
+from evalkit.view.server import DEFAULT_HOST, DEFAULT_PORT, bind, context_of, make_server, url_of
 
 
 def add_commands(subparsers: Any) -> None:
@@ -39,4 +40,8 @@ def cmd_view(args: Any) -> int:
     except KeyboardInterrupt:
         pass
     print("evalkit view: stopped", file=sys.stderr)
+    if context_of(server).runs.busy():  # a page still computing: nothing to keep, and an exit under a numerical
+        sys.stdout.flush()              # library's running thread can abort; every request was answered by now
+        sys.stderr.flush()
+        os._exit(0)
     return 0

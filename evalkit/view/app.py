@@ -13,7 +13,6 @@ from typing import Any
 
 from evalkit.view.context import ViewContext
 
-
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 """The names a viewer bound to this machine answers to (``evalkit.view.serve`` passes them as ``allowed_hosts``)."""
 
@@ -34,4 +33,6 @@ def create_app(root: str | Path, *, store: str | Path | None = None,
     root = Path(root)
     context = ViewContext(root=root, store=Path(store) if store else root / "store.sqlite")
     middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))] if allowed_hosts else []
-    return Starlette(routes=[*pages.routes(context), *annotate.routes(context)], middleware=middleware)
+    app = Starlette(routes=[*pages.routes(context), *annotate.routes(context)], middleware=middleware)
+    app.state.context = context  # the server waits for its background work on stopping
+    return app

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,7 +81,7 @@ class RunIndex:
 
     def loaded(self, run_id: str) -> Run:
         """Run ``run_id``: the one kept if it is, else read anew without keeping it (for one-off reads)."""
-        stamp, hit = self._lookup("run", (run_id,))
+        _, hit = self._lookup("run", (run_id,))
         return hit[0] if hit is not None else Run.load(self.folder(run_id))
 
     def memo(self, name: str, run_ids: tuple[str, ...], make: Callable[[], T], *, small: bool = False) -> T:
@@ -121,6 +122,24 @@ class RunIndex:
             self._working[key] = thread
         thread.start()
         return None
+
+    def busy(self) -> bool:
+        """Whether a value is still being made in the background."""
+        with self._lock:
+            return any(thread.is_alive() for thread in self._working.values())
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until no value is being made in the background (at most ``timeout`` seconds); ``True`` when none is."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                threads = list(self._working.values())
+            if not threads:
+                return True
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return not self.busy()
+            threads[0].join(left)
 
     def _lookup(self, name: str, run_ids: tuple[str, ...],
                 small: bool = False) -> tuple[tuple[Any, ...], tuple[Any] | None]:

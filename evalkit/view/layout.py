@@ -13,7 +13,9 @@ import html
 from typing import Any
 from urllib.parse import quote
 
-from evalkit.report.html import _CSS as _REPORT_CSS  # one style for the report and the viewer
+from evalkit.report.html import (
+    _CSS as _REPORT_CSS,  # one style for the report and the viewer
+)
 from evalkit.report.html import visible_bidi
 
 CSS = _REPORT_CSS + """
@@ -28,6 +30,8 @@ background:#2457a6;color:#fff}.ns{color:#8a96a3;font-size:.8em;margin-left:.4em}
 max-height:32em;overflow-y:auto}
 .side{display:grid;grid-template-columns:repeat(auto-fill,minmax(18em,1fr));gap:.8em}
 .side .summary{margin:0}
+del{background:#ffe3e3;color:#8b0000}ins{background:#dcf5e3;color:#0b5d1e;text-decoration:underline}
+.pair{border-top:1px solid #dde3ea;margin-top:1em}.pair .text{white-space:pre-wrap}.scores span{margin-right:1em}
 form.compare{margin:.6em 0}form.compare select{font:inherit;padding:.2em}
 """
 """The report's style sheet plus the viewer's own rules (signs, significance markers, side-by-side)."""

@@ -14,13 +14,15 @@ Pages are rendered on the server; every text from a run goes through :func:`eval
 
 from __future__ import annotations
 
+import difflib
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from evalkit.core.types import Measure
-from evalkit.report.html import cut_badge, document_data, report_sections
+from evalkit.report.html import document_data, report_sections
 from evalkit.report.summary import run_summary, value_names
 from evalkit.report.tables import headline_metrics, json_number
 from evalkit.run.record import Run
@@ -62,6 +64,8 @@ def routes(context: ViewContext) -> list[Any]:
         Route("/run/{run_id}", html(lambda run_id, query: run_page(context, run_id))),
         Route("/run/{run_id}/doc/{document_id:path}",
               html(lambda run_id, document_id, query: document_page(context, run_id, document_id))),
+        Route("/diff/{a}/{b}/doc/{document_id:path}",
+              html(lambda a, b, document_id, query: diff_document_page(context, a, b, document_id))),
         Route("/diff/{a}/{b}", html(lambda a, b, query: diff_page(context, a, b, query.get("metric"),
                                                                  every_value=query.get("values") == "all"))),
     ]
@@ -338,11 +342,12 @@ def diff_page(context: ViewContext, a: str, b: str, metric: str | None = None,
                        if m != chosen
                        else f"<b>{esc(m)}</b>" for m in (headline or diff.metrics))
     moved_rows = "".join(
-        f"<tr><td><a href=\"{href('run', b, 'doc', m.document_id)}\">{esc(m.document_id)}</a></td><th>{esc(m.system)}</th>"
+        f"<tr><td><a href=\"{href('diff', a, b, 'doc', m.document_id)}\">{esc(m.document_id)}</a></td><th>{esc(m.system)}</th>"
         f"<td class=\"num\">{esc(run_b.measure(chosen).format(m.a, 2))}</td>"
         f"<td class=\"num\">{esc(run_b.measure(chosen).format(m.b, 2))}</td>"
         f"<td class=\"num {_direction(m.diff, run_b.measure(chosen))}\">{esc(_signed(m.diff, run_b.measure(chosen)))}"
-        f"</td><td><a href=\"{href('run', a, 'doc', m.document_id)}\">in A</a></td></tr>"
+        f"</td><td><a href=\"{href('run', a, 'doc', m.document_id)}\">A</a> · "
+        f"<a href=\"{href('run', b, 'doc', m.document_id)}\">B</a></td></tr>"
         for m in (diff.moved(chosen) if chosen else []))
     moved = (f"<section id=\"moved\"><h2>Summaries whose score moved most</h2><p>Value: {picks}</p>"
              + (f"<table><thead><tr><th>document</th><th>system</th><th>A</th><th>B</th><th>B − A</th><th></th></tr>"
@@ -350,7 +355,7 @@ def diff_page(context: ViewContext, a: str, b: str, metric: str | None = None,
              + "</section>")
     counts = {s: sum(1 for _, sys in diff.text_changed if sys == s) for s in diff.systems}
     changed_list = "".join(
-        f"<li><a href=\"{href('run', b, 'doc', d)}\">{esc(d)}</a> · {esc(s)}</li>" for d, s in diff.text_changed[:50])
+        f"<li><a href=\"{href('diff', a, b, 'doc', d)}\">{esc(d)}</a> · {esc(s)}</li>" for d, s in diff.text_changed[:50])
     changed = ("<section id=\"text-changed\"><h2>Summaries whose text changed</h2><ul class=\"counts\">"
                + "".join(f"<li>{esc(s)}: {n} of {len(diff.shared)}</li>" for s, n in counts.items()) + "</ul>"
                + (f"<ol>{changed_list}</ol>" if changed_list else "<p>No summary text changed.</p>")
@@ -383,3 +388,82 @@ def _change_table(diff: RunDiff, run: Run, metrics: list[str], by_key: dict, cap
         rows.append(f"<tr data-system=\"{esc(system)}\"><th>{esc(system)}</th>{''.join(cells)}</tr>")
     return (f"<table id=\"{table_id}\"><caption>{esc(caption)}: change B − A</caption><thead><tr><th>system</th>"
             f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+def word_diff(old: str, new: str) -> tuple[str, str]:
+    """``old`` and ``new`` escaped, the words only ``old`` has in ``<del>`` and those only ``new`` has in ``<ins>``
+    (:class:`difflib.SequenceMatcher` over words and the spaces between them)."""
+    a, b = re.split(r"(\s+)", old), re.split(r"(\s+)", new)
+    left, right = [], []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        gone, came = esc("".join(a[i1:i2])), esc("".join(b[j1:j2]))
+        if op == "equal":
+            left.append(gone)
+            right.append(came)
+            continue
+        if gone:
+            left.append(f"<del>{gone}</del>")
+        if came:
+            right.append(f"<ins>{came}</ins>")
+    return "".join(left), "".join(right)
+
+
+def _shown(entry: list | None) -> str:
+    """A summary's text as a side-by-side shows it: its error for a failed one, nothing for a missing one."""
+    if entry is None:
+        return ""
+    return f"failed: {entry[1]}" if entry[1] else entry[0]
+
+
+def diff_document_page(context: ViewContext, a: str, b: str, document_id: str) -> tuple[str, str]:
+    """One document in two runs: per system, run A's and run B's summary side by side (words removed and added
+    marked) and each headline value in both with the change."""
+    run_a, run_b = context.runs.run(a), context.runs.run(b)
+    docs = []
+    for run in (run_a, run_b):
+        index = context.runs.memo("by-document", (run.run_id,), lambda run=run: _by_document(run))
+        docs.append(_one_document(run, index, document_id) if document_id in index["position"] else None)
+    if docs[0] is None and docs[1] is None:
+        raise LookupError(f"neither run {a} nor run {b} has document {document_id!r}")
+    source_a, source_b = run_a.source(document_id), run_b.source(document_id)
+    source = source_b if source_b is not None else source_a
+    same = "" if docs[0] and docs[1] and source_a == source_b else \
+        "<p class=\"note\">The two runs do not have this document with the same text: summaries may differ for that.</p>"
+    article = (f"<details><summary>Source article</summary><div class=\"source\" id=\"source\">{esc(source)}</div>"
+               "</details>" if source is not None else f"<p class=\"note\">{esc(NOT_RECORDED)}</p>")
+
+    def entries(data: dict[str, Any] | None) -> dict[str, tuple[list, dict[str, float | None]]]:
+        if data is None:
+            return {}
+        out = {}
+        for system, entry in zip(data["systems"], data["documents"][0][2]):
+            if entry is not None:
+                out[system] = (entry, dict(zip(data["values"], entry[2])))
+        return out
+
+    in_a, in_b = entries(docs[0]), entries(docs[1])
+    headline = [n for n, m in run_b.measures().items() if m.headline]
+    rows = []
+    for system in dict.fromkeys([*in_b, *in_a]):
+        (entry_a, scores_a), (entry_b, scores_b) = in_a.get(system, (None, {})), in_b.get(system, (None, {}))
+        text_a, text_b = _shown(entry_a), _shown(entry_b)
+        left, right = word_diff(text_a, text_b)
+        left = left if entry_a else "<p class=\"error\">(not in run A)</p>"
+        right = right if entry_b else "<p class=\"error\">(not in run B)</p>"
+        changes = []
+        for name in headline:
+            measure, va, vb = run_b.measure(name), scores_a.get(name), scores_b.get(name)
+            change = (vb - va) if va is not None and vb is not None else float("nan")
+            changes.append(f"<span>{esc(measure.label)}: {esc(measure.format(va, 2))} → {esc(measure.format(vb, 2))} "
+                           f"(<span class=\"change {_direction(change, measure)}\">{esc(_signed(change, measure))}</span>)"
+                           "</span>")
+        status = "same text" if entry_a and entry_b and text_a == text_b else "text changed"
+        rows.append(f"<div class=\"pair\" data-system=\"{esc(system)}\"><h4>{esc(system)} <small>({status})</small></h4>"
+                    f"<div class=\"side\"><div class=\"summary text\" data-run=\"a\">{left}</div>"
+                    f"<div class=\"summary text\" data-run=\"b\">{right}</div></div>"
+                    f"<p class=\"scores\">{''.join(changes)}</p></div>")
+    body = (f"<p class=\"meta\">A = <a href=\"{href('run', a, 'doc', document_id)}\">{esc(a)}</a>, "
+            f"B = <a href=\"{href('run', b, 'doc', document_id)}\">{esc(b)}</a>; back to "
+            f"<a href=\"{href('diff', a, b)}\">the two runs</a>. <del>Struck</del>: only in A's summary; "
+            f"<ins>underlined</ins>: only in B's.</p>{same}{article}{''.join(rows)}")
+    return f"Document {document_id}: {b} against {a}", body

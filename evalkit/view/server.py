@@ -52,6 +52,11 @@ def free_port(host: str = DEFAULT_HOST, start: int = DEFAULT_PORT, tries: int = 
     return None
 
 
+def context_of(server: Any) -> Any:
+    """The :class:`~evalkit.view.context.ViewContext` of a server :func:`make_server` made."""
+    return server.config.app.state.context
+
+
 def _family(host: str) -> int:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
@@ -94,10 +99,12 @@ class Viewer:
     _server: Any = field(repr=False)
     _thread: threading.Thread = field(repr=False)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop serving and wait for the thread (at most ``timeout`` seconds)."""
+    def stop(self, timeout: float = 120.0) -> None:
+        """Stop serving, and wait (at most ``timeout`` seconds) for the thread and for pages still being computed
+        in the background (numerical libraries can abort the interpreter when it exits under a running thread)."""
         self._server.should_exit = True
         self._thread.join(timeout)
+        context_of(self._server).runs.wait(timeout)
 
     @property
     def running(self) -> bool:
