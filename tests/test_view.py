@@ -299,6 +299,8 @@ def test_another_sites_host_name_gets_no_page_and_a_broken_run_does_not_hide_the
         assert status == 200 and a.run_id in html and b.run_id in html
         row = html.split('<tr class="broken">', 1)[1].split("</tr>", 1)[0]
         assert "broken-run" in row and "cannot be read" in row
+        status, html = _fetch(f"{viewer.url}run/broken-run")
+        assert status == 500 and html.count('id="error"') == 1 and "Traceback" not in html
     finally:
         shutil.rmtree(broken)
 

@@ -12,7 +12,14 @@ import threading
 import webbrowser
 from typing import Any
 
-from evalkit.view.server import DEFAULT_HOST, DEFAULT_PORT, bind, context_of, make_server, url_of
+from evalkit.view.server import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    bind,
+    context_of,
+    make_server,
+    url_of,
+)
 
 
 def add_commands(subparsers: Any) -> None:

@@ -15,6 +15,7 @@ Pages are rendered on the server; every text from a run goes through :func:`eval
 from __future__ import annotations
 
 import difflib
+import logging
 import math
 import re
 from dataclasses import dataclass
@@ -30,10 +31,19 @@ from evalkit.view.context import RunNotFound, ViewContext
 from evalkit.view.diff import RunDiff, comparable_problem, run_diff
 from evalkit.view.layout import esc, href, page
 
+log = logging.getLogger(__name__)
+
 REFRESH = 3
 """Seconds between reloads of a page whose numbers are still being computed in the background."""
 NOT_RECORDED = ("This run did not record its sources; re-run it with this version of evalkit (or later) to see "
                 "the article here.")
+
+
+class DocumentNotFound(LookupError):
+    """A document id that a run does not have."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 def routes(context: ViewContext) -> list[Any]:
@@ -45,10 +55,13 @@ def routes(context: ViewContext) -> list[Any]:
         def endpoint(request):
             try:
                 title, body, *refresh = make(**request.path_params, query=request.query_params)
-            except RunNotFound as exc:
+            except (RunNotFound, DocumentNotFound) as exc:
                 return HTMLResponse(page("Not found", f"<p class=\"note\">{esc(exc)}</p>"), status_code=404)
-            except LookupError as exc:  # a document the run does not have
-                return HTMLResponse(page("Not found", f"<p class=\"note\">{esc(exc.args[0])}</p>"), status_code=404)
+            except Exception as exc:  # noqa: BLE001 (an unreadable run: one line on the page, the traceback in the log)
+                log.exception("evalkit view: %s", request.url.path)
+                message = " ".join(str(exc).split()) or type(exc).__name__
+                return HTMLResponse(page("Cannot show this page", f"<p class=\"note\" id=\"error\">{esc(message)}</p>"),
+                                    status_code=500)
             return HTMLResponse(page(title, body, *refresh))
         return endpoint
 
@@ -243,7 +256,7 @@ def document_page(context: ViewContext, run_id: str, document_id: str) -> tuple[
     run = context.runs.run(run_id)
     index = context.runs.memo("by-document", (run_id,), lambda: _by_document(run))
     if document_id not in index["position"]:
-        raise LookupError(f"run {run_id} has no document {document_id!r}; its documents are listed on the run page")
+        raise DocumentNotFound(f"run {run_id} has no document {document_id!r}; its documents are listed on the run page")
     docs = _one_document(run, index, document_id)
     target, entries = docs["documents"][0][1], docs["documents"][0][2]
     order = index["order"]
@@ -424,7 +437,7 @@ def diff_document_page(context: ViewContext, a: str, b: str, document_id: str) -
         index = context.runs.memo("by-document", (run.run_id,), lambda run=run: _by_document(run))
         docs.append(_one_document(run, index, document_id) if document_id in index["position"] else None)
     if docs[0] is None and docs[1] is None:
-        raise LookupError(f"neither run {a} nor run {b} has document {document_id!r}")
+        raise DocumentNotFound(f"neither run {a} nor run {b} has document {document_id!r}")
     source_a, source_b = run_a.source(document_id), run_b.source(document_id)
     source = source_b if source_b is not None else source_a
     same = "" if docs[0] and docs[1] and source_a == source_b else \
