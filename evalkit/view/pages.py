@@ -6,6 +6,7 @@
   ranking with intervals, charts as PNG) and a link per document;
 - ``/diff/{a}/{b}``: :mod:`evalkit.view.diff`: per system and value the change B − A with its paired
   significance, the summaries whose scores moved most and those whose text changed;
+- ``/diff/{a}/{b}/doc/{document}``: one document in both runs, each system's two summaries side by side;
 - ``/run/{id}/doc/{document}``: the source article, every system's summary side by side with the
   entities and numbers the entity metric found unsupported marked (``<mark>``), and every score.
 
