@@ -148,8 +148,11 @@ def test_runs_page_lists_both_runs_and_picks_two(viewer, runs, page):
     page.goto(viewer.url)
     rows = page.locator("#runs tbody tr")
     assert rows.count() == 2
-    assert {rows.nth(i).locator("th a").inner_text() for i in range(2)} == {a.run_id, b.run_id}
+    assert [rows.nth(i).locator("th a").first.inner_text() for i in range(2)] == [b.run_id, a.run_id]  # newest first
     assert "lead, textrank" in page.locator("#runs").inner_text()
+    newest = page.locator("#runs tbody tr").first.locator("a.vs-previous")  # b is newer than a
+    assert newest.get_attribute("href") == f"/diff/{a.run_id}/{b.run_id}"
+    assert page.locator("#runs a.vs-previous").count() == 1
     page.select_option("#pick-a", a.run_id)
     page.select_option("#pick-b", b.run_id)
     page.locator("form.compare button").click()

@@ -102,6 +102,8 @@ class RunLine:
     """Up to three headline values: (value name, ((system, formatted mean), ...))."""
     problem: str | None = None
     """Why the run could not be read (one line), or ``None``."""
+    written: int = 0
+    """When its manifest was written (ns): orders runs made in the same second."""
 
 
 def run_line(run: Run) -> RunLine:
@@ -113,7 +115,8 @@ def run_line(run: Run) -> RunLine:
                                for system in table.index)) for name in names)
     return RunLine(run.run_id, run.manifest.created or "?", str(spec.get("path") or spec.get("dataset") or "?"),
                    int(run.manifest.data.n_documents or run.summaries["document_id"].nunique()),
-                   tuple(run.manifest.system_order() or sorted(set(map(str, run.summaries["system"])))), means)
+                   tuple(run.manifest.system_order() or sorted(set(map(str, run.summaries["system"])))), means,
+                   written=(run.run_dir / "manifest.json").stat().st_mtime_ns)
 
 
 def _line(context: ViewContext, run_id: str) -> RunLine:
@@ -126,8 +129,10 @@ def _line(context: ViewContext, run_id: str) -> RunLine:
 def runs_page(context: ViewContext) -> tuple[str, str]:
     """Every run under the folder, newest first, and the form that picks two of them to compare."""
     runs = sorted((_line(context, run_id) for run_id in context.runs.folders()),
-                  key=lambda r: (r.created, r.run_id), reverse=True)
+                  key=lambda r: (r.created, r.written, r.run_id), reverse=True)
     rows = []
+    readable = [r for r in runs if not r.problem]
+    previous = {newer.run_id: older.run_id for newer, older in zip(readable, readable[1:])}
     for run in runs:
         if run.problem:
             rows.append(f"<tr class=\"broken\"><th>{esc(run.run_id)}</th><td colspan=\"5\" class=\"error\">"
@@ -137,10 +142,12 @@ def runs_page(context: ViewContext) -> tuple[str, str]:
                          + " · ".join(f"{esc(system)} {esc(mean)}" for system, mean in cells) + "</div>"
                          for name, cells in run.means)
         rows.append(
-            f"<tr><th><a href=\"{href('run', run.run_id)}\">{esc(run.run_id)}</a></th>"
+            f"<tr><th><a href=\"{href('run', run.run_id)}\">{esc(run.run_id)}</a>"
+            + (f"<br><small><a class=\"vs-previous\" href=\"{href('diff', previous[run.run_id], run.run_id)}\">"
+               "against the run before</a></small>" if run.run_id in previous else "") + "</th>"
             f"<td>{esc(run.created)}</td><td>{esc(run.data)}</td><td class=\"num\">{run.documents}</td>"
             f"<td>{esc(', '.join(run.systems))}</td><td>{values or '–'}</td></tr>")
-    runs = [r for r in runs if not r.problem]
+    runs = readable
     options = "".join(f"<option value=\"{esc(r.run_id)}\">{esc(r.run_id)}</option>" for r in runs)
     first = runs[1].run_id if len(runs) > 1 else (runs[0].run_id if runs else "")
     latest = runs[0].run_id if runs else ""
