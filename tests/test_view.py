@@ -346,6 +346,12 @@ def test_a_port_in_use_is_one_line_naming_a_free_port(runs):
     assert "is free" in lines[0]
 
 
+def test_a_port_out_of_range_is_one_line(runs):
+    result = _cli(str(runs[0]), "--port", "99999")
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "evalkit: error: port 99999: a port is a whole number from 1 to 65535 (0: any free one); pass --port 8765"]
+
+
 def test_runs_folder_missing_or_empty_is_one_line(tmp_path):
     for folder in (tmp_path / "absent", tmp_path):
         result = _cli(str(folder), "--port", "0")

@@ -63,6 +63,8 @@ def _family(host: str) -> int:
 
 def bind(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> socket.socket:
     """A listening socket on ``host:port`` (``port=0``: any free port); :class:`PortInUse` when it is taken."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ConfigError(f"port {port!r}: a port is a whole number from 1 to 65535 (0: any free one); pass --port 8765")
     sock = socket.socket(_family(host), socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a listening port still refuses
     try:
