@@ -303,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     from evalkit.cli import merge
 
     merge.add_commands(sub)  # merge
+    from evalkit.cli import labels
+
+    labels.add_commands(sub)  # labels export, import, status
     return parser
 
 
