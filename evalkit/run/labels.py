@@ -408,3 +408,34 @@ class Study:
         names = data.get("annotators") or ()
         return cls(rubric, AssignmentConfig(data.get("k", 2), int(data.get("seed", 0)),
                                             tuple(str(n) for n in names)))
+
+
+def judge_columns(run: Run, rubric: HumanRubric) -> dict[str, str]:
+    """Rubric question -> the run's LLM-judge value that answers the same question (``judge_coherence`` for
+    ``coherence``: a judge criterion of the same name), for placing the judge among the annotators."""
+    out: dict[str, str] = {}
+    for entry in run.manifest.metrics.values():
+        if entry.kind != "llm-judge":
+            continue
+        for measure in entry.measures:
+            for q in rubric.rated:
+                if measure.name.endswith(f"_{q.name}") and q.name not in out:
+                    out[q.name] = measure.name
+    return out
+
+
+def judge_ratings(run: Run, rubric: HumanRubric) -> dict[str, list[tuple]]:
+    """Question -> ``[((document_id, system), judge value name, value)]`` for the questions a judge answered;
+    a yes/no question takes the judge's value as yes when it is at least half its scale."""
+    wide = run.wide()
+    out: dict[str, list[tuple]] = {}
+    for question, column in judge_columns(run, rubric).items():
+        q = rubric.question(question)
+        rows = []
+        for document_id, system, value in zip(wide["document_id"], wide["system"], wide[column]):
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            rows.append(((str(document_id), str(system)), column, 1.0 if q.kind == "yesno" and value >= 0.5
+                         else 0.0 if q.kind == "yesno" else float(value)))
+        out[question] = rows
+    return out
