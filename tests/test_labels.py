@@ -191,3 +191,61 @@ def test_labels_cli_export_import(tiny_documents, tmp_path):
             LabelStore(Store(tmp_path / "runs" / "store.sqlite")).all(), key=lambda lab: lab.key)
     out = cli("import", str(tmp_path / "missing.jsonl"), "--store", str(tmp_path / "new.sqlite"))
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_meta_eval_places_an_llm_judge_among_the_annotators(tiny_documents, tmp_path, capsys):
+    import pandas as pd
+
+    from evalkit.cli.main import main
+    from evalkit.report.agreement import Rating, alpha
+
+    run = make_run(tiny_documents, tmp_path / "runs")
+    rubric = load_human_rubric()
+    items = run_items(run)
+    # two people, and a judge that answered coherence exactly as ann did (its run rows written as a judge writes them)
+    ann = {(i.document_id, i.system): 1 + n % 5 for n, i in enumerate(items)}
+    bob = {key: min(5, value + (1 if n % 3 == 0 else 0)) for n, (key, value) in enumerate(ann.items())}
+    labels = [pointwise(i, who, rubric, run.run_id, coherence=marks[(i.document_id, i.system)])
+              for i in items for who, marks in (("ann", ann), ("bob", bob))]
+    with Store(tmp_path / "runs" / "store.sqlite") as store:
+        LabelStore(store).put(labels)
+    manifest = json.loads((run.run_dir / "manifest.json").read_text())
+    manifest["metrics"]["judge"] = {"kind": "llm-judge", "config": {}, "signature": "llm-judge@test", "measures": [
+        {"name": "judge_coherence", "label": "Judge coherence (1-5)", "scale": "score", "higher_is_better": True}]}
+    (run.run_dir / "manifest.json").write_text(json.dumps(manifest))
+    scores = pd.read_csv(run.run_dir / "scores.csv")
+    judged = pd.DataFrame([{"document_id": d, "system": s, "metric": "judge_coherence", "value": float(v),
+                            "note": None} for (d, s), v in ann.items()])
+    pd.concat([scores, judged]).to_csv(run.run_dir / "scores.csv", index=False)
+    assert main(["meta-eval", str(run.run_dir), "--labels", "--columns", "judge_coherence,length_words",
+                 "--resamples", "50", "--json", str(tmp_path / "out.json")]) == 0
+    out = capsys.readouterr().out
+    assert "which metric agrees with your annotators" in out and "the judge among the annotators on coherence" in out
+    placed = json.loads((tmp_path / "out.json").read_text())["judge"][0]
+    people = [Rating(k, "ann", float(v)) for k, v in ann.items()] + [Rating(k, "bob", float(v)) for k, v in bob.items()]
+    assert placed["alpha_people"] == pytest.approx(alpha(people, "interval"))
+    judge_rows = [r for r in placed["leave_one_out"] if r["judge"]]
+    # the judge against the mean of the people, by the same statistic: computed here from the raw marks
+    mean = [Rating(k, "people", (ann[k] + bob[k]) / 2) for k in ann] + [Rating(k, "judge", float(v)) for k, v in ann.items()]
+    assert judge_rows[0]["alpha"] == pytest.approx(alpha(mean, "interval"))
+    # with a judge that copies ann, adding it raises the people's alpha
+    assert placed["alpha_with_judge"] > placed["alpha_people"]
+
+
+def test_labels_from_two_machines_merge_into_one_store(tiny_documents, tmp_path):
+    from evalkit.run.store import merge_stores
+
+    run = make_run(tiny_documents, tmp_path / "runs")
+    rubric = load_human_rubric()
+    items = run_items(run)
+    for name in ("ann", "bob"):
+        with Store(tmp_path / f"{name}.sqlite") as store:
+            LabelStore(store).save_rubric(rubric)
+            LabelStore(store).put([pointwise(i, name, rubric, run.run_id) for i in items])
+    results = merge_stores([tmp_path / "ann.sqlite", tmp_path / "bob.sqlite"], tmp_path / "all.sqlite")
+    assert [r.copied["labels"] for r in results] == [len(items), len(items)]
+    assert [r.copied["rubrics"] for r in results] == [1, 0]
+    again = merge_stores([tmp_path / "ann.sqlite"], tmp_path / "all.sqlite")
+    assert again[0].copied["labels"] == 0 and again[0].present["labels"] == len(items)
+    with Store(tmp_path / "all.sqlite") as store:
+        assert len(LabelStore(store).all()) == 2 * len(items)
