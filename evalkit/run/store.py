@@ -21,7 +21,9 @@ NOT EXISTS``, so two runs creating a new store at once cannot collide. Each open
 ``sessions``; a session left by a process that is gone means an unclean shutdown, and the
 store is checked (``PRAGMA quick_check``) before use, as is every store small enough to check
 in well under a second. A SQLite file whose tables are not a store's (someone else's database
-given as ``--store``) is refused before anything is written to it.
+given as ``--store``) is refused before anything is written to it. Human labels given in ``evalkit view``
+live in the same file (tables ``labels`` and ``rubrics``, migration 4; :mod:`evalkit.run.labels`), and
+a merge copies them like the other content-keyed rows.
 """
 from __future__ import annotations
 
