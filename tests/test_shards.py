@@ -153,8 +153,8 @@ def test_a_conflicting_row_is_reported_and_not_overwritten(sharded, tmp_path):
     assert strict.returncode == 1 and "error: 1 row(s) differ" in strict.stderr
     with Store(tmp_path / "target.sqlite") as target, Store(tmp_path / "other.sqlite") as other:
         result = target.merge_from(other)
-    assert result.conflicts == {"summaries": 1, "scores": 0, "artifacts": 0}
-    assert result.copied == {"summaries": 0, "scores": 0, "artifacts": 0}
+    assert result.conflicts == {"summaries": 1, "scores": 0, "artifacts": 0, "labels": 0, "rubrics": 0}
+    assert result.copied == {"summaries": 0, "scores": 0, "artifacts": 0, "labels": 0, "rubrics": 0}
 
 
 def test_a_merge_into_a_new_store_copies_every_row(sharded, tmp_path):

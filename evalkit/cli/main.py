@@ -306,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     from evalkit.cli import view
 
     view.add_commands(sub)  # view (the local web app)
+    from evalkit.cli import labels
+
+    labels.add_commands(sub)  # labels export, import, status
     return parser
 
 

@@ -21,7 +21,9 @@ NOT EXISTS``, so two runs creating a new store at once cannot collide. Each open
 ``sessions``; a session left by a process that is gone means an unclean shutdown, and the
 store is checked (``PRAGMA quick_check``) before use, as is every store small enough to check
 in well under a second. A SQLite file whose tables are not a store's (someone else's database
-given as ``--store``) is refused before anything is written to it.
+given as ``--store``) is refused before anything is written to it. Human labels given in ``evalkit view``
+live in the same file (tables ``labels`` and ``rubrics``, migration 4; :mod:`evalkit.run.labels`), and
+a merge copies them like the other content-keyed rows.
 """
 from __future__ import annotations
 
@@ -94,6 +96,27 @@ MIGRATIONS: tuple[str, ...] = (
         host TEXT NOT NULL,
         started REAL NOT NULL,
         PRIMARY KEY (pid, host)
+    );
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS labels (
+        key TEXT PRIMARY KEY,
+        document_hash TEXT NOT NULL,
+        summary_hash TEXT NOT NULL,
+        rubric_version TEXT NOT NULL,
+        annotator TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        document_id TEXT NOT NULL,
+        systems TEXT NOT NULL,
+        answers TEXT NOT NULL,
+        created REAL NOT NULL,
+        updated REAL NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS rubrics (
+        version TEXT PRIMARY KEY,
+        definition TEXT NOT NULL,
+        created REAL NOT NULL
     );
     """,
 )
@@ -448,6 +471,15 @@ class Store:
             db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?)",
                        (run_id, time.time(), redact(canonical_json(manifest))))
 
+    def transaction(self) -> Any:
+        """One committed ``BEGIN IMMEDIATE`` write transaction (a context manager yielding the connection)."""
+        return self._write()
+
+    def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one read-only statement, under the store's lock."""
+        with self._lock:
+            return self._db.execute(sql, parameters).fetchall()
+
     def counts(self) -> dict[str, int]:
         with self._lock:
             return {table: self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
@@ -500,6 +532,8 @@ MERGED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "summaries": (("key",), ("text", "error")),
     "scores": (("key",), ("vals", "notes", "info")),
     "artifacts": (("namespace", "key"), ("value",)),
+    "labels": (("key",), ("answers",)),
+    "rubrics": (("version",), ("definition",)),
 }
 """The tables a merge copies: their key columns, and the columns whose difference is a conflict (not the
 time a row was made, nor how long it took)."""
