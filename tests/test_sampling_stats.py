@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import copy
+import io
 import math
+import statistics
+import subprocess
+import sys
+import types
 from math import comb
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
+from test_gate import base_run, data, root  # noqa: F401  (the gate's module-scoped synthetic run and its fixtures)
 
 from evalkit.report import sampling
 
@@ -176,3 +183,95 @@ def test_document_means_and_the_minimum_detectable_effect_by_hand():
     assert math.isnan(means.loc["d2", "value"]) and means.loc["d2", "n_samples"] == 0
     # sd 0.1 over 25 documents: (1.95996 + 0.84162) * 0.1 / 5
     assert sampling.minimum_detectable_effect(0.1, 25) == pytest.approx(0.0560317, abs=1e-6)
+
+
+# -- a run's reports: the MDE line, the sample-spread chart, evalkit plan -------------------------------------
+
+
+def with_samples(run, k: int = 4, sd: float = 0.03, seed: int = 0):
+    """A copy of ``run`` whose textrank and random drew ``k`` noisy samples per document (lead stays greedy)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for r in run.scores.itertuples(index=False):
+        count = 1 if r.system == "lead" else k
+        for j in range(count):
+            value = r.value
+            if count > 1 and str(r.metric).startswith("rouge") and not math.isnan(value):
+                value = float(value) + rng.normal(0, sd)
+            rows.append((r.document_id, r.system, j, r.metric, value, r.note))
+    sampled = copy.copy(run)
+    sampled.sample_scores = pd.DataFrame(rows, columns=list(sampling.SAMPLE_COLUMNS))
+    return sampled
+
+
+def pair_sds(run, metric: str) -> list[float]:
+    wide = run.values().query("metric == @metric").pivot(index="document_id", columns="system", values="value")
+    return [float((wide[a] - wide[b]).std(ddof=1)) for a, b in (("lead", "random"), ("lead", "textrank"),
+                                                                  ("random", "textrank"))]
+
+
+def test_the_ranking_footer_and_the_html_state_the_minimum_detectable_effect(base_run):  # noqa: F811
+    from evalkit.report import html, summary
+    from evalkit.report.tables import format_ranking
+
+    mde = 100 * statistics.median((Z_975 + Z_80) * sd / math.sqrt(16) for sd in pair_sds(base_run, "rouge1_f"))
+    line = format_ranking(base_run, "rouge1_f").splitlines()[-1]
+    assert line.startswith("Minimum detectable effect on rouge1_f at 80% power (two-sided alpha 0.05, paired by "
+                           f"document, 16 documents x 1 sample): {mde:.2f} points (median of 3 system pairs")
+    summarized = summary.run_summary(base_run, n_resamples=100)
+    assert summarized["detectable"]["rouge1_f"]["mde"] == pytest.approx(mde / 100)
+    assert f"{mde:.2f} points" in html._rankings(summarized)
+
+
+def test_the_sample_spread_chart_is_skipped_without_samples_and_drawn_with_them(base_run):  # noqa: F811
+    from evalkit.report.plots import CHARTS, sample_spread
+    from evalkit.report.plots.view import view_of
+
+    chart = next(c for c in CHARTS if c.name == "sample_spread")
+    with pytest.raises(ValueError, match="every system has one sample per document"):
+        chart.draw(view_of(base_run), n_resamples=100)
+    sampled = with_samples(base_run)
+    figure = sample_spread(sampled, "rougeLsum_f", n_resamples=200)
+    ax = figure.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["lead", "textrank", "random"]
+    dots = sum(len(c.get_offsets()) for c in ax.collections if c.get_offsets().ndim == 2 and len(c.get_offsets())
+               and type(c).__name__ == "PathCollection")
+    assert dots == 16 * (1 + 4 + 4)  # every sample is a dot
+    notes = [t.get_text() for t in ax.texts]
+    assert notes[0] == "k = 1" and notes[1].startswith("k = 4, ")
+    figure.savefig(io.BytesIO(), format="png")
+
+
+def test_plan_recovers_the_documents_a_known_design_needs():
+    from evalkit.cli.plan import pilot_plan
+
+    rng = np.random.default_rng(21)
+    n, k, sigma_bd, sigma_w = 800, 4, 0.03, 0.05
+    difficulty = rng.normal(0.4, 0.1, (n, 1))
+    a = difficulty + rng.normal(0, sigma_w, (n, k))
+    b = difficulty + rng.normal(0, sigma_bd, (n, 1)) + rng.normal(0, sigma_w, (n, k))
+    rows = [(f"d{i}", system, j, "rougeL_f", float(values[i, j]), None)
+            for system, values in (("a", a), ("b", b)) for i in range(n) for j in range(k)]
+    pilot = types.SimpleNamespace(sample_scores=pd.DataFrame(rows, columns=list(sampling.SAMPLE_COLUMNS)),
+                                  manifest=types.SimpleNamespace(upper_bounds=list), run_id="pilot")
+    plan = pilot_plan(pilot, "rougeL_f")
+    truth = math.ceil(((Z_975 + Z_80) / 0.01) ** 2 * (sigma_bd ** 2 + 2 * sigma_w ** 2 / 2))
+    assert plan.documents(0.01, 2, alpha=0.05, power=0.8) == pytest.approx(truth, rel=0.12)
+    with pytest.raises(Exception, match="did you mean 'rougeL_f'"):
+        pilot_plan(pilot, "rougel_f")
+    one = types.SimpleNamespace(sample_scores=pilot.sample_scores.query("document_id == 'd0'"),
+                                manifest=pilot.manifest, run_id="tiny")
+    with pytest.raises(Exception, match="has 1 document"):
+        pilot_plan(one, "rougeL_f")
+
+
+def test_evalkit_plan_on_the_command_line(base_run):  # noqa: F811
+    sd = statistics.median(pair_sds(base_run, "rougeL_f"))
+    needed = math.ceil(((Z_975 + Z_80) * sd / 0.01) ** 2)
+    command = [sys.executable, "-m", "evalkit.cli", "plan", str(base_run.run_dir), "--effect", "0.01"]
+    done = subprocess.run([*command, "--metric", "rougeL_f"], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (f"To see a 1-point ROUGE-L (flat) F1 drop (0.01 in rougeL_f) with 80% power (two-sided alpha 0.05, "
+            f"paired by document) you need about {needed} documents (with 1 sample each).") in done.stdout
+    wrong = subprocess.run([*command, "--metric", "rougel_f"], capture_output=True, text=True, timeout=120, check=False)
+    assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1 and "did you mean 'rougeL_f'?" in wrong.stderr

@@ -303,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     from evalkit.cli import merge
 
     merge.add_commands(sub)  # merge
+    from evalkit.cli import plan
+
+    plan.add_commands(sub)  # plan
     return parser
 
 

@@ -69,6 +69,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from evalkit.core.types import Measure
 from evalkit.report import stats
 
 SAMPLE_COLUMNS: tuple[str, ...] = ("document_id", "system", "sample", "metric", "value", "note")
@@ -560,8 +561,10 @@ class Detectable:
 
     metric: str
     n_documents: int
-    k: float
-    """Mean samples per document and system."""
+    k_low: float
+    """The fewest mean samples per document of a system (1 for a run without samples)."""
+    k_high: float
+    """The most."""
     mde: float
     """The median over system pairs of the minimum detectable effect (value units)."""
     low: float
@@ -571,20 +574,40 @@ class Detectable:
     n_pairs: int
     alpha: float = 0.05
 
-    def describe(self, factor: float = 1.0, unit: str = "") -> str:
-        """One line: ``Minimum detectable effect at 80% power (...): 1.9 points (median of 21 pairs, 0.8-3.1)``."""
-        samples = f" x {self.k:g} sample{'s' if self.k != 1 else ''}" if self.k == self.k else ""
-        spread = (f" (median of {self.n_pairs} system pairs, {factor * self.low:.2f}-{factor * self.high:.2f})"
-                  if self.n_pairs > 1 else "")
+    def describe(self, measure: Measure | None = None) -> str:
+        """One line: ``Minimum detectable effect on rougeL_f at 80% power (...): 1.90 points (median of 21 ...)``."""
+        factor, unit = (100.0, " points") if measure is not None and measure.is_fraction else (
+            1.0, f" {measure.unit}" if measure is not None and measure.unit else "")
+        digits = 2 if factor != 1 else 4
+        k = f"{self.k_low:g}" if self.k_low == self.k_high else f"{self.k_low:g}-{self.k_high:g}"
+        samples = f" x {k} sample{'s' if self.k_high != 1 else ''}"
+        spread = (f" (median of {self.n_pairs} system pairs, {factor * self.low:.{digits}f}-"
+                  f"{factor * self.high:.{digits}f})" if self.n_pairs > 1 else "")
         return (f"Minimum detectable effect on {self.metric} at {POWER:.0%} power (two-sided alpha {self.alpha:g}, "
-                f"paired, {self.n_documents} documents{samples}): {factor * self.mde:.2f}{unit}{spread}")
+                f"paired by document, {self.n_documents} documents{samples}): {factor * self.mde:.{digits}f}{unit}"
+                f"{spread}; a smaller true difference is likely to go unseen")
+
+    def to_dict(self, measure: Measure | None = None) -> dict[str, object]:
+        """JSON-ready: the numbers and the sentence."""
+        return {"metric": self.metric, "n_documents": self.n_documents, "k_low": self.k_low, "k_high": self.k_high,
+                "mde": self.mde, "low": self.low, "high": self.high, "n_pairs": self.n_pairs, "alpha": self.alpha,
+                "power": POWER, "text": self.describe(measure)}
 
 
-def detectable(samples: pd.DataFrame, metric: str, *, exclude: Sequence[str] = (), alpha: float = 0.05) -> Detectable | None:
+def run_detectable(run, metric: str, *, alpha: float = 0.05) -> Detectable | None:
+    """:func:`detectable` of a stored run (its samples when it has them), leaving out its upper bounds."""
+    return detectable(sample_frame(run), metric, exclude=run.manifest.upper_bounds(), alpha=alpha)
+
+
+def detectable(samples: pd.DataFrame, metric: str, *, exclude: Sequence[str] = (),
+               alpha: float = 0.05) -> Detectable | None:
     """The MDE of a run on ``metric`` over every pair of its systems (``None`` with fewer than 2 systems or documents)."""
-    pairs = [p for p in pair_variances(samples, metric, exclude=exclude) if p.observed == p.observed]
+    pairs = [p for p in pair_variances(samples, metric, exclude=exclude) if not math.isnan(p.observed)]
     if not pairs:
         return None
+    used = {p.system_a for p in pairs} | {p.system_b for p in pairs}
+    means = document_means(samples[(samples["metric"] == metric) & samples["system"].isin(used)])
+    k = means[means["n_samples"] > 0].groupby("system")["n_samples"].mean()
     mdes = np.array([minimum_detectable_effect(math.sqrt(p.observed), p.n_documents, alpha=alpha) for p in pairs])
-    return Detectable(metric, max(p.n_documents for p in pairs), float(np.median([p.k for p in pairs])),
+    return Detectable(metric, max(p.n_documents for p in pairs), float(k.min()), float(k.max()),
                       float(np.median(mdes)), float(mdes.min()), float(mdes.max()), len(pairs), alpha)
