@@ -64,7 +64,7 @@ def test_a_drop_beyond_the_margin_is_refused(base_run, baseline_file):  # noqa: 
     result = check(run, baseline_file, policy=policy())
     item = lead_check(result)
     assert result.verdict == "regressed" and item.status == "regressed"
-    assert item.reason.startswith("not shown not worse than the baseline by more than 0.0100")
+    assert item.reason.startswith("could not show it is not worse than the baseline by more than 0.0100")
 
 
 def test_a_noisy_comparison_cannot_show_non_inferiority_though_the_tolerance_gate_passes_it(base_run,  # noqa: F811

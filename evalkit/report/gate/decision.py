@@ -283,7 +283,7 @@ def _decide_claim(check: Check, alpha: float, lost: str) -> None:
     why = "too few documents to show anything" if check.n < 2 else (
         f"TOST p={p_text(check.p_value)} > alpha {alpha:g}; a change that small needs more documents or samples "
         f"to show (this comparison detects {num(check.mde)} at 80% power)")
-    check.reason = f"not shown {claim} ({interval}; {why})" + lost
+    check.reason = f"could not show it is {claim} ({interval}; {why})" + lost
 
 
 # -- number formats shared by the reasons and the renderers ------------------------------------------
