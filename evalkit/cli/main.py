@@ -309,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     from evalkit.cli import labels
 
     labels.add_commands(sub)  # labels export, import, status
+    from evalkit.cli import plan
+
+    plan.add_commands(sub)  # plan
     return parser
 
 

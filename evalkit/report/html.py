@@ -133,6 +133,9 @@ def _rankings(summary: dict[str, Any]) -> str:
         parts.append(f"<table><caption>{_e(_heading(measure))}{_direction(measure)}</caption><thead><tr><th>rank</th>"
                      "<th>group</th><th>system</th><th>mean</th><th>95% CI</th><th>rank range</th>"
                      f"<th>significantly better than</th></tr></thead><tbody>{body}</tbody></table>")
+        detectable = (summary.get("detectable") or {}).get(name)
+        if detectable:
+            parts.append(f'<p class="mde">{_e(detectable["text"])}.</p>')
     if not parts:
         return "<p>No ranking: the run has fewer than two systems or no headline value with a better direction.</p>"
     return ("<p>Bootstrap 95% confidence intervals; “better than” = a paired permutation test, Holm-corrected, "

@@ -34,6 +34,20 @@ def rankings(run: Run, *, alpha: float = 0.05, n_resamples: int | None = None,
     return out
 
 
+def detectable(run: Run, *, alpha: float = 0.05) -> dict[str, dict[str, Any]]:
+    """Value name -> the minimum detectable effect of the run's design at 80% power
+    (:func:`evalkit.report.sampling.run_detectable`), for each headline value with a direction."""
+    from evalkit.report.sampling import run_detectable
+
+    out = {}
+    for name in headline_metrics(run):
+        measure = run.measure(name)
+        found = run_detectable(run, name, alpha=alpha) if measure.higher_is_better is not None else None
+        if found is not None:
+            out[name] = {k: json_number(v) if isinstance(v, float) else v for k, v in found.to_dict(measure).items()}
+    return out
+
+
 def costs(run: Run) -> dict[str, dict[str, Any]]:
     """System -> API cost (only systems an API model produced; others have no cost)."""
     out = {}
@@ -67,6 +81,7 @@ def run_summary(run: Run, *, alpha: float = 0.05, n_resamples: int | None = None
         "headline": headline_metrics(run),
         "means": {s: {n: json_number(table.loc[s, n]) for n in names} for s in systems} if table is not None else {},
         "rankings": rankings(run, alpha=alpha, n_resamples=n_resamples),
+        "detectable": detectable(run, alpha=alpha),
         "alpha": alpha,
         "cost": costs(run),
     }

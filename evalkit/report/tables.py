@@ -173,4 +173,9 @@ def format_ranking(run, metric: str | None = None, alpha: float = 0.05) -> str:
             lines.append(f"  -  {row['system']:<14} {interval(row)}  {row['note']}")
         else:
             lines.append(f"  {row['rank']}. {row['system']:<14} {interval(row)}  {row['better_than']}")
+    from evalkit.report.sampling import run_detectable
+
+    detectable = run_detectable(run, metric, alpha=alpha)
+    if detectable is not None:
+        lines.append(detectable.describe(measure))
     return "\n".join(lines)

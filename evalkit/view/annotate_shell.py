@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from evalkit.view.layout import esc, page  # noqa: F401  (the annotation pages use the viewer's shell)
 
 COOKIE = "evalkit_annotator"

@@ -10,6 +10,15 @@ The decision for one check, with scores paired by ``document_id``:
   it off);
 - the check **regresses** when ``drop > tolerance`` **and** ``p_adjusted <= alpha``.
 
+A rule with a claim (``non_inferiority: {margin: m}`` or ``equivalence: {margin: m}`` in the
+policy) is decided by TOST on the paired per-document changes instead (Schuirmann 1987;
+:func:`evalkit.report.sampling.tost`): it passes only when the ``1 - 2 alpha`` t interval of the
+mean change lies above ``-m`` (non-inferiority) or inside ``(-m, m)`` (equivalence), and regresses
+otherwise, however noisy the comparison. Its p-value is the TOST p-value, outside the Holm family:
+the gate passes only when every claim is shown, an intersection-union test that needs no
+correction (Berger 1982). Every compared check also carries the minimum detectable effect of its
+paired design at 80% power (:func:`evalkit.report.sampling.minimum_detectable_effect`).
+
 A document whose value was defined in the baseline but is undefined in the new run is not
 silently dropped: more than ``max_lost`` of them fails the check. Anything that makes the
 comparison meaningless (another metric signature, other documents, a missing system or value)
@@ -27,7 +36,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from evalkit.report import stats
+from evalkit.report import sampling, stats
 from evalkit.core.errors import GateError, PolicyError
 from evalkit.report.gate.baseline import (as_run, baseline_instance, check_baseline, document_identity, gated_values,
                                    instance, load_baseline, systems_of, values_of)
@@ -76,6 +85,14 @@ class Check:
     """The system's fingerprint differs from the baseline's (the change under test)."""
     improved: bool = False
     """Better by more than the tolerance, and significant (reported, never a failure)."""
+    claim: str | None = None
+    """``non_inferiority`` or ``equivalence`` when the policy asks the run to show one (TOST), else ``None``."""
+    ci_low: float = math.nan
+    """For a claim: the lower end of the ``1 - 2 alpha`` interval of ``new - baseline``."""
+    ci_high: float = math.nan
+    """For a claim: the upper end of that interval."""
+    mde: float = math.nan
+    """The smallest true change this paired comparison detects at 80% power (two-sided alpha), in value units."""
 
     @property
     def change(self) -> float:
@@ -177,7 +194,7 @@ def _problems_with_documents(base: Mapping[str, Any], new: Mapping[str, Any]) ->
     return problems
 
 
-def _compare(check: Check, base: Mapping[str, Any], new: Mapping[str, float], policy: Policy) -> None:
+def _compare(check: Check, base: Mapping[str, Any], new: Mapping[str, float], policy: Policy, alpha: float) -> None:
     """Fill in the statistics of one check (its status is decided after the correction)."""
     ids = sorted(base)
     x = np.array([np.nan if base[d] is None else float(base[d]) for d in ids])
@@ -199,6 +216,12 @@ def _compare(check: Check, base: Mapping[str, Any], new: Mapping[str, float], po
                                seed=policy.seed)
     check.p_value = result.p_value
     drops = sign * (x[both] - y[both])
+    if check.n > 1:
+        check.mde = sampling.minimum_detectable_effect(float(drops.std(ddof=1)), check.n, alpha=alpha)
+    if check.claim is not None:
+        shown = sampling.tost(-drops, check.tolerance, kind=check.claim, alpha=alpha)
+        check.p_value, check.p_adjusted = shown.p_value, shown.p_value
+        check.ci_low, check.ci_high = (shown.ci_low, shown.ci_high) if sign > 0 else (-shown.ci_high, -shown.ci_low)
     kept = [d for d, k in zip(ids, both) if k]
     order = sorted(range(len(kept)), key=lambda i: (-drops[i], kept[i]))
     check.worst = [(kept[i], float(x[both][i]), float(y[both][i]), float(drops[i]))
@@ -217,6 +240,9 @@ def _decide(check: Check, policy: Policy, alpha: float) -> None:
         if check.n:
             check.reason += (f"; on the other {check.n}: {change_text(check)}, {num(check.baseline)} -> "
                              f"{num(check.new)}, p={p_text(check.p_value)}")
+        return
+    if check.claim is not None:
+        _decide_claim(check, alpha, lost)
         return
     holm = f", Holm {p_text(check.p_adjusted)}" if policy.correction == "holm" else ""
     if check.drop > check.tolerance and check.p_adjusted <= alpha:
@@ -239,6 +265,25 @@ def _decide(check: Check, policy: Policy, alpha: float) -> None:
     else:
         why = f"{change_text(check)} (p={p_text(check.p_value)})"
     check.reason = why + lost
+
+
+def _decide_claim(check: Check, alpha: float, lost: str) -> None:
+    """Pass when TOST shows the claim at ``alpha``; regress otherwise (the burden of proof is on the run)."""
+    margin = num(check.tolerance)
+    interval = (f"{1 - 2 * alpha:.0%} CI of the difference [{num(check.ci_low)}, {num(check.ci_high)}] over "
+                f"{check.n} documents")
+    what = f"in distance from {check.ideal:g} " if check.direction == "closer" and check.ideal is not None else ""
+    claim = (f"not worse than the baseline {what}by more than {margin}" if check.claim == "non_inferiority" else
+             f"equivalent to the baseline {what}within +/-{margin}")
+    if check.p_value <= alpha:
+        check.status = "passed"
+        check.reason = f"{claim} ({interval}, TOST p={p_text(check.p_value)})" + lost
+        return
+    check.status = "regressed"
+    why = "too few documents to show anything" if check.n < 2 else (
+        f"TOST p={p_text(check.p_value)} > alpha {alpha:g}; a change that small needs more documents or samples "
+        f"to show (this comparison detects {num(check.mde)} at 80% power)")
+    check.reason = f"could not show it is {claim} ({interval}; {why})" + lost
 
 
 # -- number formats shared by the reasons and the renderers ------------------------------------------
@@ -358,6 +403,8 @@ def check(run, baseline: str | Path | Mapping[str, Any], policy: Policy | Mappin
                 continue
             if rule is not None:
                 item.direction, item.tolerance, item.ideal = rule.direction, rule.tolerance, rule.ideal
+                if rule.claim is not None:
+                    item.claim, item.tolerance = rule.claim, float(rule.margin)
             if global_error:
                 item.reason = global_error
             elif system not in run_systems:
@@ -372,18 +419,21 @@ def check(run, baseline: str | Path | Mapping[str, Any], policy: Policy | Mappin
                 item.reason = fail(f"the baseline has no scores for {system} / {name}; re-save the baseline")
             else:
                 try:
-                    _compare(item, baseline["scores"][system][name], values_of(frame, system, name), policy)
+                    _compare(item, baseline["scores"][system][name], values_of(frame, system, name), policy,
+                             alpha)
                 except GateError as exc:
                     item.reason = fail(str(exc))
                 else:
                     item.status = "passed"  # provisional: decided after the correction
 
-    tested = [c for c in checks if c.status != "error"]
+    tested = [c for c in checks if c.status != "error" and c.claim is None]
     p_values = np.array([c.p_value for c in tested], dtype=float)
     adjusted = stats.holm_adjust(p_values) if policy.correction == "holm" else p_values
     for item, p_adj in zip(tested, adjusted):
         item.p_adjusted = float(p_adj)
-        _decide(item, policy, alpha)
+    for item in checks:
+        if item.status != "error":
+            _decide(item, policy, alpha)
 
     if switched_off:
         notes.append(f"not gated (gate: false in {policy.source}): {', '.join(switched_off)}")

@@ -6,6 +6,12 @@ gated, with that direction and tolerance, whenever the run has it. The policy YA
 overrides: per metric or per system ``tolerance``, ``direction``, ``optional`` and ``gate``
 (``gate: false`` turns a value off), plus the global settings (``alpha``, ``correction``,
 ``test``, ``n_resamples``, ``seed``, ``max_lost``).
+
+A rule may instead ask the run to *show* it is no worse: ``non_inferiority: {margin: 0.01}`` (the
+new run must be shown not worse than the baseline by more than the margin) or ``equivalence:
+{margin: 0.01}`` (shown within the margin either way), decided by TOST on the paired per-document
+changes (:func:`evalkit.report.sampling.tost`, Schuirmann 1987). The burden of proof is then on the
+new run: a comparison too noisy to show it fails.
 """
 
 from __future__ import annotations
@@ -40,6 +46,29 @@ class MetricRule:
     """Gate it only when the run has it (no warning when it does not)."""
     ideal: float | None = None
     """For ``closer``: the value the distance is measured from."""
+    claim: Literal["non_inferiority", "equivalence"] | None = None
+    """Decide by TOST instead of the tolerance and the test: show non-inferiority or equivalence."""
+    margin: float | None = None
+    """The claim's margin, in the value's own units."""
+
+
+class Margin(Options):
+    """A non-inferiority or equivalence claim's margin (``non_inferiority: {margin: 0.01}``)."""
+
+    margin: Annotated[Number, Field(gt=0, allow_inf_nan=False)]
+    """The largest change that does not matter, in the value's own units (0.01 = one ROUGE point)."""
+
+
+def _margin(value: Any, what: str) -> Margin | None:
+    if value is None or isinstance(value, Margin):
+        return value
+    if not isinstance(value, Mapping):
+        raise ValueError(  # noqa: TRY004 (pydantic reports a ValueError, not a TypeError)
+            f"{what} takes a margin, e.g. {what}: {{margin: 0.01}}, got {shown(value)}")
+    if not value:
+        raise ValueError(f"{what} needs a margin (the largest change that does not matter, in the value's units), "
+                         f"e.g. {what}: {{margin: 0.01}}")
+    return Margin.parse(value, what, error=PolicyError)
 
 
 class Override(Options):
@@ -53,6 +82,15 @@ class Override(Options):
     """Gate it only when the run has it (default: false for a value the policy names)."""
     gate: Flag | None = None
     """``False``: never gate this value (even though its measure has a tolerance)."""
+    non_inferiority: Margin | None = None
+    """Pass only when the run is shown not worse than the baseline by more than this margin (TOST)."""
+    equivalence: Margin | None = None
+    """Pass only when the run is shown within this margin of the baseline either way (TOST)."""
+
+    @field_validator("non_inferiority", "equivalence", mode="before")
+    @classmethod
+    def _margins(cls, value: Any, info: Any) -> Margin | None:
+        return _margin(value, info.field_name)
 
     def over(self, base: Override) -> Override:
         """This override applied on top of ``base``."""
@@ -179,15 +217,23 @@ class Policy(Options):
         if system is not None:
             merged = self.systems.get(system, {}).get(metric, Override()).over(merged)
         named = metric in self.metrics or (system is not None and metric in self.systems.get(system, {}))
-        if merged.gate is False or merged.tolerance is None:
+        if merged.non_inferiority is not None and merged.equivalence is not None:
+            raise PolicyError(f"{self.source}: {metric} asks for both non_inferiority and equivalence; keep one "
+                              "(equivalence also shows non-inferiority)")
+        claim = ("non_inferiority" if merged.non_inferiority is not None else
+                 "equivalence" if merged.equivalence is not None else None)
+        margin = (merged.non_inferiority or merged.equivalence).margin if claim else None
+        if merged.gate is False or (merged.tolerance is None and claim is None):
             return None
         if merged.direction is None:
-            raise PolicyError(f"{self.source}: {metric} has a tolerance but no direction, and its measure does not "
+            raise PolicyError(f"{self.source}: {metric} has a tolerance or margin but no direction, and its measure does not "
                               "say which way is better; add direction: higher (or lower) to its rule")
         _check_direction(self.source, metric, merged.direction, measure)
         optional = merged.optional if merged.optional is not None else not named
         ideal = measure.ideal if measure is not None and merged.direction == "closer" else None
-        return MetricRule(float(merged.tolerance), merged.direction, bool(optional), ideal)
+        tolerance = float(merged.tolerance) if merged.tolerance is not None else float(margin)
+        return MetricRule(tolerance, merged.direction, bool(optional), ideal, claim,
+                          None if margin is None else float(margin))
 
     def disabled(self, system: str | None, metric: str) -> bool:
         """True when the policy says ``gate: false`` for this value (on this system)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +73,30 @@ def _headed(check: Check) -> str:
     return f"{check.system} / {check.metric}{joint}{check.reason}"
 
 
+def mde_line(result: GateResult) -> str:
+    """One line: each gated value's minimum detectable effect at 80% power (median over its systems), or ""."""
+    by_metric: dict[str, list[float]] = {}
+    for c in result.checks:
+        if c.status != "error" and c.mde == c.mde:
+            by_metric.setdefault(c.metric, []).append(c.mde)
+    if not by_metric:
+        return ""
+    parts = [f"{metric} {num(statistics.median(values))}" for metric, values in by_metric.items()]
+    several = any(len(values) > 1 for values in by_metric.values())
+    return (f"Minimum detectable effect at 80% power (paired by document, two-sided alpha {result.alpha:g}, "
+            f"{result.n_documents} documents): " + ", ".join(parts) + (" (median over systems)" if several else "")
+            + "; a smaller true change is likely to pass as noise.")
+
+
+def claims_line(result: GateResult) -> str:
+    """One line on how checks with a margin decide, when the policy gives any, else ""."""
+    if not any(c.claim for c in result.checks):
+        return ""
+    return (f"A check with a non-inferiority or equivalence margin passes only when TOST (two one-sided paired t "
+            f"tests at alpha {result.alpha:g}, Schuirmann 1987) shows it: the {1 - 2 * result.alpha:.0%} CI of the "
+            "difference lies above -margin (or inside +/-margin); a noisy comparison fails.")
+
+
 def _rest_line(rest: int, shown: int, errors: bool = False) -> str:
     which = f"{rest} other" if shown else f"the {rest} compared" if errors else f"all {rest}"
     return (f"{which} check(s) passed (no change beyond the tolerance that is also significant); "
@@ -103,6 +128,7 @@ def text(result: GateResult, *, all_rows: bool = False) -> str:
         lines += ["", "Notes:", *[f"  - {n}" for n in result.notes]]
     if result.policy is not None:
         lines += ["", f"Regressed = worse by more than the tolerance and significant: {result.policy.describe()}."]
+    lines += [claims_line(result)] if claims_line(result) else []  # the MDE line is in the Markdown and JSON
     return "\n".join(lines)
 
 
@@ -129,6 +155,8 @@ def markdown(result: GateResult, *, all_rows: bool = False) -> str:
     if result.policy is not None:
         out += [f"A check regresses when the new run is worse by more than its tolerance **and** the change is "
                 f"significant ({_md(result.policy.describe())}).", ""]
+    for line in (claims_line(result), mde_line(result)):
+        out += [_md(line), ""] if line else []
     shown, rest = _shown(result, all_rows)
     if shown:
         out += [*_md_table(shown), ""]
@@ -210,7 +238,8 @@ def as_dict(result: GateResult) -> dict[str, Any]:
             "direction": c.direction, "ideal": c.ideal, "tolerance": _number(c.tolerance), "n": c.n, "n_lost": c.n_lost,
             "baseline": _number(c.baseline), "new": _number(c.new), "change": _number(c.change),
             "worse_by": _number(c.drop), "p_value": _number(c.p_value), "p_adjusted": _number(c.p_adjusted),
-            "fingerprint_changed": c.fingerprint_changed, "lost": list(c.lost),
+            "fingerprint_changed": c.fingerprint_changed, "lost": list(c.lost), "claim": c.claim,
+            "ci_low": _number(c.ci_low), "ci_high": _number(c.ci_high), "mde": _number(c.mde),
             "worst": [{"document_id": d, "baseline": _number(b), "new": _number(n), "change": _number(n - b)}
                       for d, b, n, _ in c.worst],
         } for c in result.checks],

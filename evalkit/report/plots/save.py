@@ -19,6 +19,7 @@ from evalkit.report.plots.cost import quality_vs_cost
 from evalkit.report.plots.factuality import factuality, quality_vs_factuality
 from evalkit.report.plots.length import length_compliance
 from evalkit.report.plots.quality import default_quality, metric_comparison
+from evalkit.report.plots.samples import sample_spread
 from evalkit.report.plots.view import View, view_of
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ CHARTS: list[Chart] = [
           lambda view, **options: quality_vs_factuality(view, y=_main_quality(view), **options)),
     Chart("quality_vs_cost", "Quality against cost and latency",
           lambda view, **options: quality_vs_cost(view, _main_quality(view), **options)),
+    Chart("sample_spread", "Sample spread per system (runs with samples: k > 1)",
+          lambda view, **options: sample_spread(view, _main_quality(view), **options)),
 ]
 """Every chart of a run, in the order save_all writes them and the HTML report shows them."""
 

@@ -40,6 +40,8 @@ class View:
     measures: Mapping[str, Measure]
     targets: Mapping[str, LengthTarget]
     """Document id -> the length target its summaries were asked for (empty when unknown)."""
+    samples: pd.DataFrame | None = None
+    """Per-sample rows (document_id, system, sample, metric, value) when the run has repeated samples."""
 
     @property
     def colors(self) -> dict[str, str]:
@@ -97,7 +99,7 @@ def view_of(run: Any, summaries: pd.DataFrame | None = None) -> View:
     """A :class:`View` of a Run, a tidy scores frame or a summaries frame."""
     if isinstance(run, View):
         return run
-    manifest, facts = RunManifest(), empty_facts()
+    manifest, facts, samples = RunManifest(), empty_facts(), None
     if isinstance(run, pd.DataFrame):
         if "metric" in run.columns:
             scores = run
@@ -108,6 +110,7 @@ def view_of(run: Any, summaries: pd.DataFrame | None = None) -> View:
                              f"frame (document_id, system, text, ...); got columns {list(run.columns)}")
     elif hasattr(run, "scores"):  # a Run (or anything shaped like one: its manifest of any version is upgraded)
         scores, manifest = run.scores, RunManifest.load(getattr(run, "manifest", None) or {})
+        samples = getattr(run, "sample_scores", None)
         facts = getattr(run, "facts", None) if isinstance(getattr(run, "facts", None), pd.DataFrame) else facts
         if summaries is None:
             summaries = getattr(run, "summaries", None)
@@ -145,7 +148,9 @@ def view_of(run: Any, summaries: pd.DataFrame | None = None) -> View:
             first = summaries.drop_duplicates("document_id")
             targets = {d: t for d, t in zip(first["document_id"], map(as_target_value, first["target"])) if t}
     systems = [s for s in ordered if s in seen] + sorted(seen - set(ordered))
-    return View(values, facts, summaries, manifest, tuple(systems), manifest.measures(), targets)
+    if samples is None and isinstance(run, pd.DataFrame) and "sample" in run.columns:
+        samples = run
+    return View(values, facts, summaries, manifest, tuple(systems), manifest.measures(), targets, samples)
 
 
 UPPER_BOUND_COLOR = "#8C8C8C"
