@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.core.types import LengthTarget, Measure
+from evalkit.report.judging import diagnostics_html
 from evalkit.report.summary import run_summary, value_names
 from evalkit.report.tables import cut_legend, json_number, stopped_at_budget
 from evalkit.run.record import Run
@@ -245,6 +246,7 @@ def render_html(run: Run) -> str:
         f"<section id=\"charts\"><h2>Charts</h2><div class=\"charts\">{_chart_section(run)}</div></section>",
         f"<section id=\"metrics\"><h2>Every value, by metric</h2>{_by_metric(run, summary)}</section>",
         f"<section id=\"cost\"><h2>Cost</h2>{_cost(summary)}</section>",
+        diagnostics_html(run),  # the "Judge diagnostics" section; empty without a judge
         "<section id=\"documents\"><h2>Documents</h2><p>Pick a document to see each system's summary and scores; "
         "<mark class=\"unsupported\">highlighted</mark> entities and numbers are not supported by the source; "
         "<span class=\"badge cut\">cut</span> marks a summary the length budget stopped.</p>"
