@@ -90,3 +90,28 @@ def test_measures_say_better_than_lead_at_equal_length_and_options_are_checked()
         build_metric({"kind": "length-fair", "types": ["rouge9x"]})
     with pytest.raises(ConfigError, match="did you mean"):
         build_metric({"kind": "length-fair", "sed": 1})
+
+
+def test_bertscore_is_compared_the_same_way_when_asked():
+    from evalkit.metrics.bertscore import BertScore
+
+    documents = load()[:2]
+    lead3 = summaries({"kind": "lead"}, documents, 3)
+    fair = build_metric({"kind": "length-fair", "types": ["rouge1"], "bertscore": {}})
+    results = fair.score([Candidate(d, s) for d, s in zip(documents, lead3)])
+    cuts = [Candidate(d, same_length_random(d.text, len(words(s)), d.id)) for d, s in zip(documents, lead3)]
+    expected = BertScore().score(cuts)  # the bertscore metric itself on the same-length random cut
+    for result, cut in zip(results, expected):
+        assert result.values["bertscore_f_vs_lead"] == pytest.approx(0.0, abs=1e-6)
+        assert result.values["bertscore_f_random_same_length"] == pytest.approx(cut.values["bertscore_f"])
+
+
+def test_a_run_shows_the_length_fair_columns_in_its_table(tmp_path):
+    from evalkit.report.tables import format_table
+    from evalkit.run.experiment import Experiment
+
+    run = Experiment(systems=[{"kind": "lead"}, {"kind": "textrank"}], metrics=[{"kind": "length-fair"}],
+                     target=LengthTarget(sentences=2), output_dir=tmp_path / "runs", progress=False).run(load()[:4])
+    table = format_table(run)
+    assert "rouge1_f_vs_lead" in table and "ROUGE-1 F1 vs same-length lead" in table
+    assert set(run.wide().query("system == 'lead'")["rouge1_f_vs_lead"]) == {0.0}
