@@ -24,6 +24,7 @@ TYPOS = [
     ("anthropic", "max_token", "max_tokens"), ("rouge", "stemer", "stemmer"),
     ("length", "word_tolerence", "word_tolerance"), ("extractiveness", "ngrams", None), ("redundancy", "n", None), ("bertscore", "idff", "idf"),
     ("entities", "restore_cse", "restore_case"), ("llm-judge", "rubrik", "rubric"), ("nli", "prefx", "prefix"),
+    ("length-fair", "sed", "seed"),
 ]
 
 # kind, option, a value of the wrong type, the words that must name the expected type
@@ -37,7 +38,7 @@ WRONG_TYPES = [
     ("rouge", "stemmer", "yes", "true or false"), ("length", "sentence_tolerance", 0.5, "a whole number >= 0"),
     ("bertscore", "batch_size", "big", "a whole number >= 1"), ("entities", "restore_case", "no", "true or false"),
     ("llm-judge", "logprobs", "5", "a whole number >= 0 and <= 20 or null"),
-    ("nli", "max_length", 1.5, "a whole number >= 1"),
+    ("nli", "max_length", 1.5, "a whole number >= 1"), ("length-fair", "seed", 1.5, "a whole number"),
 ]
 
 

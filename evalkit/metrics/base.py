@@ -88,6 +88,10 @@ class Metric(ABC):
     def prepare(self, documents: Sequence[Document]) -> None:
         """See the whole run's documents once before scoring (e.g. corpus IDF). Default: nothing."""
 
+    def prepare_summaries(self, texts: Mapping[str, Mapping[str, str]]) -> None:
+        """See every system's summary per document (document id -> system -> text) before scoring. Default:
+        nothing; a metric that compares systems (a pairwise judge) keeps them and names them in its settings."""
+
     @abstractmethod
     def score(self, candidates: Sequence[Candidate]) -> list[MetricResult]:
         """One result per candidate, in the same order."""

@@ -28,6 +28,20 @@ A custom rubric file has the shape of the built-in ones: ``name``, ``mode`` (``s
 ``claims``), ``max_tokens``, optional ``system``, and ``criteria``, each with ``name``,
 ``label``, ``prompt`` (``{article}`` and ``{summary}``, or ``{claim}`` in claims mode) and, in
 score mode, ``scale: [low, high]`` and optionally ``higher_is_better``.
+
+**Long articles** (:mod:`evalkit.metrics.judge_budget`): every request must fit the judge's context
+(``context_tokens``, else a table of known models, else 8192). An article that does not fit is split
+on sentence boundaries into chunks that do, each chunk is judged, and the verdicts combine: a claim
+is supported when **any** chunk supports it, and a score of a ``factuality`` criterion (G-Eval's
+consistency) is the **maximum** over chunks (the MiniCheck / SummaC rule: support may sit anywhere
+in the article); other criteria take the **mean** over chunks. With ``long_articles: refuse`` such a
+row has no values and a one-line note instead. Nothing is cut silently: ``info`` records
+``chunks``, ``truncated: false``, the article's tokens, the context and how tokens were counted.
+
+**Pairwise** (``mode: pairwise``, :mod:`evalkit.metrics.judge_pairwise`): each summary is compared with
+every other system's summary of the document (or those of ``systems: [a, b]``), in both orders; it
+wins a pair only if it wins in both. Values: the win share (ties count half) and the share of its
+pairs whose verdict flipped with the order; ``info["pairs"]`` lists every pair.
 """
 
 from __future__ import annotations
@@ -50,7 +64,9 @@ from evalkit.core.errors import ConfigError, ReplayMissError
 from evalkit.core.fingerprint import digest
 from evalkit.core.options import Text, Whole, shown
 from evalkit.hosted.options import TransportOptions
+from evalkit.metrics import judge_pairwise as pairwise
 from evalkit.metrics.base import Candidate, Metric, MetricResult
+from evalkit.metrics.judge_budget import Context, article_budget, chunk_text, context_for, token_counter
 from evalkit.core.text import sentences
 from evalkit.core.types import GROUPS, Measure
 
@@ -214,6 +230,16 @@ class JudgeOptions(TransportOptions):
     """Top alternatives to ask for per token (default 5 for openai score rubrics, 0 = none)."""
     max_tokens_field: Text | None = None
     """``max_completion_tokens`` for OpenAI reasoning models (o-series, gpt-5)."""
+    context_tokens: Annotated[Whole, Field(ge=256)] | None = None
+    """The judge model's context window in tokens; null: from a table of known models, else 8192."""
+    long_articles: Literal["chunk", "refuse"] = "chunk"
+    """An article over the budget: judged in chunks whose verdicts combine, or refused with a note."""
+    tokenizer: Text | None = None
+    """A local folder or hub id whose tokenizer counts the judge's tokens; null: tiktoken or characters / 4."""
+    mode: Literal["single", "pairwise"] = "single"
+    """``single``: the rubric rates each summary; ``pairwise``: summaries of a document are compared in pairs."""
+    systems: list[Text] | None = None
+    """Pairwise: the systems compared (all pairs among them); null for every system of the run."""
 
     @field_validator("prefix")
     @classmethod
@@ -257,14 +283,40 @@ class LLMJudge(Metric):
                                         **extra)
         logprobs = options.logprobs
         if logprobs is None:
-            logprobs = 5 if options.provider == "openai" and self.rubric.mode == "score" else 0
+            score_mode = self.rubric.mode == "score" and options.mode == "single"
+            logprobs = 5 if options.provider == "openai" and score_mode else 0
         self.logprobs = logprobs
         self.model = options.model
+        self.context: Context = context_for(options.model, options.context_tokens)
+        self.long_articles = options.long_articles
+        self.tokenizer = options.tokenizer
+        self._budget_set = options.model_fields_set & {"context_tokens", "long_articles", "tokenizer"}
+        self.mode = options.mode
+        self.systems = options.systems
+        if self.systems is not None and (self.mode != "pairwise" or len(set(self.systems)) < 2):
+            raise ConfigError("llm-judge: systems: names two or more systems to compare with mode: pairwise")
+        self._counter = None
+        self._texts: dict[str, dict[str, str]] | None = None
+        self._chunks: dict[tuple[str, int], list[str] | None] = {}
+        self._system = self.rubric.system if self.mode == "single" else None
+        self._max_tokens = self.rubric.max_tokens if self.mode == "single" else pairwise.MAX_TOKENS
 
     # -- identity -------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
-        return {"transport": {"provider": self.transport.provider, **self.transport.settings()},
-                "rubric": self.rubric.to_dict(), "logprobs": self.logprobs, "parser": PARSER, "prefix": self.prefix}
+        out = {"transport": {"provider": self.transport.provider, **self.transport.settings()},
+               "rubric": self.rubric.to_dict(), "logprobs": self.logprobs, "parser": PARSER, "prefix": self.prefix}
+        if self._budget_set or self.mode == "pairwise":  # only then: the signature of a plain judge stays as it was
+            out["budget"] = {"context_tokens": self.context.tokens, "long_articles": self.long_articles,
+                             "tokenizer": self.tokenizer}
+        if self.mode == "pairwise":  # its values depend on the other systems' summaries, so they are its identity
+            out["pairwise"] = {"prompt": pairwise.PROMPT, "systems": self.systems,
+                               "summaries": digest(self._texts) if self._texts is not None else None}
+        return out
+
+    def prepare_summaries(self, texts: Mapping[str, Mapping[str, str]]) -> None:
+        """Pairwise mode compares each summary with the other systems' summaries of its document."""
+        if self.mode == "pairwise":
+            self._texts = {d: dict(by_system) for d, by_system in texts.items()}
 
     @property
     def key(self) -> str:
@@ -275,6 +327,15 @@ class LLMJudge(Metric):
 
     def measures(self) -> tuple[Measure, ...]:
         who = f"{self.model} as judge, rubric {self.rubric.name}"
+        if self.mode == "pairwise":
+            return (
+                Measure(f"{self.prefix}_pairwise_win", "Pairwise wins (judge)", "fraction", True,
+                        description=f"share of pairs won in both orders, ties counting half ({self.model} as judge)",
+                        headline=True, tolerance=0.05, group="quality"),
+                Measure(f"{self.prefix}_pairwise_flip", "Pairwise order flips (judge)", "fraction", None,
+                        description="share of this summary's pairs whose verdict changed when the order was "
+                                    "swapped (a property of the judge)", group="other"),
+            )
         if self.rubric.mode == "claims":
             return (
                 Measure(f"{self.prefix}_supported", "Claims supported (judge)", "fraction", True,
@@ -297,19 +358,67 @@ class LLMJudge(Metric):
         return "llm-judge"
 
     # -- requests ---------------------------------------------------------------------
-    def _prompts(self, candidate: Candidate) -> list[tuple[str, str]]:
-        """``(criterion or claim, user message)`` for one candidate."""
-        article = candidate.document.text
-        if self.rubric.mode == "claims":
+    @property
+    def counter(self):
+        """How this judge counts tokens (:func:`evalkit.metrics.judge_budget.token_counter`), built on first use."""
+        if self._counter is None:
+            self._counter = token_counter(self.model, self.tokenizer)
+        return self._counter
+
+    def _plan(self, candidate: Candidate) -> _Plan:
+        """The requests for one candidate: per item (criterion, claim, pair order), one user message per chunk."""
+        text, skip = candidate.text, None
+        if self.mode == "pairwise":
+            texts = (self._texts or {}).get(candidate.document.id)
+            mine, others = pairwise.opponents_of(texts or {}, text, self.systems)
+            if texts is None:
+                skip = ("pairwise judging compares the summaries of a run's systems; this summary came without "
+                        "them (score it in an experiment run)")
+            elif self.systems is not None and not mine:
+                skip = f"not written by one of the compared systems {self.systems}"
+            elif not others:
+                skip = "no other system wrote a different summary of this document: nothing to compare"
+            if skip:
+                return _Plan([], {"self_systems": mine}, skip)
+            prompt, orders = pairwise.PROMPT, [(o, systems) for o, systems in others.items()]
+            frames = [prompt.format(article="", first=text, second=o) for o, _ in orders]
+            make = [(f"{side}{i}", lambda a, o=o, side=side: prompt.format(
+                article=a, first=text if side == "A" else o, second=o if side == "A" else text))
+                for i, (o, _) in enumerate(orders) for side in "AB"]
+            extra: dict[str, Any] = {"self_systems": mine, "opponents": [s for _, s in orders]}
+        elif self.rubric.mode == "claims":
             prompt = self.rubric.criteria[0].prompt
-            return [(claim, prompt.format(article=article, claim=claim, summary=candidate.text))
-                    for claim in sentences(candidate.text)]
-        return [(c.name, c.prompt.format(article=article, summary=candidate.text, claim=""))
-                for c in self.rubric.criteria]
+            claims = sentences(text)
+            frames = [prompt.format(article="", claim=c, summary=text) for c in claims]
+            make = [(c, lambda a, c=c: prompt.format(article=a, claim=c, summary=text)) for c in claims]
+            extra = {}
+        else:
+            frames = [c.prompt.format(article="", summary=text, claim="") for c in self.rubric.criteria]
+            make = [(c.name, lambda a, c=c: c.prompt.format(article=a, summary=text, claim=""))
+                    for c in self.rubric.criteria]
+            extra = {}
+        budget = article_budget(self.context, self._max_tokens, [f"{self._system or ''}\n\n{f}" for f in frames],
+                                self.counter.count, f"judge {self.prefix}")
+        article = candidate.document.text
+        if (article, budget) not in self._chunks:
+            fits = self.counter.count(article) <= budget
+            self._chunks[(article, budget)] = ([article] if fits else None if self.long_articles == "refuse"
+                                               else chunk_text(article, budget, self.counter.count))
+        chunks = self._chunks[(article, budget)]
+        info = {"chunks": 0 if chunks is None else len(chunks), "truncated": False,
+                "article_tokens": self.counter.count(article), "article_budget": budget,
+                "context_tokens": self.context.tokens, "context_source": self.context.source,
+                "token_count": self.counter.method, **extra}
+        if chunks is None:
+            info["refused"] = True
+            return _Plan([], info, (f"article of {info['article_tokens']} tokens ({self.counter.method}) is over the "
+                                    f"{budget} the judge has for it (context_tokens {self.context.tokens}); set "
+                                    "long_articles: chunk to judge it in chunks, or a larger context_tokens"))
+        return _Plan([(item, [build(chunk) for chunk in chunks]) for item, build in make], info, None)
 
     def _request_key(self, user: str) -> str:
         return digest({"transport": {"provider": self.transport.provider, **self.transport.settings()},
-                       "system": self.rubric.system, "user": user, "max_tokens": self.rubric.max_tokens,
+                       "system": self._system, "user": user, "max_tokens": self._max_tokens,
                        "logprobs": self.logprobs})
 
     def _replies(self, users: list[str], where: dict[str, str]) -> dict[str, tuple[Reply | None, dict[str, Any]]]:
@@ -333,7 +442,7 @@ class LLMJudge(Metric):
                 "the store that has them.")
 
         def work(key: str, stop: threading.Event) -> Outcome | None:
-            return self.transport.request(self.rubric.system, keys[key], self.rubric.max_tokens, stop=stop,
+            return self.transport.request(self._system, keys[key], self._max_tokens, stop=stop,
                                           what=f"judging document {where[keys[key]]}", logprobs=self.logprobs or None)
 
         pending = missing
@@ -378,17 +487,23 @@ class LLMJudge(Metric):
             out[key] = (_reply_from(data), {"cached": True, **data["usage"]})
 
     def score(self, candidates: Sequence[Candidate]) -> list[MetricResult]:
-        prompts = [self._prompts(c) for c in candidates]
-        where = {user: c.document.id for c, items in zip(candidates, prompts) for _, user in items}
+        plans = [self._plan(c) for c in candidates]
+        where = {user: c.document.id for c, plan in zip(candidates, plans) for _, users in plan.items for user in users}
         replies = self._replies(list(dict.fromkeys(where)), where) if where else {}
-        return [self._result(items, replies) for items in prompts]
+        refused = sum(bool(p.info.get("refused")) for p in plans)
+        if refused:
+            log.warning("judge %s refused %d of %d summaries: their articles are over its context (%d tokens) and "
+                        "long_articles is refuse", self.prefix, refused, len(plans), self.context.tokens)
+        return [self._result(plan, replies) for plan in plans]
 
     # -- results ------------------------------------------------------------------------------
-    def _result(self, items: list[tuple[str, str]], replies: Mapping[str, tuple[Reply | None, dict]]) -> MetricResult:
+    def _result(self, plan: _Plan, replies: Mapping[str, tuple[Reply | None, dict]]) -> MetricResult:
         values: dict[str, float | None] = {}
         notes: dict[str, str] = {}
-        info: dict[str, Any] = {"judge_model": self.model, "rubric": self.rubric.name, "requests": len(items)}
-        facts = [replies[user][1] for _, user in items]
+        users = [user for _, chunk_users in plan.items for user in chunk_users]
+        info: dict[str, Any] = {"judge_model": self.model, "rubric": self.rubric.name if self.mode == "single"
+                                else "pairwise", "requests": len(users), **plan.info}
+        facts = [replies[user][1] for user in users]
         info["tokens_prompt"] = sum(f.get("tokens_prompt") or 0 for f in facts)
         info["tokens_completion"] = sum(f.get("tokens_completion") or 0 for f in facts)
         costs = [f.get("cost_usd") for f in facts]
@@ -397,35 +512,56 @@ class LLMJudge(Metric):
         if failed:
             info["incomplete"] = True  # a transient failure: worth asking again on a later run
             info["errors"] = sorted(set(failed))
+        if plan.skip is not None:
+            return MetricResult({n: None for n in self.names}, {n: plan.skip for n in self.names}, info)
+        if self.mode == "pairwise":
+            return self._pairwise_result(plan, replies, info)
         if self.rubric.mode == "claims":
-            return self._claims_result(items, replies, values, notes, info)
-        for criterion, (_, user) in zip(self.rubric.criteria, items):
+            return self._claims_result(plan.items, replies, values, notes, info)
+        for criterion, (_, chunk_users) in zip(self.rubric.criteria, plan.items):
             name = f"{self.prefix}_{criterion.name}"
-            reply, fact = replies[user]
-            if reply is None:
-                values[name], notes[name] = None, f"judge request failed: {fact['error']}"
+            scores, why = [], None
+            for number, user in enumerate(chunk_users, start=1):
+                value, reason = self._chunk_score(replies[user], criterion)
+                scores.append(value)
+                if reason and (why is None or value is None):
+                    why = reason if len(chunk_users) == 1 else f"chunk {number} of {len(chunk_users)}: {reason}"
+                if number == 1 and replies[user][0] is not None:
+                    info[f"{criterion.name}_reply"] = replies[user][0].text[:200]
+            if len(chunk_users) > 1:
+                info[f"{criterion.name}_chunk_scores"] = scores
+            if any(v is None for v in scores):
+                values[name], notes[name] = None, why or "no score"
                 continue
-            info[f"{criterion.name}_reply"] = reply.text[:200]
-            stated, why = parse_score(reply.text, criterion)
-            if stated is None:
-                values[name], notes[name] = None, why
-                continue
-            weighted = weighted_score(reply, stated, criterion) if self.logprobs else None
-            values[name] = stated if weighted is None else weighted
-            if self.logprobs and weighted is None:
-                notes[name] = "the endpoint returned no log-probabilities for the score: stated score used"
+            values[name] = max(scores) if criterion.group == "factuality" else sum(scores) / len(scores)
+            if why:
+                notes[name] = why
         return MetricResult(values, notes, info)
+
+    def _chunk_score(self, answer: tuple[Reply | None, dict], criterion: Criterion) -> tuple[float | None, str | None]:
+        """One chunk's score of one criterion, and why it is missing or what to know about it."""
+        reply, fact = answer
+        if reply is None:
+            return None, f"judge request failed: {fact['error']}"
+        stated, why = parse_score(reply.text, criterion)
+        if stated is None:
+            return None, why
+        weighted = weighted_score(reply, stated, criterion) if self.logprobs else None
+        if self.logprobs and weighted is None:
+            return stated, "the endpoint returned no log-probabilities for the score: stated score used"
+        return (stated if weighted is None else weighted), None
 
     def _claims_result(self, items, replies, values, notes, info) -> MetricResult:
         names = [m.name for m in self.measures()]
         verdicts, unsupported, unparsed = [], [], []
-        for claim, user in items:
-            reply, fact = replies[user]
-            verdict = None if reply is None else parse_verdict(reply.text)
+        for claim, chunk_users in items:
+            per_chunk = [None if replies[u][0] is None else parse_verdict(replies[u][0].text) for u in chunk_users]
+            verdict = True if True in per_chunk else None if None in per_chunk else False  # supported by any chunk
             verdicts.append(verdict)
             if verdict is False:
                 unsupported.append(claim)
             elif verdict is None:
+                reply, fact = replies[chunk_users[per_chunk.index(None)]]
                 unparsed.append({"claim": claim, "reply": fact.get("error") if reply is None else reply.text[:200]})
         info["unsupported_claims"] = unsupported
         values[names[2]] = float(len(items))
@@ -442,13 +578,31 @@ class LLMJudge(Metric):
             values[names[1]] = float(len(unsupported))
         return MetricResult(values, notes, info)
 
+    def _pairwise_result(self, plan: _Plan, replies, info: dict[str, Any]) -> MetricResult:
+        names = self.names
+        outcomes = {}
+        for item, chunk_users in plan.items:
+            side = item[0]
+            positions = [None if replies[u][0] is None else pairwise.parse_position(replies[u][0].text)
+                         for u in chunk_users]
+            outcomes[item] = pairwise.majority([pairwise.as_outcome(p, side) for p in positions])
+        verdicts = [pairwise.PairVerdict(tuple(systems), outcomes[f"A{i}"], outcomes[f"B{i}"])
+                    for i, systems in enumerate(info["opponents"])]
+        info["pairs"] = [v.to_dict() for v in verdicts]
+        win, flip, read = pairwise.summarize_pairs(verdicts)
+        info["pairs_read"] = read
+        notes = {} if read == len(verdicts) else {
+            n: f"{len(verdicts) - read} of {len(verdicts)} pairs got no A/B/tie verdict in one order" for n in names}
+        return MetricResult({names[0]: win, names[1]: flip}, notes, info)
+
     def estimate(self, candidates: Sequence[Candidate]):
         """A :class:`evalkit.hosted.pricing.CostEstimate` of judging ``candidates`` (before anything is sent)."""
         from evalkit.hosted.pricing import CostEstimate, count_tokens, token_method
 
-        users = list(dict.fromkeys(u for c in candidates for _, u in self._prompts(c)))
-        prompt = sum(count_tokens(f"{self.rubric.system or ''}\n\n{u}", self.model) for u in users)
-        completion = len(users) * self.rubric.max_tokens
+        users = list(dict.fromkeys(u for c in candidates for _, chunk_users in self._plan(c).items
+                                   for u in chunk_users))
+        prompt = sum(count_tokens(f"{self._system or ''}\n\n{u}", self.model) for u in users)
+        completion = len(users) * self._max_tokens
         price = self.transport.price
         return CostEstimate(f"judge {self.prefix}", self.model, len(users), prompt, completion, completion,
                             None if price is None else price.cost(prompt, completion),
@@ -457,6 +611,18 @@ class LLMJudge(Metric):
 
     def close(self) -> None:
         self.transport.close()
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one candidate asks the judge."""
+
+    items: list[tuple[str, list[str]]]
+    """(criterion, claim or pair order ``A0``/``B0``..., one user message per article chunk)."""
+    info: dict[str, Any]
+    """The budget facts (chunks, tokens, context) and, pairwise, the systems compared."""
+    skip: str | None
+    """Why nothing is asked (a refused article, no pair to compare), else ``None``."""
 
 
 def _reply_to(reply: Reply) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.core.types import LengthTarget, Measure
+from evalkit.report.judging import diagnostics_html
 from evalkit.report.summary import run_summary, value_names
 from evalkit.report.tables import cut_legend, json_number, stopped_at_budget
 from evalkit.run.record import Run
@@ -241,6 +242,7 @@ def report_sections(run: Run, summary: dict[str, Any], names: list[str]) -> str:
         f"<section id=\"charts\"><h2>Charts</h2><div class=\"charts\">{_chart_section(run)}</div></section>",
         f"<section id=\"metrics\"><h2>Every value, by metric</h2>{_by_metric(run, summary)}</section>",
         f"<section id=\"cost\"><h2>Cost</h2>{_cost(summary)}</section>",
+        diagnostics_html(run),  # the "Judge diagnostics" section; empty without a judge
     ])
 
 

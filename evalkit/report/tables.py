@@ -114,8 +114,11 @@ def format_table(run, metrics: Sequence[str] | None = None) -> str:
             warning += ["", f"NOTE: summaries stopped at the length budget ({stopped}): their text may end "
                         "mid-sentence; raise max_new_tokens / max_tokens or ask for a shorter target"]
     counted = "failed = summaries that could not be made" + (f"; {cut_legend()}" if show_cuts else "")
+    from evalkit.report.judging import format_diagnostics
+
+    judged = format_diagnostics(run)  # empty without a judge
     return "\n".join([fmt(header), rule, *map(fmt, lines), *warning, "", "Columns (means over the n documents with a "
-                      f"summary; {counted}):", *legend])
+                      f"summary; {counted}):", *legend, *(["", judged] if judged else [])])
 
 
 def ranking_rows(run, metric: str, *, alpha: float = 0.05, n_resamples: int | None = None,

@@ -474,6 +474,10 @@ class Experiment:
         ok = [s for s in summaries if s.ok]
         ok.sort(key=lambda s: s.document_id)  # keep a document's candidates together in a chunk
         candidates = [Candidate(by_document[s.document_id], s.text, target_of[s.document_id]) for s in ok]
+        texts: dict[str, dict[str, str]] = {}
+        for summary in ok:
+            texts.setdefault(summary.document_id, {})[summary.system] = summary.text
+        metric.prepare_summaries(texts)  # before the signature: a pairwise judge's depends on them
         signature = metric.signature
         keys = [score_key(signature, c) for c in candidates]
         results = store.get_scores(keys)

@@ -41,6 +41,7 @@ METRICS: dict[str, str] = {
     "llm-judge": "evalkit.metrics.judge:LLMJudge",
     "nli": "evalkit.metrics.nli:NLIConsistency",
     "redundancy": "evalkit.metrics.redundancy:Redundancy",
+    "length-fair": "evalkit.metrics.lengthfair:LengthFair",
 }
 
 
