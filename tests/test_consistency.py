@@ -241,3 +241,19 @@ def test_the_signature_follows_the_preset_and_the_chunk_size(roberta):
                                                 chunk_tokens=200).signature
     assert base.signature != ChunkedConsistency(preset="factcg-deberta", model=roberta).signature
     assert [m.name for m in base.measures()] == ["consistency_mean", "consistency_min"]
+
+
+def test_a_run_scores_caches_and_declares_its_measures(roberta, tmp_path):
+    from evalkit.core.types import LengthTarget
+    from evalkit.run.experiment import Experiment
+
+    docs = [Document(id="d0", text=ARTICLE, references=("x",)),
+            Document(id="d1", text="The mayor resigned. Nobody protested on Monday.", references=("x",))]
+    spec = {"kind": "consistency", "preset": "minicheck-roberta-large", "model": roberta, "batch_size": 4}
+    experiment = Experiment(systems=[{"kind": "lead"}], metrics=[spec], target=LengthTarget(sentences=1),
+                            output_dir=tmp_path / "runs", progress=False)
+    run = experiment.run(docs)
+    assert set(run.wide()["consistency_mean"].map(lambda v: 0 <= v <= 1)) == {True}
+    assert run.measure("consistency_min").scale == "fraction"
+    assert run.manifest.metrics["consistency"].signature == build_metric(spec).signature
+    assert experiment.run(docs).manifest.counts.scores_computed == 0

@@ -41,6 +41,7 @@ import hashlib
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Annotated, Any
 
 import numpy as np
@@ -51,7 +52,7 @@ from evalkit.core.options import Flag, Options, Text, Whole, shown
 from evalkit.core.text import sentences
 from evalkit.core.types import Measure
 from evalkit.metrics.base import Candidate, Metric, MetricResult
-from evalkit.metrics.consistency_models import PRESETS, Loaded, Preset, load, preset
+from evalkit.metrics.consistency_models import PRESETS, Loaded, load, preset
 from evalkit.metrics.nli import _local_files_digest
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ class ChunkedConsistency(Metric):
         options = self.Options.parse(options, self.kind)
         chosen = PRESETS[options.preset]
         if options.model is not None:
-            chosen = Preset(**{**chosen.__dict__, "model": options.model})
+            chosen = replace(chosen, model=options.model)
         self.preset_name, self.preset = options.preset, chosen
         self.revision, self.device, self.batch_size = options.revision, options.device, options.batch_size
         self.chunk_tokens = options.chunk_tokens or chosen.chunk_tokens
