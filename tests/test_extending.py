@@ -73,7 +73,7 @@ def test_every_strategy_and_metric_that_uses_the_text_rules_has_them_in_its_iden
     after = {kind: _identity(i) for kind, i in instances.items()}
     uses = {kind for kind, i in instances.items() if {c.__module__ for c in type(i).__mro__} & users}
     assert uses == {"lead", "textrank", "lexrank", "random", "oracle", "hf-seq2seq", "hf-chat", "rouge", "length",
-                    "extractiveness", "llm-judge", "nli", "entities", "redundancy",
+                    "extractiveness", "llm-judge", "nli", "consistency", "entities", "redundancy",
                     "length-fair"}  # entities: where a cut ends
     assert sorted(k for k in instances if before[k] != after[k]) == sorted(uses)
 

@@ -25,6 +25,7 @@ TYPOS = [
     ("length", "word_tolerence", "word_tolerance"), ("extractiveness", "ngrams", None), ("redundancy", "n", None), ("bertscore", "idff", "idf"),
     ("entities", "restore_cse", "restore_case"), ("llm-judge", "rubrik", "rubric"), ("nli", "prefx", "prefix"),
     ("length-fair", "sed", "seed"),
+    ("consistency", "chunk_token", "chunk_tokens"),
 ]
 
 # kind, option, a value of the wrong type, the words that must name the expected type
@@ -39,6 +40,7 @@ WRONG_TYPES = [
     ("bertscore", "batch_size", "big", "a whole number >= 1"), ("entities", "restore_case", "no", "true or false"),
     ("llm-judge", "logprobs", "5", "a whole number >= 0 and <= 20 or null"),
     ("nli", "max_length", 1.5, "a whole number >= 1"), ("length-fair", "seed", 1.5, "a whole number"),
+    ("consistency", "trust_remote_code", "yes", "true or false"),
 ]
 
 
@@ -187,10 +189,12 @@ def test_fingerprints_and_signatures_are_unchanged(what, spec, expected, fixed_v
         assert fingerprint(spec["kind"], settings) == expected
         assert identity != expected
     elif spec["kind"] == "entities":
-        # version 4 (a name cut off by the budget is not counted) on purpose; version 3 is the old literal
+        # version 4 (a name cut off by the budget is not counted) and 5 (spans cut at line breaks, bullets and
+        # sentence ends; the benign list: issue 26) on purpose; version 3 is the old literal
         from evalkit.core.fingerprint import fingerprint
 
-        assert built.version == "4" and identity != expected
-        assert fingerprint("entities", {"version": "3", **built.settings()}) == expected
+        assert built.version == "5" and identity != expected
+        settings = {k: v for k, v in built.settings().items() if k not in ("span_cuts", "benign")}
+        assert fingerprint("entities", {"version": "3", **settings}) == expected
     else:
         assert identity == expected

@@ -146,18 +146,7 @@ class NLIConsistency(Metric):
         return self._loaded
 
     def _label_indices(self, config: Any) -> tuple[int, int]:
-        names = {int(i): str(name).lower() for i, name in (config.id2label or {}).items()}
-        if self.labels is not None:
-            indices = (self.labels["entailment"], self.labels["contradiction"])
-            if any(i not in names for i in indices):
-                raise ConfigError(f"nli: labels {self.labels} point outside the model's outputs {sorted(names)}")
-            return indices
-        entail = [i for i, n in names.items() if n.startswith("entail")]
-        contra = [i for i, n in names.items() if n.startswith("contradict")]
-        if len(entail) != 1 or len(contra) != 1:
-            raise ConfigError(f"nli: the labels of {self.model!r} ({names}) do not name one entailment and one "
-                              "contradiction class; give them as labels: {entailment: <index>, contradiction: <index>}")
-        return entail[0], contra[0]
+        return label_indices(config, self.labels, self.model, what="nli")
 
     def _pair_probs(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """``[P(entail), P(contradict)]`` for each ``(premise, hypothesis)``, in batches."""
@@ -243,6 +232,22 @@ class NLIConsistency(Metric):
     def close(self) -> None:
         self._loaded = None
         self._premises.clear()
+
+
+def label_indices(config: Any, labels: Mapping[str, int] | None, model: str, *, what: str) -> tuple[int, int]:
+    """``(entailment index, contradiction index)`` of an NLI classifier: from ``labels`` or the config's ``id2label``."""
+    names = {int(i): str(name).lower() for i, name in (config.id2label or {}).items()}
+    if labels is not None:
+        indices = (labels["entailment"], labels["contradiction"])
+        if any(i not in names for i in indices):
+            raise ConfigError(f"{what}: labels {dict(labels)} point outside the model's outputs {sorted(names)}")
+        return indices
+    entail = [i for i, n in names.items() if n.startswith("entail")]
+    contra = [i for i, n in names.items() if n.startswith("contradict")]
+    if len(entail) != 1 or len(contra) != 1:
+        raise ConfigError(f"{what}: the labels of {model!r} ({names}) do not name one entailment and one "
+                          "contradiction class; give them as labels: {entailment: <index>, contradiction: <index>}")
+    return entail[0], contra[0]
 
 
 def _local_files_digest(model: str) -> str | None:

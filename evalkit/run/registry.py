@@ -40,6 +40,7 @@ METRICS: dict[str, str] = {
     "entities": "evalkit.metrics.entities:EntityOverlap",
     "llm-judge": "evalkit.metrics.judge:LLMJudge",
     "nli": "evalkit.metrics.nli:NLIConsistency",
+    "consistency": "evalkit.metrics.consistency:ChunkedConsistency",
     "redundancy": "evalkit.metrics.redundancy:Redundancy",
     "length-fair": "evalkit.metrics.lengthfair:LengthFair",
 }

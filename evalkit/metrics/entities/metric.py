@@ -182,6 +182,7 @@ from evalkit.metrics.entities.ner import COMPONENTS, DEFAULT_MODEL, load_pipelin
 from evalkit.metrics.entities.ner import language as language_of
 from evalkit.metrics.entities.normalize import ALIASES, TITLES, UNITS, edge_scores, normalize_tokens, phrase
 from evalkit.metrics.entities.numbers import NUMBER_FILLERS, read_numbers
+from evalkit.metrics.entities.spans import SPAN_CUTS, benign_keys, cut_spans, is_benign
 from evalkit.metrics.entities.truecase import casing_table, detokenize, display_name, looks_lowercased, truecase
 
 ENTITY_TYPES: tuple[str, ...] = ("PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "WORK_OF_ART", "LAW",
@@ -241,6 +242,14 @@ class EntityOptions(Options):
     """Texts per spaCy batch."""
     n_process: Literal["auto"] | Annotated[Whole, Field(ge=1)] = "auto"
     """spaCy worker processes, or ``auto`` (several only for large batches)."""
+    benign: Sequence[Text] | Text | None = None
+    """World-knowledge entities never counted as unsupported: a list of names, or a file with one a line."""
+
+    @field_validator("benign")
+    @classmethod
+    def _benign(cls, value: Sequence[str] | str | None) -> Sequence[str] | str | None:
+        benign_keys(value)  # a missing file is named now, not at scoring time
+        return value
 
     @field_validator("entity_types")
     @classmethod
@@ -261,8 +270,9 @@ class EntityOverlap(Metric):
     """Named-entity and number precision against the source; entity P/R/F1 against references."""
 
     kind = "entities"
-    version = "4"  # 2: times, units, scores in names, PTB-split names, sentence-capitalized text; 3: case lexicon;
-    # 4: an entity or number cut off at the end of a cut summary is not counted
+    version = "5"  # 2: times, units, scores in names, PTB-split names, sentence-capitalized text; 3: case lexicon;
+    # 4: an entity or number cut off at the end of a cut summary is not counted; 5: spans cut at line breaks,
+    # bullets and sentence ends (spans.py), the benign list
 
     Options = EntityOptions
 
@@ -277,6 +287,7 @@ class EntityOverlap(Metric):
         self.case_lexicon = options.case_lexicon
         self.match = options.match
         self.batch_size = options.batch_size
+        self.benign = benign_keys(options.benign)
         self._nlp = None
         self._ner: dict[str, tuple[tuple[str, str], ...]] = {}
         self.ner_counts: Counter[str] = Counter()
@@ -306,7 +317,8 @@ class EntityOverlap(Metric):
                 "match": self.match, "multi_reference": "best-f1",
                 "aliases": digest(ALIASES), "titles": digest(list(TITLES)),
                 "number_fillers": digest(sorted(NUMBER_FILLERS)), "units": digest(sorted(UNITS)),
-                "placeholders": sorted(PLACEHOLDERS), "components": COMPONENTS}
+                "placeholders": sorted(PLACEHOLDERS), "components": COMPONENTS, "span_cuts": SPAN_CUTS,
+                "benign": digest(sorted(self.benign)) if self.benign else None}
 
     def measures(self) -> tuple[Measure, ...]:
         return MEASURES
@@ -346,7 +358,7 @@ class EntityOverlap(Metric):
                                  for t in todo})
 
     def _analyse(self, text: str) -> Analysis:
-        ents = self._ner.get(text, ())  # () for a source read without NER (see score)
+        ents = cut_spans(self._ner.get(text, ()), self._lowercase_word)  # () for a source read without NER
         named, named_placeholders = distinct(ents, frozenset(self.entity_types), name=True)
         if "CARDINAL" in self.number_types:  # a score read as part of a name is a number of the text
             ents = (*ents, *((score, "CARDINAL") for surface, label in ents if label in self.entity_types
@@ -374,6 +386,11 @@ class EntityOverlap(Metric):
         if table is None:
             table = casing_table([s for s in casing_sources if not looks_lowercased(s)])
         return truecase(text, table, self._case_lexicon()), True
+
+    def _lowercase_word(self, word: str) -> bool:
+        """Whether English usually writes ``word`` lowercase (by the casing lexicon; never without it)."""
+        lexicon_words = self._case_lexicon()
+        return lexicon_words is not None and word.isalpha() and word.lower() not in lexicon_words
 
     def _case_lexicon(self) -> dict[str, str] | None:
         if not self.case_lexicon:
@@ -478,8 +495,11 @@ class EntityOverlap(Metric):
                 notes[name] = "empty summary" if empty else f"no {plural} in summary"
             return unsupported, cut, count
 
-        unsupported, cut, count = against_source(summary.entities, lambda e: supported(e.key, source, self.match),
-                                                 "entity", "entities")
+        unsupported, cut, count = against_source(
+            summary.entities, lambda e: supported(e.key, source, self.match) or is_benign(e.key, self.benign),
+            "entity", "entities")
+        benign = [e for e in summary.entities if is_benign(e.key, self.benign) and not supported(e.key, source,
+                                                                                                  self.match)]
         if not source_text.strip() and count:
             notes["entity_precision_source"] = "empty source"
 
@@ -507,6 +527,8 @@ class EntityOverlap(Metric):
             "reference_index": reference_index,
             "case_restored": restored,
         }
+        if benign:
+            info["benign_entities"] = [shown(e.text) for e in benign]
         if restored:
             info["text_for_ner"] = text
         return MetricResult({name: values[name] for name in NAMES}, notes, info)
