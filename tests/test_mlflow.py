@@ -114,6 +114,9 @@ def test_logged_run_reads_back_equal_and_once(server: str, tmp_path: Path) -> No
     assert {"scores.csv", "summaries.jsonl", "facts.jsonl", "manifest.json", "report.html"} <= artifacts
     downloaded = Path(client.download_artifacts(found.info.run_id, "scores.csv", str(tmp_path)))
     assert downloaded.read_bytes() == (run.run_dir / "scores.csv").read_bytes()
+    assert "sources.jsonl" in artifacts  # the articles travel with the run: the viewer can show them
+    sources = Path(client.download_artifacts(found.info.run_id, "sources.jsonl", str(tmp_path)))
+    assert sources.read_bytes() == (run.run_dir / "sources.jsonl").read_bytes() and sources.stat().st_size > 0
     report = Path(client.download_artifacts(found.info.run_id, "report.html", str(tmp_path)))
     assert run.run_id in report.read_text(encoding="utf-8")
 

@@ -10,8 +10,8 @@ What an MLflow run of evalkit holds, all read from the stored :class:`~evalkit.r
   and ``seed``;
 - metrics: ``<system>/<value>``, the per-system mean of every headline value (``run.table()``),
   plus ``n_documents`` and ``failures`` (summaries that failed);
-- artifacts: ``scores.csv``, ``summaries.jsonl``, ``facts.jsonl``, ``manifest.json`` and the HTML
-  report (``report.html``).
+- artifacts: ``scores.csv``, ``summaries.jsonl``, ``facts.jsonl``, ``sources.jsonl`` (the articles, so the
+  logged run can be read without the data), ``manifest.json`` and the HTML report (``report.html``).
 
 MLflow names may hold letters, digits, ``_ - . /`` and spaces: any other character of a
 system or value name is written as ``_``.
@@ -34,7 +34,7 @@ from typing import Any
 
 from evalkit.core.errors import ConfigError, EvalkitError
 from evalkit.report.tables import headline_metrics
-from evalkit.run.record import FACTS_FILE, Run
+from evalkit.run.record import FACTS_FILE, SOURCES_FILE, Run
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ EXTRA = 'pip install "evalkit[mlflow]"'
 """The install command a missing mlflow package is reported with."""
 RUN_TAG = "evalkit.run_id"
 """The tag that ties an MLflow run to its evalkit run: logging the same run again finds it by this."""
-ARTIFACTS = ("scores.csv", "summaries.jsonl", FACTS_FILE, "manifest.json")
+ARTIFACTS = ("scores.csv", "summaries.jsonl", FACTS_FILE, SOURCES_FILE, "manifest.json")
 """The run folder's files logged as artifacts (beside the HTML report)."""
 REPORT = "report.html"
 PROBE_SECONDS = 10.0
