@@ -81,11 +81,15 @@ _runs: dict[Path, tuple[float, Run]] = {}
 
 def routes(context: ViewContext) -> list[Any]:
     """The annotation pages' and label API's routes."""
+    from starlette.concurrency import run_in_threadpool
     from starlette.routing import Route
 
     def bind(handler: Any) -> Any:
         async def endpoint(request: Any) -> Any:
-            return await handler(context, request)
+            # the body is read here, on the event loop; the handler (SQLite, agreement statistics) runs in a
+            # worker thread, so one slow page does not hold up the other viewer users
+            request.state.form = await form_of(request) if request.method == "POST" else {}
+            return await run_in_threadpool(handler, context, request)
         return endpoint
 
     return [
@@ -166,9 +170,9 @@ def name_form(run_id: str, back: str) -> str:
             "maxlength=\"60\" autofocus></label> <button type=\"submit\">Start</button></form>")
 
 
-async def set_name(context: ViewContext, request: Any) -> Any:
+def set_name(context: ViewContext, request: Any) -> Any:
     run_id = request.path_params["run_id"]
-    form = await form_of(request)
+    form = request.state.form
     name = " ".join(form.get("annotator", "").split())
     if not name or len(name) > 60:
         return error_page("Annotate", "give a name of 1 to 60 characters")
@@ -181,9 +185,9 @@ async def set_name(context: ViewContext, request: Any) -> Any:
 
 def guarded(handler: Any) -> Any:
     """Turn an :class:`EvalkitError` into a page with its one-line message (nothing half-saved)."""
-    async def wrapper(context: ViewContext, request: Any) -> Any:
+    def wrapper(context: ViewContext, request: Any) -> Any:
         try:
-            return await handler(context, request)
+            return handler(context, request)
         except EvalkitError as exc:
             return error_page("Cannot do that", str(exc), 404 if "no run" in str(exc) else 400)
     wrapper.__name__ = handler.__name__
@@ -240,7 +244,7 @@ def _question_html(q: Question, previous: Any) -> str:
 
 
 @guarded
-async def pointwise_page(context: ViewContext, request: Any) -> Any:
+def pointwise_page(context: ViewContext, request: Any) -> Any:
     run_id = request.path_params["run_id"]
     run = load_run(context, run_id)
     annotator = annotator_of(request)
@@ -322,13 +326,13 @@ def _spans(raw: str, text: str) -> list[dict[str, Any]]:
 
 
 @guarded
-async def save_pointwise(context: ViewContext, request: Any) -> Any:
+def save_pointwise(context: ViewContext, request: Any) -> Any:
     run_id = request.path_params["run_id"]
     run = load_run(context, run_id)
     annotator = annotator_of(request)
     if not annotator:
         return redirect(f"/annotate/{quote(run_id, safe='')}")
-    form = await form_of(request)
+    form = request.state.form
     _, current = study_rubric(context)
     rubric = _rubric_for(context, form.get("rubric_version", ""), current)
     item = _find_item(run, form.get("document_id", ""), form.get("system", ""), form.get("summary_hash", ""))
@@ -352,7 +356,7 @@ def _ordered(pair: tuple[RunItem, RunItem], annotator: str, seed: int) -> tuple[
 
 
 @guarded
-async def pairwise_page(context: ViewContext, request: Any) -> Any:
+def pairwise_page(context: ViewContext, request: Any) -> Any:
     run_id = request.path_params["run_id"]
     run = load_run(context, run_id)
     annotator = annotator_of(request)
@@ -388,13 +392,13 @@ async def pairwise_page(context: ViewContext, request: Any) -> Any:
 
 
 @guarded
-async def save_pairwise(context: ViewContext, request: Any) -> Any:
+def save_pairwise(context: ViewContext, request: Any) -> Any:
     run_id = request.path_params["run_id"]
     run = load_run(context, run_id)
     annotator = annotator_of(request)
     if not annotator:
         return redirect(f"/annotate/{quote(run_id, safe='')}/pairwise")
-    form = await form_of(request)
+    form = request.state.form
     _, current = study_rubric(context)
     rubric = _rubric_for(context, form.get("rubric_version", ""), current)
     document_id = form.get("document_id", "")
@@ -421,7 +425,7 @@ async def save_pairwise(context: ViewContext, request: Any) -> Any:
 
 # -- agreement ------------------------------------------------------------------------------------------------
 @guarded
-async def agreement_page(context: ViewContext, request: Any) -> Any:
+def agreement_page(context: ViewContext, request: Any) -> Any:
     run_id = request.path_params["run_id"]
     run = load_run(context, run_id)
     _, current = study_rubric(context)

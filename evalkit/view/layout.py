@@ -32,6 +32,7 @@ max-height:32em;overflow-y:auto}
 .side .summary{margin:0}
 del{background:#ffe3e3;color:#8b0000}ins{background:#dcf5e3;color:#0b5d1e;text-decoration:underline}
 .pair{border-top:1px solid #dde3ea;margin-top:1em}.pair .text{white-space:pre-wrap}.scores span.change{margin:0;display:inline}
+mark.claim{background:#fff0db;border-bottom:2px solid #c2410c}.claims ul{margin:.1em 0 .4em 1.2em;padding:0}
 form.compare{margin:.6em 0}form.compare select{font:inherit;padding:.2em}
 """
 """The report's style sheet plus the viewer's own rules (signs, significance markers, side-by-side)."""

@@ -8,7 +8,8 @@
   significance, the summaries whose scores moved most and those whose text changed;
 - ``/diff/{a}/{b}/doc/{document}``: one document in both runs, each system's two summaries side by side;
 - ``/run/{id}/doc/{document}``: the source article, every system's summary side by side with the
-  entities and numbers the entity metric found unsupported marked (``<mark>``), and every score.
+  entities and numbers the entity metric found unsupported marked (``<mark>``), the claims an LLM judge
+  (``rubric: claims``) found unsupported listed and marked too, and every score.
 
 Pages are rendered on the server; every text from a run goes through :func:`evalkit.view.layout.esc`.
 """
@@ -19,6 +20,7 @@ import difflib
 import logging
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 
 REFRESH = 3
 """Seconds between reloads of a page whose numbers are still being computed in the background."""
+CLAIM_TITLE = "a claim the LLM judge found unsupported by the source"
 NOT_RECORDED = ("This run did not record its sources; re-run it with this version of evalkit (or later) to see "
                 "the article here.")
 
@@ -213,9 +216,8 @@ def run_page(context: ViewContext, run_id: str) -> tuple[str, str]:
 
 # -- one document ----------------------------------------------------------------------------------
 
-def highlight(text: str, phrases: list[str]) -> str:
-    """``text`` escaped, each case-insensitive occurrence of a phrase wrapped in ``<mark class="unsupported">``
-    (longer phrases first; occurrences never overlap)."""
+def _find(text: str, phrases: Any) -> list[tuple[int, int]]:
+    """Where the phrases occur in ``text`` (case-insensitive; longer phrases first; never overlapping), in order."""
     lower, spans = text.lower(), []
     for phrase in sorted({p for p in phrases if p}, key=len, reverse=True):
         needle, start = phrase.lower(), 0
@@ -224,13 +226,41 @@ def highlight(text: str, phrases: list[str]) -> str:
             if all(end <= s or at >= e for s, e in spans):
                 spans.append((at, end))
             start = end
+    return sorted(spans)
+
+
+def _wrap(text: str, spans: list[tuple[int, int]], opening: str, inner: Callable[[str], str]) -> str:
+    """``text`` with each span as ``opening`` + ``inner(span)`` + ``</mark>`` and the rest as ``inner(rest)``."""
     out, position = [], 0
-    for start, end in sorted(spans):
-        out.append(esc(text[position:start]))
-        out.append(f"<mark class=\"unsupported\" title=\"not supported by the source\">{esc(text[start:end])}</mark>")
+    for start, end in spans:
+        out.append(inner(text[position:start]))
+        out.append(f"{opening}{inner(text[start:end])}</mark>")
         position = end
-    out.append(esc(text[position:]))
+    out.append(inner(text[position:]))
     return "".join(out)
+
+
+def highlight(text: str, phrases: list[str], claims: Sequence[str] = ()) -> str:
+    """``text`` escaped, each case-insensitive occurrence of a phrase wrapped in ``<mark class="unsupported">``
+    (longer phrases first; occurrences never overlap), and each of ``claims`` (sentences an LLM judge found
+    unsupported) in ``<mark class="claim">`` around its own marked phrases."""
+    def entities(part: str) -> str:
+        return _wrap(part, _find(part, phrases),
+                     "<mark class=\"unsupported\" title=\"not supported by the source\">", esc)
+
+    return _wrap(text, _find(text, claims), f"<mark class=\"claim\" title=\"{CLAIM_TITLE}\">", entities)
+
+
+def unsupported_claims(run: Run) -> dict[tuple[str, str], list[str]]:
+    """(document, system) -> the claims (summary sentences) that an ``llm-judge`` with ``rubric: claims`` found
+    unsupported: its facts' ``info["unsupported_claims"]`` (:mod:`evalkit.metrics.judge`), in order, once each."""
+    keys = {key for key, entry in run.manifest.metrics.items() if entry.kind == "llm-judge"}
+    rows = run.facts[run.facts["metric"].isin(keys)] if len(run.facts) else run.facts
+    out: dict[tuple[str, str], list[str]] = {}
+    for document, system, info in zip(rows["document_id"], rows["system"], rows["info"]):
+        claims = info.get("unsupported_claims") if isinstance(info, dict) else None
+        out.setdefault((str(document), str(system)), []).extend(str(c) for c in claims or () if c)
+    return {k: list(dict.fromkeys(v)) for k, v in out.items() if v}
 
 
 def _score(value: float | None, measure: Measure) -> str:
@@ -256,7 +286,7 @@ def _one_document(run: Run, index: dict[str, Any], document_id: str) -> dict[str
 
     part = Run(run.run_dir, run.manifest, cut(run.scores, "scores"), cut(run.summaries, "summaries"),
                cut(run.facts, "facts"))
-    return document_data(part, index["names"])
+    return {**document_data(part, index["names"]), "claims": unsupported_claims(part)}
 
 
 def document_page(context: ViewContext, run_id: str, document_id: str) -> tuple[str, str]:
@@ -286,21 +316,26 @@ def document_page(context: ViewContext, run_id: str, document_id: str) -> tuple[
         scores = [dict(zip(docs["values"], values)).get(n) for n in index["names"]]
         badge = f"<span class=\"badge cut\">{esc(cut)}</span>" if cut else ""
         failed = f"<p class=\"error\">failed: {esc(error)}</p>" if error else ""
+        claims = docs["claims"].get((document_id, system), [])
         notes = "".join(f"<p class=\"scores\">{label}: {esc('; '.join(items))}</p>"
                         for label, items in (("Unsupported entities", entities), ("Unsupported numbers", numbers))
                         if items)
+        notes += ("<div class=\"claims\"><p class=\"scores\">Unsupported claims (LLM judge):</p><ul>"
+                  + "".join(f"<li>{esc(c)}</li>" for c in claims) + "</ul></div>") if claims else ""
         rows = "".join(f"<tr class=\"{'headline' if m.headline else 'other'}\"><th title=\"{esc(m.description or m.name)}\">"
                        f"{esc(m.label)}</th><td class=\"num\">{esc(_score(v, m))}</td></tr>"
                        for m, v in zip(measures, scores))
         boxes.append(f"<div class=\"summary\" data-system=\"{esc(system)}\"><h4>{esc(system)}{badge}</h4>{failed}"
-                     f"<div class=\"text\">{highlight(text, [*entities, *numbers])}</div>{notes}"
+                     f"<div class=\"text\">{highlight(text, [*entities, *numbers], claims)}</div>{notes}"
                      f"<table class=\"scores\"><tbody>{rows}</tbody></table></div>")
     body = (f"<p class=\"meta\">Run <a href=\"{href('run', run_id)}\">{esc(run_id)}</a>; document {at + 1} of "
             f"{len(order)}; length target: {esc(target)}.{step}</p>"
             f"<section><h2>Source article</h2>{article}"
             + (f"<h3>Reference summary</h3>{references}" if references else "") + "</section>"
             "<section><h2>Summaries</h2><p><mark class=\"unsupported\">Highlighted</mark>: entities and numbers the "
-            f"source does not support.</p><div class=\"side\">{''.join(boxes)}</div></section>")
+            "source does not support." + (" <mark class=\"claim\">Underlined</mark>: claims (sentences) the LLM judge "
+                                          "found unsupported." if docs["claims"] else "")
+            + f"</p><div class=\"side\">{''.join(boxes)}</div></section>")
     return f"Document {document_id}", body
 
 
