@@ -3,7 +3,8 @@
 A real run: ``lead`` (two sentences) scored by ``llm-judge`` with the claims rubric against the fake
 OpenAI server (tests/api_server.py), which answers "No" for every claim about a mayor and "Yes" otherwise,
 so by construction the unsupported claim of each summary is its sentence about the mayor and no other.
-The page is served by a real uvicorn (:func:`evalkit.view.serve`) and read as a browser gets it.
+The pages are served by a real uvicorn (:func:`evalkit.view.serve`) and read as a browser gets them; the run
+page flags the document that has an unsupported claim.
 """
 
 from __future__ import annotations
@@ -52,12 +53,16 @@ def test_document_page_lists_and_marks_the_judges_unsupported_claims(serve, tmp_
     viewer = serve_viewer(tmp_path / "runs", port=0)
     try:
         pages = {}
-        for document in ("d1", "d2"):
-            with urllib.request.urlopen(f"{viewer.url}run/{run.run_id}/doc/{document}", timeout=60) as response:
+        for document in ("d1", "d2", ""):
+            url = f"{viewer.url}run/{run.run_id}" + (f"/doc/{document}" if document else "")
+            with urllib.request.urlopen(url, timeout=60) as response:
                 assert response.status == 200
                 pages[document] = response.read().decode("utf-8")
     finally:
         viewer.stop()
+    links = pages[""].split('class="doclinks"', 1)[1].split("</ol>", 1)[0]
+    flags = dict(re.findall(r'>(d\d)</a>(?: <span class="flag">⚑(\d+)</span>)?</li>', links))
+    assert flags == {"d1": "1", "d2": ""}  # the run page flags the document with the judge's one unsupported claim
     box = pages["d1"].split('data-system="lead"', 1)[1]
     marks = re.findall(r'<mark class="claim"[^>]*>(.*?)</mark>', box)
     assert [htmlib.unescape(m) for m in marks] == [MAYOR]  # escaped, so the article's <b> is text

@@ -180,8 +180,11 @@ def _run_sections(run: Run) -> str:
 def _documents(run: Run) -> dict[str, Any]:
     """The report's per-document data (:func:`evalkit.report.html.document_data`), indexed by document id."""
     data = document_data(run, value_names(run))
+    claims: dict[str, int] = {}
+    for (document, _), found in unsupported_claims(run).items():
+        claims[document] = claims.get(document, 0) + len(found)
     return {**data, "by_id": {entry[0]: (entry[1], entry[2]) for entry in data["documents"]},
-            "order": [entry[0] for entry in data["documents"]]}
+            "order": [entry[0] for entry in data["documents"]], "claims": claims}
 
 
 def run_page(context: ViewContext, run_id: str) -> tuple[str, str]:
@@ -197,7 +200,7 @@ def run_page(context: ViewContext, run_id: str) -> tuple[str, str]:
     items = []
     for document_id in docs["order"]:
         entries = docs["by_id"][document_id][1]
-        flagged = sum(len(e[3]) + len(e[4]) for e in entries if e)
+        flagged = sum(len(e[3]) + len(e[4]) for e in entries if e) + docs["claims"].get(document_id, 0)
         flag = f" <span class=\"flag\">⚑{flagged}</span>" if flagged else ""
         items.append(f"<li><a href=\"{href('run', run_id, 'doc', document_id)}\">{esc(document_id)}</a>{flag}</li>")
     manifest = run.manifest
@@ -210,7 +213,8 @@ def run_page(context: ViewContext, run_id: str) -> tuple[str, str]:
             "<a href=\"#metrics\">every value</a> · <a href=\"#cost\">cost</a> · <a href=\"#documents\">documents</a>"
             "</nav>" + sections +
             "<section id=\"documents\"><h2>Documents</h2><p>⚑ = entities or numbers in a summary that the source "
-            f"does not support.</p>{sources}<ol class=\"doclinks\">{''.join(items)}</ol></section>")
+            "does not support" + (", and claims an LLM judge found unsupported" if docs["claims"] else "")
+            + f".</p>{sources}<ol class=\"doclinks\">{''.join(items)}</ol></section>")
     return (f"Run {run_id}", body, *refresh)
 
 
