@@ -18,7 +18,8 @@ import pytest
 
 from evalkit.core.text import count_words
 from evalkit.core.types import Document, LengthTarget, Request
-from evalkit.summarizers.local import ChatSummarizer, ct2
+from evalkit.summarizers.local import ChatSummarizer, Seq2SeqSummarizer, ct2
+from test_local import DOCUMENTS, models  # noqa: F401  (models: the tiny random models, a module fixture)
 
 TARGET = LengthTarget(words=30)
 
@@ -105,3 +106,23 @@ def test_a_missing_ctranslate2_is_one_line_naming_the_extra(smollm2_folder, monk
     # auto falls back to transformers, with transformers' fingerprint
     assert ChatSummarizer(model=str(smollm2_folder), engine="auto").fingerprint == \
         ChatSummarizer(model=str(smollm2_folder)).fingerprint
+
+
+def test_seq2seq_gives_the_transformers_greedy_text(models, cache):
+    """A tiny random T5 (tests/test_local.py's): an encoder-decoder through CTranslate2's Translator. (Not BART:
+    ctranslate2 4.8's BART converter reads a config field transformers 5 no longer has.)"""
+    requests = [Request(d, LengthTarget(words=12)) for d in DOCUMENTS]
+    reference = _seq2seq(models["t5"], requests)
+    fast = _seq2seq(models["t5"], requests, engine="ctranslate2")
+    assert [s.text for s in fast] == [s.text for s in reference]
+    assert [s.details["output_tokens"] for s in fast] == [s.details["output_tokens"] for s in reference]
+
+
+def _seq2seq(folder: Path, requests: list[Request], **options) -> list:
+    system = Seq2SeqSummarizer(model=str(folder), num_beams=1, **options)
+    try:
+        out = system.summarize(requests)
+    finally:
+        system.close()
+    assert all(s.error is None for s in out), [s.error for s in out]
+    return out

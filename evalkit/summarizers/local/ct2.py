@@ -113,7 +113,8 @@ def convert(source: str, *, key: str, compute_type: str, revision: str | None = 
             converter = TransformersConverter(source, revision=revision, low_cpu_mem_usage=True,
                                               trust_remote_code=trust_remote_code)
             converter.convert(str(scratch), quantization=compute_type, force=True)
-        except (ValueError, NotImplementedError, OSError, KeyError) as exc:
+        except (ValueError, NotImplementedError, OSError, KeyError, AttributeError) as exc:
+            # AttributeError: a converter written for other transformers configs (4.8's BART reads normalize_before)
             raise ModelLoadError(f"ctranslate2 cannot convert {source}: {type(exc).__name__}: "
                                  f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}; "
                                  f"use engine: transformers for this model") from exc
