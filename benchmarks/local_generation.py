@@ -1,13 +1,15 @@
-"""Batched vs one-at-a-time local generation, and generation beside a busy process: SmolLM2-135M-Instruct.
+"""Local generation engines side by side, and generation beside a busy process: SmolLM2-135M-Instruct.
 
-    python benchmarks/local_generation.py --n 8 --batch-size 8
+    python benchmarks/local_generation.py --n 4 --max-new-tokens 100
     python benchmarks/local_generation.py --n 4 --busy
 
-Runs the same requests twice through :class:`ChatSummarizer` (greedy decoding): once with
-``batch_size=1`` (one ``generate`` per article) and once batched (length-sorted, left-padded
-batches). Prints articles/s for each, the ratio, the CPU seconds each used (on a shared
-machine wall time depends on the neighbours; CPU time less so), and how many batched outputs
-are identical to the one-at-a-time ones.
+Runs the same requests through :class:`ChatSummarizer` (greedy decoding) four ways: transformers
+with ``batch_size=1`` (one ``generate`` per article: the reference), transformers batched
+(length-sorted, left-padded batches), and ``engine: ctranslate2`` batched with ``compute_type``
+float32 and int8. Prints, for each, articles/s, the ratio to transformers one at a time, the
+CPU seconds it used (on a shared machine wall time depends on the neighbours; CPU time less
+so), and how many outputs are identical to the reference's. Loading (and CTranslate2's one-time
+conversion, into ``$EVALKIT_CACHE``) is timed apart. ``--engines`` picks a subset.
 
 With ``--busy`` it instead generates batched twice: once as the machine is, and once beside one
 busy process (a spinning Python subprocess), and prints both rates and the ratio (the goal is at
@@ -38,11 +40,6 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cnndm_s
 def load_articles(path: Path, n: int) -> list[Document]:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [Document(id=r["id"], text=r["article"], references=(r["highlights"],)) for r in rows[:n]]
-
-
-def timed(system: ChatSummarizer, requests: list[Request]) -> tuple[list[str], float, float]:
-    texts, wall, cpu, _ = timed_with_threads(system, requests)
-    return texts, wall, cpu
 
 
 def timed_with_threads(system: ChatSummarizer, requests: list[Request]) -> tuple[list[str], float, float, int]:
@@ -76,11 +73,43 @@ def busy(requests: list[Request], model: str, batch_size: int) -> None:
     print(f"slow-down beside the spinner: {busy_wall / quiet_wall:.2f}x (goal <= 2.5x)")
 
 
+ENGINES = {
+    "transformers-1": ("transformers one at a time", {"batch_size": 1}),
+    "transformers": ("transformers batched", {}),
+    "ct2-float32": ("CTranslate2 float32", {"engine": "ctranslate2", "compute_type": "float32"}),
+    "ct2-int8": ("CTranslate2 int8", {"engine": "ctranslate2", "compute_type": "int8"}),
+}
+"""``--engines`` names: (label, ChatSummarizer options besides the model and batch size)."""
+
+
+def compare(requests: list[Request], model: str, batch_size: int, max_new_tokens: int | None,
+            engines: list[str]) -> None:
+    """Each engine on the same requests: rate, ratio to the first, CPU time and identical outputs."""
+    common = {"model": model, "batch_size": batch_size, **({"max_new_tokens": max_new_tokens} if max_new_tokens else {})}
+    reference: tuple[list[str], float] | None = None
+    for key in engines:
+        label, options = ENGINES[key]
+        system = ChatSummarizer(key, **{**common, **options})
+        started = time.perf_counter()
+        system.load()
+        loading = time.perf_counter() - started
+        texts, wall, cpu, threads = timed_with_threads(system, requests)
+        system.close()
+        if reference is None:
+            reference = (texts, wall)
+        same = sum(a == b for a, b in zip(texts, reference[0]))
+        print(f"{label:28s} {len(requests) / wall:.3f} articles/s ({wall:6.1f} s wall, {cpu:6.1f} s CPU, threads "
+              f"{threads}; load {loading:.1f} s)  {reference[1] / wall:5.2f}x  identical to "
+              f"{ENGINES[engines[0]][0]}: {same}/{len(requests)}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=8, help="articles (the first N of the sample)")
+    parser.add_argument("--n", type=int, default=4, help="articles (the first N of the sample)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--words", type=int, default=60, help="word target (about)")
+    parser.add_argument("--max-new-tokens", type=int, default=100, help="the budget (0: derived from the target)")
+    parser.add_argument("--engines", default=",".join(ENGINES), help=f"a comma-separated subset of {list(ENGINES)}")
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--busy", action="store_true", help="compare generation as is and beside a busy process")
@@ -91,21 +120,15 @@ def main() -> None:
     if args.busy:
         busy(requests, args.model, args.batch_size)
         return
-    single = ChatSummarizer("one-at-a-time", model=args.model, batch_size=1)
-    batched = ChatSummarizer("batched", model=args.model, batch_size=args.batch_size)
-    started = time.perf_counter()
-    single.load(), batched.load()  # one shared model; loading is not timed
-    print(f"model {args.model} loaded in {time.perf_counter() - started:.1f} s; {len(requests)} articles, "
-          f"target about {args.words} words, batch size {args.batch_size}, torch threads "
-          f"{__import__('torch').get_num_threads()}")
-    one_texts, one_wall, one_cpu = timed(single, requests)
-    many_texts, many_wall, many_cpu = timed(batched, requests)
-    same = sum(a == b for a, b in zip(one_texts, many_texts))
-    print(f"one at a time: {len(requests) / one_wall:.3f} articles/s ({one_wall:.1f} s wall, {one_cpu:.1f} s CPU)")
-    print(f"batched:       {len(requests) / many_wall:.3f} articles/s ({many_wall:.1f} s wall, {many_cpu:.1f} s CPU)")
-    print(f"speed-up: {one_wall / many_wall:.2f}x wall, {one_cpu / many_cpu:.2f}x CPU")
-    print(f"identical greedy outputs: {same}/{len(requests)}")
-    single.close(), batched.close()
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = sorted(set(engines) - set(ENGINES))
+    if unknown:
+        parser.error(f"unknown engines {unknown}; choose from {list(ENGINES)}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"{args.model}: {len(requests)} articles, target about {args.words} words, max_new_tokens "
+          f"{args.max_new_tokens or 'derived'}, batch size {args.batch_size}, greedy; {os.cpu_count()} CPUs, "
+          f"load average {load:.2f} at the start")
+    compare(requests, args.model, args.batch_size, args.max_new_tokens or None, engines)
 
 
 if __name__ == "__main__":

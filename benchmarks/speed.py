@@ -17,6 +17,7 @@ compete for the CPUs, and the two are printed side by side.
 
     python benchmarks/speed.py --load               # 300 documents, scaling at 100/300/631, quiet and loaded
     python benchmarks/speed.py --docs 100 --scaling ''   # a quick look
+    python benchmarks/speed.py --docs 100 --peak     # BERTScore engines and the ONNX fraction of fp32 peak
 
 Needs ../shared/data/cnndm_sample.jsonl (exits with a message when it is absent).
 """
@@ -181,8 +182,43 @@ def worker(n: int) -> None:
                       "peak_mb": peak_mb()}))
 
 
+def matmul_peak(threads: int, size: int = 2048, seconds: float = 2.0) -> dict[str, float]:
+    """This CPU's measured fp32 peak (GFLOP/s): a ``size x size`` matrix product, best of repeated runs over about
+    ``seconds`` each, in ONNX Runtime (its MatMul, with ``threads`` intra-op threads: the BERTScore engine's
+    kernels and threads) and in numpy (its BLAS, all threads)."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
+    flops = 2.0 * size ** 3
+
+    def best(call) -> float:
+        call()  # warm-up
+        fastest, spent = float("inf"), 0.0
+        while spent < seconds:
+            start = time.perf_counter()
+            call()
+            took = time.perf_counter() - start
+            fastest, spent = min(fastest, took), spent + took
+        return flops / fastest / 1e9
+
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul",
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, [size, size]) for n in "ab"],
+                              [helper.make_tensor_value_info("c", TensorProto.FLOAT, [size, size])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return {"fp32 peak GFLOP/s: onnxruntime matmul": best(lambda: session.run(None, {"a": a, "b": b})),
+            "fp32 peak GFLOP/s: numpy matmul": best(lambda: a @ b)}
+
+
 def engines(documents, outputs) -> dict[str, float]:
-    """BERTScore embedding throughput (texts/s, model loading excluded) per engine, and their largest F1 gap."""
+    """BERTScore embedding throughput (texts/s, model loading excluded) per engine, their largest F1 gap, and the
+    ONNX engine's GFLOP/s as a fraction of this CPU's measured fp32 peak (:func:`matmul_peak`, same threads)."""
     from evalkit.metrics.base import Candidate
     from evalkit.metrics.bertscore import BertScore
 
@@ -196,6 +232,18 @@ def engines(documents, outputs) -> dict[str, float]:
         start = time.perf_counter()
         metric.embed(texts)
         out[f"bertscore texts/s: {label}"] = len(set(texts)) / (time.perf_counter() - start)
+        engine = metric._engine
+        if label == "onnx, no pipeline" and getattr(engine, "flops", 0):
+            # no pipeline: the ONNX calls are all the work, so their GFLOP/s is the engine's, not the tokenizer's
+            out["bertscore onnx GFLOP/s"] = engine.flops / engine.seconds / 1e9
+            out.update(matmul_peak(engine.threads))
+            peak = max(out["fp32 peak GFLOP/s: onnxruntime matmul"], out["fp32 peak GFLOP/s: numpy matmul"])
+            out["bertscore onnx % of peak"] = 100 * out["bertscore onnx GFLOP/s"] / peak
+            print(f"bertscore onnx: {out['bertscore onnx GFLOP/s']:.1f} GFLOP/s = "
+                  f"{out['bertscore onnx % of peak']:.0f} % of the fp32 peak {peak:.1f} GFLOP/s "
+                  f"(onnxruntime matmul {out['fp32 peak GFLOP/s: onnxruntime matmul']:.1f}, numpy "
+                  f"{out['fp32 peak GFLOP/s: numpy matmul']:.1f}; {engine.threads} thread(s), load average "
+                  f"{os.getloadavg()[0]:.1f})", flush=True)
         scores[label] = [r.values["bertscore_f"] for r in metric.score(candidates)]
         metric.close()
     out["bertscore max |F1 onnx - torch|"] = max(abs(a - b) for a, b in zip(scores["onnx"], scores["torch"]))
@@ -282,6 +330,8 @@ def main() -> int:
                         help="document counts for the 5-system throughput runs ('' to skip)")
     parser.add_argument("--load", type=int, nargs="?", const=1, default=0,
                         help="also measure beside this many busy processes (default with the flag: 1)")
+    parser.add_argument("--peak", action="store_true",
+                        help="only the BERTScore engines and the ONNX engine's fraction of the CPU's fp32 peak")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -302,6 +352,10 @@ def main() -> int:
 
     print(f"entities NER processes: {getattr(EntityOverlap(), 'n_process', 1)!r}", flush=True)
     outputs = generate(documents)
+    if args.peak:
+        result = engines(documents, outputs)
+        print("\n".join(f"{key:<45} {value:10.4g}" for key, value in result.items()))
+        return 0
 
     print("\n== quiet (no load added by this script) ==", flush=True)
     passes = {"quiet": measure(args, documents, outputs)}

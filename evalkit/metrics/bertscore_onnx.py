@@ -23,6 +23,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -116,10 +117,41 @@ class OnnxEngine:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         self.path = path
+        self.threads = threads
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.shape = encoder_shape(getattr(model, "config", None))
+        self.flops = 0.0
+        """Floating-point operations run so far (:func:`encoder_flops` of each padded batch; 0 when unknown)."""
+        self.seconds = 0.0
+        """Wall time spent in ONNX Runtime so far."""
 
     def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        started = time.perf_counter()
+        out = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        self.seconds += time.perf_counter() - started
+        if self.shape is not None:
+            self.flops += encoder_flops(*self.shape, batch=ids.shape[0], tokens=ids.shape[1])
+        return out
+
+
+def encoder_shape(config: Any) -> tuple[int, int, int] | None:
+    """``(layers, hidden size, feed-forward size)`` of a BERT-style encoder config, or None."""
+    try:
+        return int(config.num_hidden_layers), int(config.hidden_size), int(config.intermediate_size)
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def encoder_flops(layers: int, hidden: int, ffn: int, *, batch: int, tokens: int) -> float:
+    """Multiply-adds x 2 of one forward pass of a Transformer encoder over a padded ``batch x tokens`` input.
+
+    Per layer and sequence of ``n`` tokens (Kaplan et al. 2020, "Scaling Laws for Neural Language
+    Models", table 1, without the embedding): the Q, K, V and output projections ``2 * n * 4 d^2``,
+    the feed-forward ``2 * n * 2 d f``, and attention scores and their weighted sum ``2 * 2 n^2 d``.
+    Embeddings, layer norms, softmax and GELU (O(n d) each) are left out.
+    """
+    n, d = tokens, hidden
+    return float(layers * batch * (2 * n * (4 * d * d + 2 * d * ffn) + 4 * n * n * d))
 
 
 def export(model: Any, path: Path) -> None:

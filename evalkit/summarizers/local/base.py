@@ -36,18 +36,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from evalkit.core.errors import ModelLoadError, ModelNotFoundError
-from evalkit.core.fingerprint import canonical_json
+from evalkit.core.fingerprint import canonical_json, digest
 from evalkit.core.options import Flag, Number, Options, Text, Whole, shown
 from evalkit.summarizers.base import Request, Summarizer
 from evalkit.summarizers.local.budgets import BUDGET_RULE, Budget, measure_tokens_per_word, token_budget
@@ -55,7 +56,8 @@ from evalkit.summarizers.local.engine import BatchedGeneration, Part
 from evalkit.summarizers.local.loading import (DTYPES, SHARED, SHARED_LOCK, Loaded, free_memory, hub_offline,
                                                is_out_of_memory, library_versions, local_model_hash, looks_like_path,
                                                resolve_dtype, select_device)
-from evalkit.summarizers.local import smollm2
+from evalkit.summarizers.local import ct2, smollm2
+from evalkit.summarizers.local.ct2 import COMPUTE_TYPES, ENGINES
 from evalkit.summarizers.local.sources import (Source, convert_gguf, fetch_gguf, gguf_identity, resolve_source)
 from evalkit.core.types import LengthTarget
 
@@ -106,6 +108,10 @@ class LocalOptions(Options):
     """More ``generate`` arguments (plain values), e.g. ``{repetition_penalty: 1.2}``."""
     trust_remote_code: Flag = False
     """Run the model repository's own Python code (only for repositories you trust)."""
+    engine: Literal[ENGINES] = "transformers"
+    """``transformers``, ``ctranslate2`` (converted once, faster on CPU) or ``auto`` (ctranslate2 when installed)."""
+    compute_type: Literal[COMPUTE_TYPES] = "float32"
+    """CTranslate2's precision: ``float32`` (transformers' greedy outputs), ``int8`` or ``int8_float32``."""
 
     @field_validator("model")
     @classmethod
@@ -209,6 +215,12 @@ class LocalSummarizer(BatchedGeneration, Summarizer):
         self.truncation = options.truncation
         self.generate_kwargs = dict(options.generate_kwargs or {})
         self.trust_remote_code = options.trust_remote_code
+        self.engine, self.compute_type = ct2.resolve_engine(options.engine), options.compute_type
+        if options.engine == "ctranslate2" and not ct2.available():
+            raise ValueError(f"{self.kind} engine: ctranslate2 needs the ctranslate2 package: {ct2.INSTALL}")
+        if self.engine == "transformers" and self.compute_type != "float32":
+            log.warning("%s: compute_type %s applies to engine: ctranslate2 only; transformers uses dtype",
+                        self.name, self.compute_type)
         self._settings: dict[str, Any] | None = None
         self._loaded: Loaded | None = None
         self._key: tuple | None = None
@@ -243,6 +255,9 @@ class LocalSummarizer(BatchedGeneration, Summarizer):
                 "libraries": library_versions(),
                 **self.prompt_settings(),
             }
+            if self.engine == "ctranslate2":  # absent for transformers: its fingerprints stay as they were
+                self._settings["engine"] = {"name": "ctranslate2", "compute_type": self.compute_type,
+                                            "version": ct2.version()}
         return self._settings
 
     def prompt_settings(self) -> dict[str, Any]:
@@ -261,6 +276,8 @@ class LocalSummarizer(BatchedGeneration, Summarizer):
             dtype = resolve_dtype(self.dtype, device)
             source, revision = self._files()
             key = (self.auto_class, source, revision, device, str(dtype), self.trust_remote_code)
+            if self.engine == "ctranslate2":
+                key += ("ctranslate2", self.compute_type)
             with SHARED_LOCK:
                 loaded = SHARED.get(key)
                 if loaded is None:
@@ -333,6 +350,12 @@ class LocalSummarizer(BatchedGeneration, Summarizer):
             raise ModelLoadError(f"{self.kind}: the tokenizer of {self._where()} cannot be loaded: "
                                  f"{type(exc).__name__}: {exc}") from exc
         tokenizer.truncation_side = "right"  # the truncate policy keeps the head, whatever the checkpoint says
+        if self.engine == "ctranslate2":
+            model = ct2.load(source, key=digest(self.model_identity()), config=config, compute_type=self.compute_type,
+                             device=device, revision=revision, trust_remote_code=self.trust_remote_code)
+            log.info("%s: loaded %s with CTranslate2 (%s) on %s in %.1f s", self.name, self._where(),
+                     self.compute_type, device, time.perf_counter() - started)
+            return Loaded(model, tokenizer, config, device, self.compute_type, self._commit(source))
         auto = getattr(transformers, self.auto_class)
         try:
             model = auto.from_pretrained(source, config=config, dtype=dtype, **common)
@@ -366,6 +389,19 @@ class LocalSummarizer(BatchedGeneration, Summarizer):
             return None
         match = re.search(r"snapshots[\\/]([0-9a-f]{40})[\\/]", str(path or ""))
         return match.group(1) if match else None
+
+    def run_model(self, loaded: Loaded, batch: list, config: Any, stop: Any) -> list[list[int]]:
+        if isinstance(loaded.model, ct2.Ct2Model):
+            return ct2.run(loaded.model, loaded.tokenizer, batch, config, stop)
+        return super().run_model(loaded, batch, config, stop)
+
+    @contextlib.contextmanager
+    def _threads(self, loaded: Loaded) -> Iterator[int | None]:
+        if isinstance(loaded.model, ct2.Ct2Model):  # CTranslate2's threads were chosen when it loaded
+            yield loaded.model.threads
+            return
+        with super()._threads(loaded) as threads:
+            yield threads
 
     def check_config(self, config: Any) -> None:
         """Reject a model of the wrong shape for this kind, with a hint at the right kind."""

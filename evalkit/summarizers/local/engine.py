@@ -38,6 +38,8 @@ from typing import Any
 
 from evalkit.core.cpus import free_threads
 from evalkit.core.errors import ModelLoadError
+from evalkit.core.fingerprint import document_hash
+from evalkit.core.seeds import sample_seed
 from evalkit.core.text import count_words, ends_sentence, sentences, trim_to_sentence
 from evalkit.summarizers.base import Request, Sink
 from evalkit.summarizers.local.loading import Loaded, free_memory, is_out_of_memory
@@ -64,6 +66,8 @@ class Unit:
     min_new: int | None
     stop_after: int | None = None
     """Words after which a sentence end stops the unit (see :class:`SentenceStop`)."""
+    seed: int = 0
+    """The seed a sampling engine that seeds each unit is given (:func:`evalkit.core.seeds.sample_seed`)."""
 
 
 @dataclass(frozen=True)
@@ -166,7 +170,9 @@ class BatchedGeneration:
                 continue
             plans[i] = Plan(request, len(parts), details, [None] * len(parts),
                             seconds=time.perf_counter() - plan_started)
-            units.extend(Unit(i, p, ids, hi, lo, after) for p, (ids, hi, lo, after) in enumerate(parts))
+            seed = sample_seed(self.seed, document_hash(request.document.text, request.document.references),
+                               request.sample)
+            units.extend(Unit(i, p, ids, hi, lo, after, seed) for p, (ids, hi, lo, after) in enumerate(parts))
         pending = batches(units, self._batch_now, share_budgets=self.shares_budgets(loaded))
         with self._threads(loaded) as threads:
             self._work(loaded, pending, plans, emit, threads)
@@ -286,33 +292,17 @@ class BatchedGeneration:
         return config
 
     def generate(self, loaded: Loaded, batch: list[Unit]) -> list[Generated]:
-        """One ``model.generate`` call: what each unit produced, ended as the module docstring says."""
-        import torch
-
+        """One generation call for ``batch``: what each unit produced, ended as the module docstring says."""
         config = self.generation_config(loaded, max(u.max_new for u in batch), batch[0].min_new)
-        left = not loaded.config.is_encoder_decoder  # a decoder-only model continues from the last token
-        ids, mask = pad_batch([u.input_ids for u in batch], config.pad_token_id, left=left)
-        width = len(ids[0])
-        input_ids = torch.tensor(ids, dtype=torch.long, device=loaded.device)
-        attention_mask = torch.tensor(mask, dtype=torch.long, device=loaded.device)
         eos = config.eos_token_id
         eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos]) - {None}
-        offset = 1 if loaded.config.is_encoder_decoder else width  # the decoder start token / the prompt
-        extra: dict[str, Any] = {}
         stop = None
         if (config.num_beams or 1) == 1:  # beam search keeps rows apart from beams: it is only trimmed
-            from transformers import StoppingCriteriaList
-
-            stop = SentenceStop(lambda row: self.decode(loaded, row), offset, [u.max_new for u in batch],
+            stop = SentenceStop(lambda row: self.decode(loaded, row), 0, [u.max_new for u in batch],
                                 [u.stop_after for u in batch], eos_ids)
-            extra["stopping_criteria"] = StoppingCriteriaList([stop])
-        torch.manual_seed(self.seed)
-        with torch.inference_mode():
-            out = loaded.model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config,
-                                        **extra)
-        generated = out[:, offset:]
+        rows = self.run_model(loaded, batch, config, stop)
         results = []
-        for i, (unit, row) in enumerate(zip(batch, generated.tolist())):
+        for i, (unit, row) in enumerate(zip(batch, rows)):
             row = row[:unit.max_new]  # a shared batch ran to the largest budget
             end = next((k + 1 for k, token in enumerate(row) if token in eos_ids), None)
             at = stop.stopped.get(i) if stop is not None else None
@@ -323,6 +313,28 @@ class BatchedGeneration:
             else:
                 results.append(self._ended(loaded, row, "budget" if len(row) >= unit.max_new else "eos"))
         return results
+
+    def run_model(self, loaded: Loaded, batch: list[Unit], config: Any, stop: SentenceStop | None) -> list[list[int]]:
+        """One ``model.generate`` call (transformers): the token ids each unit generated, its prompt left out."""
+        import torch
+
+        left = not loaded.config.is_encoder_decoder  # a decoder-only model continues from the last token
+        ids, mask = pad_batch([u.input_ids for u in batch], config.pad_token_id, left=left)
+        width = len(ids[0])
+        input_ids = torch.tensor(ids, dtype=torch.long, device=loaded.device)
+        attention_mask = torch.tensor(mask, dtype=torch.long, device=loaded.device)
+        offset = 1 if loaded.config.is_encoder_decoder else width  # the decoder start token / the prompt
+        extra: dict[str, Any] = {}
+        if stop is not None:
+            from transformers import StoppingCriteriaList
+
+            stop.offset = offset
+            extra["stopping_criteria"] = StoppingCriteriaList([stop])
+        torch.manual_seed(self.seed)
+        with torch.inference_mode():
+            out = loaded.model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config,
+                                        **extra)
+        return out[:, offset:].tolist()
 
     def _ended(self, loaded: Loaded, kept: list[int], stopped_by: str) -> Generated:
         """A unit's text, trimmed to its last complete sentence unless the model ended it itself."""
@@ -356,10 +368,13 @@ class SentenceStop:
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
 
-        done = []
-        for i, row in enumerate(input_ids[:, self.offset:].tolist()):
-            done.append(i in self.stopped or len(row) >= self.limits[i] or self._sentence_ended(i, row))
+        done = [self.row_done(i, row) for i, row in enumerate(input_ids[:, self.offset:].tolist())]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    def row_done(self, i: int, row: list[int]) -> bool:
+        """Whether row ``i``, having generated ``row``, is done: its budget is spent or a sentence ended after the
+        target (a CTranslate2 step callback asks the same question)."""
+        return i in self.stopped or len(row) >= self.limits[i] or self._sentence_ended(i, row)
 
     def _sentence_ended(self, i: int, row: list[int]) -> bool:
         after = self.stop_after[i]

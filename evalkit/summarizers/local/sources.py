@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +97,26 @@ def fetch_gguf(source: Source, revision: str | None) -> Path:
     return Path(hf_hub_download(repo_id=source.location, filename=source.gguf_file, revision=revision))
 
 
+def write_folder(target: Path, marker: str, write: Callable[[Path], None], facts: dict) -> None:
+    """Make the folder ``target`` atomically: ``write`` fills a temporary folder beside it, ``marker`` (``facts`` as
+    JSON) is written last, then the folder is renamed into place. A ``target`` without its marker (an interrupted
+    conversion) is replaced; one that another process finished first is kept."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        write(scratch)
+        (scratch / marker).write_text(json.dumps(facts, indent=1) + "\n")
+        if target.exists() and not (target / marker).is_file():
+            shutil.rmtree(target, ignore_errors=True)  # left by an interrupted conversion
+        try:
+            os.replace(scratch, target)
+        except OSError:  # another process finished first (the target exists and is not empty)
+            if not (target / marker).is_file():
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def convert_gguf(gguf: str | Path, *, auto_class: str, cache: str | Path | None = None) -> Path:
     """A saved model folder for ``gguf``: converted on first use, then read from the cache.
 
@@ -125,21 +146,12 @@ def convert_gguf(gguf: str | Path, *, auto_class: str, cache: str | Path | None 
     # A model dequantized from GGUF refuses save_pretrained ("quantized with gguf") until these are cleared.
     model.hf_quantizer = None
     model.config.quantization_config = None
-    root.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=root))
-    try:
+
+    def write(scratch: Path) -> None:
         model.save_pretrained(scratch)
         tokenizer.save_pretrained(scratch)
-        (scratch / MARKER).write_text(json.dumps({"gguf_file": gguf.name, "sha256": sha,
-                                                  "auto_class": auto_class, **library_versions()}, indent=1) + "\n")
-        if target.exists() and not (target / MARKER).is_file():
-            shutil.rmtree(target, ignore_errors=True)  # left by an interrupted conversion
-        try:
-            os.replace(scratch, target)
-        except OSError:  # another process finished first (the target exists and is not empty)
-            if not (target / MARKER).is_file():
-                raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+
+    write_folder(target, MARKER, write, {"gguf_file": gguf.name, "sha256": sha, "auto_class": auto_class,
+                                         **library_versions()})
     log.info("converted %s in %.1f s", gguf.name, time.perf_counter() - started)
     return target
