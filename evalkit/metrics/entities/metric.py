@@ -272,10 +272,11 @@ class EntityOverlap(Metric):
     """Named-entity and number precision against the source; entity P/R/F1 against references."""
 
     kind = "entities"
-    version = "6"  # 2: times, units, scores in names, PTB-split names, sentence-capitalized text; 3: case lexicon;
+    version = "7"  # 2: times, units, scores in names, PTB-split names, sentence-capitalized text; 3: case lexicon;
     # 4: an entity or number cut off at the end of a cut summary is not counted; 5: spans cut at line breaks,
     # bullets and sentence ends (spans.py), the benign list;
-    # 6: a coordinated name ("X and Y") is supported when each name is (matching.name_supported)
+    # 6: a coordinated name ("X and Y") is supported when each name is (matching.name_supported); 7: a
+    # possessive before a closing quote is not a PTB-split name (normalize.SPLIT_NAME)
 
     Options = EntityOptions
 
