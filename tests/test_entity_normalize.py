@@ -60,6 +60,9 @@ def test_ptb_split_names_are_rejoined():
     assert normalize_tokens("ronnie o ' sullivan") == ["ronnie", "osullivan"]
     assert normalize_tokens("Ronnie O'Sullivan") == ["ronnie", "osullivan"]
     assert detokenize("ronnie o ' sullivan met d ' souza .") == "ronnie o'sullivan met d'souza."
+    # A possessive's "s" before a closing quote is not a split name: "' jo 's ' car" is 'jo's' car.
+    assert detokenize("he paid for ' jo 's ' car fare .") == "he paid for ' jo's ' car fare."
+    assert normalize_tokens("for ' jo 's ' car") == ["for", "jo", "car"]
     # A quote after a longer word is not a name: "jones '" stays a plural possessive.
     assert normalize_tokens("the jones ' house") == ["the", "jones", "house"]
 

@@ -95,3 +95,34 @@ def test_a_missing_benign_file_is_one_line_that_says_what_to_give():
     with pytest.raises(ConfigError, match="benign: no file") as caught:
         build_metric({"kind": "entities", "benign": "/nonexistent/benign.txt"})
     assert "\n" not in str(caught.value)
+
+
+def test_a_coordinated_name_is_supported_when_each_name_is(metric):
+    # NER reads "the Olympics and Paralympics" as one span; the source names both, apart.
+    source = "Funding for the Olympics was cut. The Paralympics kept theirs."
+    both = "Funding for the Olympics and Paralympics was cut."
+    one_invented = "Funding for the Olympics and Commonwealth Games was cut."
+    own = metric.variant()
+    own._ner = {source: (("Olympics", "EVENT"), ("Paralympics", "EVENT")),
+                both: (("the Olympics and Paralympics", "EVENT"),),
+                one_invented: (("the Olympics and Commonwealth Games", "EVENT"),)}
+    document = Document(id="d", text=source)
+    [joined, invented] = own.score([Candidate(document, both), Candidate(document, one_invented)])
+    # Olympics and Paralympics are both in the source: 1 of 1 supported.
+    assert joined.values["entity_precision_source"] == 1.0
+    # Commonwealth Games is not: the joined name is unsupported, 0 of 1.
+    assert invented.info["unsupported_entities"] == ["the Olympics and Commonwealth Games"]
+    assert invented.values["entity_precision_source"] == 0.0
+
+
+@pytest.mark.parametrize(("key", "parts"), [
+    (("olympics", "and", "paralympics"), [("olympics",), ("paralympics",)]),
+    (("council", "or", "police"), [("council",), ("police",)]),
+    (("and", "co"), [("and", "co")]),  # a conjunction at an end joins nothing
+    (("marks", "and", "and", "spencer"), [("marks", "and", "and", "spencer")]),
+    (("leeds",), [("leeds",)]),
+])
+def test_conjuncts_of_a_key(key, parts):
+    from evalkit.metrics.entities.matching import conjuncts
+
+    assert conjuncts(key) == parts

@@ -71,6 +71,35 @@ def supported(key: tuple[str, ...], other: Analysis, match: str) -> bool:
     return False
 
 
+CONJUNCTIONS = frozenset({"and", "or"})
+"""Words that join two names in one span ("the Olympics and Paralympics", "Council or Police")."""
+
+
+def conjuncts(key: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The names a coordinated key joins ("olympics and paralympics" -> olympics, paralympics); ``[key]``
+    when it joins none (a conjunction at either end, or two in a row, is not a join)."""
+    parts, current = [], []
+    for word in key:
+        if word in CONJUNCTIONS:
+            if not current:
+                return [key]
+            parts.append(tuple(current))
+            current = []
+        else:
+            current.append(word)
+    if not current:
+        return [key]
+    return [*parts, tuple(current)]
+
+
+def name_supported(key: tuple[str, ...], other: Analysis, match: str) -> bool:
+    """:func:`supported`, or every name of a coordinated key supported on its own (see *Support*)."""
+    if supported(key, other, match):
+        return True
+    parts = conjuncts(key)
+    return len(parts) > 1 and all(supported(part, other, match) for part in parts)
+
+
 def number_supported(entity: Entity, source: Analysis, match: str) -> bool:
     if supported(entity.key, source, match):
         return True

@@ -62,7 +62,9 @@ reference for the target values) when, for ``k`` or any alias of ``k`` (see belo
 1. the words are a contiguous run of whole words of one of the text's entity keys
    ("Lavrov" is supported by "Sergei Lavrov"; "Sergei Lavrov" is not supported by "Lavrov"),
    or (``match="text"``, the default)
-2. the words occur as a contiguous run of whole words anywhere in the normalized text.
+2. the words occur as a contiguous run of whole words anywhere in the normalized text, or
+3. the key joins names with "and" or "or" ("the Olympics and Paralympics": NER reads a
+   coordination as one span) and each name is supported on its own by rule 1 or 2.
 
 Rule 2 is the paper's own test (the entity's string is in the source) and keeps working when
 NER misses or splits an entity of the source (lowercased text, odd names); ``match="entities"``
@@ -175,8 +177,8 @@ from evalkit.metrics.entities.matching import (
     Analysis,
     Entity,
     distinct,
+    name_supported,
     number_supported,
-    supported,
 )
 from evalkit.metrics.entities.ner import COMPONENTS, DEFAULT_MODEL, load_pipeline, run_pipeline, versions
 from evalkit.metrics.entities.ner import language as language_of
@@ -270,9 +272,11 @@ class EntityOverlap(Metric):
     """Named-entity and number precision against the source; entity P/R/F1 against references."""
 
     kind = "entities"
-    version = "5"  # 2: times, units, scores in names, PTB-split names, sentence-capitalized text; 3: case lexicon;
+    version = "7"  # 2: times, units, scores in names, PTB-split names, sentence-capitalized text; 3: case lexicon;
     # 4: an entity or number cut off at the end of a cut summary is not counted; 5: spans cut at line breaks,
-    # bullets and sentence ends (spans.py), the benign list
+    # bullets and sentence ends (spans.py), the benign list;
+    # 6: a coordinated name ("X and Y") is supported when each name is (matching.name_supported); 7: a
+    # possessive before a closing quote is not a PTB-split name (normalize.SPLIT_NAME)
 
     Options = EntityOptions
 
@@ -496,10 +500,10 @@ class EntityOverlap(Metric):
             return unsupported, cut, count
 
         unsupported, cut, count = against_source(
-            summary.entities, lambda e: supported(e.key, source, self.match) or is_benign(e.key, self.benign),
+            summary.entities, lambda e: name_supported(e.key, source, self.match) or is_benign(e.key, self.benign),
             "entity", "entities")
-        benign = [e for e in summary.entities if is_benign(e.key, self.benign) and not supported(e.key, source,
-                                                                                                  self.match)]
+        benign = [e for e in summary.entities
+                  if is_benign(e.key, self.benign) and not name_supported(e.key, source, self.match)]
         if not source_text.strip() and count:
             notes["entity_precision_source"] = "empty source"
 
@@ -552,9 +556,9 @@ class EntityOverlap(Metric):
         best: tuple | None = None
         for index, ref in enumerate(references):
             count = len(summary.entities)
-            precision = (sum(supported(e.key, ref, self.match) for e in summary.entities) / count
+            precision = (sum(name_supported(e.key, ref, self.match) for e in summary.entities) / count
                          if count else None)
-            recall = (sum(supported(e.key, summary, self.match) for e in ref.entities) / len(ref.entities)
+            recall = (sum(name_supported(e.key, summary, self.match) for e in ref.entities) / len(ref.entities)
                       if ref.entities else None)
             if precision is None or recall is None:
                 f1 = None

@@ -71,8 +71,10 @@ APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "´": "'"})
 POSSESSIVE = re.compile(r"(?<=[^\W_])\s*'s\b", re.IGNORECASE)
 _PLURAL_POSSESSIVE = re.compile(r"(?<=[sS])'(?=[\s\W]|$)")
 _WORD = re.compile(r"[^\W_]+(?:['.][^\W_]+)*\.?")
-SPLIT_NAME = re.compile(r"(?<![^\W_])([^\W\d_]) ' (?=[^\W\d_]{2})")
-"""A one-letter word, a spaced apostrophe and a word: a name PTB split ("o ' sullivan", "d ' souza")."""
+SPLIT_NAME = re.compile(r"(?<![^\W_])(?<!['’])([^\W\d_]) ' (?=[^\W\d_]{2})")
+"""A one-letter word, a spaced apostrophe and a word: a name PTB split ("o ' sullivan", "d ' souza").
+The letter must not follow an apostrophe: in "amy 's ' bus" it is the possessive's ``s`` and the
+next ``'`` closes a quote, so nothing is joined."""
 
 
 def clean(text: str) -> str:
