@@ -146,6 +146,8 @@ class Transport:
     default_base_url: ClassVar[str]
     base_url_hint: ClassVar[str] = "the API's address"
     """How a right ``base_url`` looks, for the error a reply that is not a completion gets."""
+    seedable: ClassVar[bool] = False
+    """Whether the API takes a sampling ``seed`` (OpenAI-compatible: yes; Anthropic: no)."""
     grace: float = 2.0
     """Seconds an interrupted :meth:`map` waits for replies already in flight."""
 
@@ -284,8 +286,12 @@ class Transport:
 
     # -- one request with retries ------------------------------------------------------------
     def request(self, system: str | None, user: str, max_tokens: int, *, stop: threading.Event, what: str,
-                logprobs: int | None = None) -> Outcome | None:
-        """Send one request, retrying as the module docstring says; None if ``stop`` was set while waiting."""
+                logprobs: int | None = None, seed: int | None = None) -> Outcome | None:
+        """Send one request, retrying as the module docstring says; None if ``stop`` was set while waiting.
+
+        ``seed`` is sent only by a transport that is :attr:`seedable`, and only when given.
+        """
+        seeded = {"seed": seed} if seed is not None and self.seedable else {}
         client = self.client()
         started = time.perf_counter()
         attempts = 0
@@ -297,7 +303,7 @@ class Transport:
             attempts += 1
             attempt_started = time.perf_counter()
             try:
-                reply = self.send(client, system, user, max_tokens, logprobs)
+                reply = self.send(client, system, user, max_tokens, logprobs, **seeded)
             except Exception as exc:  # classified below: retried, or returned as the failure
                 if stop.is_set():
                     return None  # the connection was closed under us by an interrupt
@@ -514,6 +520,7 @@ class OpenAITransport(Transport):
     """The OpenAI chat-completions wire format, at any ``base_url``."""
 
     provider = "openai"
+    seedable = True
     sdk = "openai"
     default_key_env = "OPENAI_API_KEY"
     base_url_env = "OPENAI_BASE_URL"
@@ -535,9 +542,12 @@ class OpenAITransport(Transport):
         return sdk.OpenAI(api_key=key, base_url=base_url, timeout=self.timeout, max_retries=0,
                           **self._http_client(sdk))
 
-    def send(self, client: Any, system: str | None, user: str, max_tokens: int, logprobs: int | None) -> Reply:
+    def send(self, client: Any, system: str | None, user: str, max_tokens: int, logprobs: int | None,
+             seed: int | None = None) -> Reply:
         messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
         options: dict[str, Any] = {self.max_tokens_field: max_tokens}
+        if seed is not None:  # best effort on OpenAI's side; servers that ignore it still sample
+            options["seed"] = seed
         if self.temperature is not None:
             options["temperature"] = self.temperature
         if logprobs:
