@@ -251,6 +251,8 @@ def _per_sample_and_document(scores: pd.DataFrame) -> tuple[pd.DataFrame, pd.Dat
     means = values.groupby([scores[k] for k in KEYS], sort=False, dropna=False).mean()
     first = scores.sort_values("sample", kind="stable").drop_duplicates(KEYS).drop(columns="sample")
     first["value"] = means.reindex(pd.MultiIndex.from_frame(first[KEYS])).to_numpy()
+    if "note" in first.columns:
+        first["note"] = first["note"].astype(object).where(first["note"].notna(), None)
     return by_sample, first.reset_index(drop=True)
 
 
