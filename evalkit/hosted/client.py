@@ -527,16 +527,21 @@ class OpenAITransport(Transport):
     default_base_url = "https://api.openai.com/v1"
     base_url_hint = "the API's /v1 address (like https://api.openai.com/v1)"
 
-    def __init__(self, *, max_tokens_field: str = "max_tokens", **options: Any) -> None:
-        """``max_tokens_field``: ``max_completion_tokens`` for OpenAI reasoning models (o-series, gpt-5)."""
+    def __init__(self, *, max_tokens_field: str = "max_tokens", extra_body: Mapping[str, Any] | None = None,
+                 **options: Any) -> None:
+        """``max_tokens_field``: ``max_completion_tokens`` for OpenAI reasoning models (o-series, gpt-5).
+        ``extra_body``: more fields for the request body, for a server's own parameters (vLLM's ``top_k``,
+        ``transformers serve``'s ``generation_config``)."""
         if max_tokens_field not in ("max_tokens", "max_completion_tokens"):
             raise ConfigError(f"max_tokens_field must be 'max_tokens' or 'max_completion_tokens', "
                               f"got {max_tokens_field!r}")
         self.max_tokens_field = max_tokens_field
+        self.extra_body = dict(extra_body or {})
         super().__init__(**options)
 
-    def settings(self) -> dict[str, Any]:
-        return {**super().settings(), "max_tokens_field": self.max_tokens_field}
+    def settings(self) -> dict[str, Any]:  # extra_body only when set: fingerprints made before it stay
+        return {**super().settings(), "max_tokens_field": self.max_tokens_field,
+                **({"extra_body": self.extra_body} if self.extra_body else {})}
 
     def _make_client(self, sdk: Any, key: str, base_url: str) -> Any:
         return sdk.OpenAI(api_key=key, base_url=base_url, timeout=self.timeout, max_retries=0,
@@ -548,6 +553,8 @@ class OpenAITransport(Transport):
         options: dict[str, Any] = {self.max_tokens_field: max_tokens}
         if seed is not None:  # best effort on OpenAI's side; servers that ignore it still sample
             options["seed"] = seed
+        if self.extra_body:
+            options["extra_body"] = dict(self.extra_body)
         if self.temperature is not None:
             options["temperature"] = self.temperature
         if logprobs:

@@ -84,9 +84,13 @@ class OpenAIOptions(APIOptions):
 
     max_tokens_field: Text = "max_tokens"
     """``max_completion_tokens`` for OpenAI reasoning models (o-series, gpt-5)."""
+    extra_body: dict[str, Any] | None = None
+    """More request fields for a server's own parameters, e.g. ``{top_k: 40}`` (vLLM) or, for ``transformers
+    serve`` (which samples only when asked), ``{generation_config: '{"do_sample": true}'}``."""
 
     def transport_options(self) -> dict[str, Any]:
-        return {**super().transport_options(), "max_tokens_field": self.max_tokens_field}
+        return {**super().transport_options(), "max_tokens_field": self.max_tokens_field,
+                "extra_body": self.extra_body}
 
 
 class AnthropicOptions(APIOptions):
