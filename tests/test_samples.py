@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 import yaml
 from api_server import serve  # noqa: F401  (a fixture)
-from conftest import REPO, TINY_ROWS
+from conftest import REPO
 
 from evalkit.core.errors import ConfigError
 from evalkit.core.fingerprint import document_hash
@@ -218,10 +218,205 @@ def test_a_dry_run_counts_the_requests_of_the_whole_grid_times_samples(serve, tm
                       encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(REPO), KEY_ENV: "sk-test"}
     out = subprocess.run([sys.executable, "-m", "evalkit.cli", "run", str(config), "--output", str(tmp_path / "o"),
-                          "--dry-run"], capture_output=True, text=True, env=env, timeout=120)
+                          "--dry-run"], capture_output=True, text=True, env=env, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     assert "Systems (4): openai[temperature=0.2,max_tokens=30], openai[temperature=0.2,max_tokens=60], " \
            "openai[temperature=0.8,max_tokens=30], openai[temperature=0.8,max_tokens=60]" in out.stdout
     assert "Total: 24 API requests" in out.stdout  # 4 systems x 3 documents x 2 samples
     assert out.stdout.count("[samples: 2]") == 4
     assert not server.log()  # nothing sent
+
+
+# -- real models: SmolLM2 behind transformers serve, and through hf-chat ------------------------------
+
+SERVER_KEY_ENV = "EVALKIT_LOCAL_SERVER_KEY"
+"""transformers serve ignores the key; the OpenAI SDK needs one."""
+SAMPLE = {"generation_config": json.dumps({"do_sample": True})}
+"""transformers serve samples only when asked (the model's generation config says do_sample: false), as
+a server's own parameter; OpenAI-compatible services sample at any temperature above 0."""
+
+
+def _short_articles(cnndm_documents: list[Document], n: int) -> list[Document]:
+    from evalkit.core.text import count_words
+
+    chosen = [d for d in cnndm_documents if 150 <= count_words(d.text) <= 300][:n]
+    assert len(chosen) == n
+    return chosen
+
+
+def _write_data(path: Path, docs: list[Document]) -> Path:
+    path.write_text("".join(json.dumps({"id": d.id, "article": d.text, "references": list(d.references)}) + "\n"
+                            for d in docs), encoding="utf-8")
+    return path
+
+
+def _served_config(tmp_path: Path, server, data: Path, name: str, **system) -> Path:
+    config = {
+        "name": name, "data": {"path": str(data)}, "target": {"sentences": 1}, "output_dir": str(tmp_path / name),
+        "systems": [{"kind": "openai", "name": "smol", "model": server.model, "base_url": server.base_url,
+                     "api_key_env": SERVER_KEY_ENV, "concurrency": 1, "timeout": 300, "max_retries": 1,
+                     "max_tokens": 24, **system}],
+        "metrics": [{"kind": "length"}],
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _cli(config: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO), SERVER_KEY_ENV: "unused", "HF_HUB_OFFLINE": "1"}
+    env.pop("EVALKIT_OFFLINE", None)
+    return subprocess.Popen([sys.executable, "-m", "evalkit.cli", "run", str(config), "-q", *extra], cwd=config.parent,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _stored(store: Path, docs: list[Document]) -> dict[tuple[str, int], str]:
+    """(document id, sample) -> text of every reply the store holds, read from its rows (the seed says the sample)."""
+    import sqlite3
+
+    by_hash = {document_hash(d.text): d for d in docs}
+    out = {}
+    try:
+        with sqlite3.connect(store, timeout=5) as db:
+            rows = db.execute("SELECT document_hash, text, details FROM summaries WHERE error IS NULL").fetchall()
+    except sqlite3.OperationalError:  # not created yet
+        return {}
+    for digest_, text, details in rows:
+        doc = by_hash[digest_]
+        out[doc.id, _sample_of(doc, json.loads(details).get("seed"))] = text
+    return out
+
+
+def _sample_of(doc: Document, seed: int | None) -> int:
+    if seed is None:
+        return 0
+    (sample,) = [i for i in range(1, 8) if sample_seed(0, document_hash(doc.text), i) == seed]
+    return sample
+
+
+def _asked(records, docs: list[Document]) -> list[tuple[str, int]]:
+    """(document id, sample) of each request the proxy forwarded (the article names the document, the seed
+    the sample)."""
+    out = []
+    for record in records:
+        user = next(m["content"] for m in record.body["messages"] if m["role"] == "user")
+        (doc,) = [d for d in docs if d.text in user]
+        out.append((doc.id, _sample_of(doc, record.body.get("seed"))))
+    return out
+
+
+def test_real_samples_distinct_resumed_after_sigkill_and_raised_from_three_to_five(real_server, cnndm_documents,
+                                                                                     tmp_path):
+    """SmolLM2 at temperature 0.8, samples: 3 on 6 articles: killed midway and resumed (no reply lost, none
+    asked twice), 3 distinct replies per document; a re-run sends nothing; samples: 5 sends 2 x 6."""
+    docs = _short_articles(cnndm_documents, 6)
+    data = _write_data(tmp_path / "six.jsonl", docs)
+    config = _served_config(tmp_path, real_server, data, "sampled", temperature=0.8, samples=3, max_tokens=40,
+                            extra_body=SAMPLE)
+    store = tmp_path / "sampled" / "store.sqlite"
+    proxy = real_server.proxy
+
+    process = _cli(config)
+    deadline = time.monotonic() + 300
+    while len(_stored(store, docs)) < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert process.poll() is None, f"the run ended before it could be killed: {process.communicate()}"
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=30)
+    before_kill = _stored(store, docs)
+    assert 2 <= len(before_kill) < 18
+    sent_before = len(proxy.completions())
+
+    resumed = _cli(config)
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+    again = _asked(proxy.completions()[sent_before:], docs)
+    # what the resumed run asked for (the proxy also logs, late, the request the killed run had in flight)
+    assert not set(again) & set(before_kill)  # no stored reply paid for twice
+    assert set(again) == {(d.id, i) for d in docs for i in range(3)} - set(before_kill)
+    run = Run.load(tmp_path / "sampled")
+    texts = {(r.document_id, r.sample): r.text for r in run.summaries.itertuples()}
+    assert set(texts) == {(d.id, i) for d in docs for i in range(3)}
+    assert all(texts[key] == text for key, text in before_kill.items())  # no reply lost, none replaced
+    for doc in docs:
+        replies = [texts[doc.id, i] for i in range(3)]
+        assert all(r.strip() for r in replies) and len(set(replies)) == 3, replies
+    assert run.manifest.systems["smol"].samples == 3 and run.manifest.systems["smol"].samples_computed == 3
+    assert len(run.scores[run.scores["metric"] == "length_words"]) == 6  # per document
+    assert len(run.sample_scores[run.sample_scores["metric"] == "length_words"]) == 18
+
+    sent = len(proxy.completions())
+    rerun = _cli(config)
+    out, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err
+    assert len(proxy.completions()) == sent
+    assert "Computed 0 summaries (18 from the store)" in out
+
+    raised = yaml.safe_load(config.read_text())
+    raised["systems"][0]["samples"] = 5
+    config.write_text(yaml.safe_dump(raised, sort_keys=False), encoding="utf-8")
+    more = _cli(config)
+    out, err = more.communicate(timeout=600)
+    assert more.returncode == 0, err
+    new = _asked(proxy.completions()[sent:], docs)
+    assert sorted(new) == sorted((d.id, i) for d in docs for i in (3, 4))  # 2 x 6, nothing else
+    assert "Computed 12 summaries (18 from the store)" in out
+
+
+def test_real_grid_of_two_prompts_by_two_temperatures(real_server, cnndm_documents, tmp_path):
+    """A 2 x 2 grid on SmolLM2 behind transformers serve: the dry run prints the four systems and the request
+    count first, then they appear in the table and the HTML report."""
+    docs = _short_articles(cnndm_documents, 3)
+    data = _write_data(tmp_path / "three.jsonl", docs)
+    prompts = {"brief": "Summarize {article} {target}.",
+               "news": "You are a news editor. Write a summary {target} of this article:\n\n{article}"}
+    config = _served_config(tmp_path, real_server, data, "grid", max_tokens=24, extra_body=SAMPLE,
+                            grid={"prompt": prompts, "temperature": [0.2, 0.8]})
+    names = ["smol[prompt=brief,temperature=0.2]", "smol[prompt=brief,temperature=0.8]",
+             "smol[prompt=news,temperature=0.2]", "smol[prompt=news,temperature=0.8]"]
+    sent = len(real_server.proxy.completions())
+    dry = _cli(config, "--dry-run")
+    out, err = dry.communicate(timeout=120)
+    assert dry.returncode == 0, err
+    assert out.splitlines()[1] == f"Systems (4): {', '.join(names)}"
+    assert "Total: 12 API requests" in out  # 4 systems x 3 documents
+    assert len(real_server.proxy.completions()) == sent
+
+    run = _cli(config)
+    out, err = run.communicate(timeout=600)
+    assert run.returncode == 0, err
+    assert len(real_server.proxy.completions()) == sent + 12
+    table = out.split("Columns")[0]
+    assert all(f"\n{name} " in table for name in names), table
+    report = tmp_path / "grid.html"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    made = subprocess.run([sys.executable, "-m", "evalkit.cli", "report", str(tmp_path / "grid"), "--html",
+                           str(report)], capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert made.returncode == 0, made.stderr
+    page = report.read_text(encoding="utf-8")
+    assert all(name in page for name in names)
+    bodies = [r.body for r in real_server.proxy.completions()[sent:]]
+    assert sorted(b["temperature"] for b in bodies) == [0.2] * 6 + [0.8] * 6
+    assert sum("news editor" in b["messages"][-1]["content"] for b in bodies) == 6
+
+
+def test_a_sampling_local_model_seeds_each_reply_from_document_and_sample(smollm2_folder, cnndm_documents):
+    """hf-chat with do_sample: each reply is drawn from sample_seed(seed, document, sample), so it is the same
+    whichever requests share its call, and samples of one document differ."""
+    from evalkit.summarizers.local import ChatSummarizer
+
+    a, b = _short_articles(cnndm_documents, 2)
+    target = LengthTarget(words=15)
+    system = ChatSummarizer("smol", model=str(smollm2_folder), max_new_tokens=16, batch_size=4,
+                            generate_kwargs={"do_sample": True, "temperature": 0.9})
+    try:
+        first = system.summarize([Request(a, target, sample=i) for i in range(3)] + [Request(b, target)])
+        alone = system.summarize([Request(a, target, sample=2)])
+    finally:
+        system.close()
+    assert all(s.error is None for s in first + alone), [s.error for s in first + alone]
+    assert [s.sample for s in first] == [0, 1, 2, 0]
+    assert alone[0].text == first[2].text  # the same reply without the other requests around it
+    assert len({s.text for s in first[:3]}) >= 2
+    assert [s.details["seed"] for s in first[:3]] == [sample_seed(0, document_hash(a.text), i) for i in range(3)]
+    assert system.draws_samples() and "sample_seed" in system.seed_policy()

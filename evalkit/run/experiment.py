@@ -613,7 +613,12 @@ def _resolve_path(value: Any, base_dir: Path) -> Any:
 def _resolve_spec_paths(spec: Any, base_dir: Path) -> Any:
     if not isinstance(spec, Mapping):
         return spec
-    return {k: _resolve_path(v, base_dir) if k in PATH_OPTIONS else v for k, v in spec.items()}
+    out = {k: _resolve_path(v, base_dir) if k in PATH_OPTIONS else v for k, v in spec.items()}
+    for key in GRID_KEYS:  # a grid over models or prompt files: each choice read like the option itself
+        if isinstance(out.get(key), Mapping):
+            out[key] = {k: ([_resolve_path(v, base_dir) for v in values] if k in PATH_OPTIONS
+                            and isinstance(values, list) else values) for k, values in out[key].items()}
+    return out
 
 
 def _redacted(summary: Summary) -> Summary:
