@@ -45,17 +45,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         from evalkit.hosted.pricing import estimate_cost
 
+        from evalkit.run.repeats import samples_of
+
         plan = experiment.plan()
         print(f"Dry run of '{experiment.name}': nothing is generated or sent.")
+        print(f"Systems ({len(plan)}): " + ", ".join(s.name for s, _ in plan))
         total = 0.0
         unknown = False
-        for summarizer, pending in plan:
+        requests = local = 0
+        for (summarizer, pending), spec in zip(plan, experiment.systems):
             estimate = estimate_cost(summarizer, pending)
+            samples = samples_of(spec, experiment.samples)
             print(f"  {estimate.describe()}" + ("" if estimate.requests or not pending else
-                                                f" ({len(pending)} summaries to compute)"))
+                                                f" ({len(pending)} summaries to compute)")
+                  + (f" [samples: {samples}]" if samples > 1 else ""))
+            requests += estimate.requests
+            local += 0 if estimate.requests else len(pending)
             if estimate.requests:
                 unknown |= estimate.usd is None
                 total += estimate.usd or 0.0
+        print(f"Total: {requests} API requests and {local} local summaries to compute")
         print(f"Estimated API cost: {'at least ' if unknown else ''}${total:.4f}")
         return 0
     run = experiment.run()

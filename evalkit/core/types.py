@@ -127,7 +127,7 @@ class Summary:
 
 @dataclass(frozen=True)
 class ScoreRow:
-    """One tidy result row: a metric's value for one (document, system) pair."""
+    """One tidy result row: a metric's value for one (document, system) pair (and sample, see ``sample``)."""
 
     document_id: str
     system: str
@@ -137,6 +137,8 @@ class ScoreRow:
     """``None`` when the metric is undefined for this pair (see ``note``)."""
     note: str | None = None
     """Why the value is missing, or a caveat about it."""
+    sample: int = 0
+    """Which of the system's ``samples: k`` replies was scored (0 for the first or only one)."""
 
     @property
     def defined(self) -> bool:

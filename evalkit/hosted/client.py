@@ -146,6 +146,8 @@ class Transport:
     default_base_url: ClassVar[str]
     base_url_hint: ClassVar[str] = "the API's address"
     """How a right ``base_url`` looks, for the error a reply that is not a completion gets."""
+    seedable: ClassVar[bool] = False
+    """Whether the API takes a sampling ``seed`` (OpenAI-compatible: yes; Anthropic: no)."""
     grace: float = 2.0
     """Seconds an interrupted :meth:`map` waits for replies already in flight."""
 
@@ -284,8 +286,12 @@ class Transport:
 
     # -- one request with retries ------------------------------------------------------------
     def request(self, system: str | None, user: str, max_tokens: int, *, stop: threading.Event, what: str,
-                logprobs: int | None = None) -> Outcome | None:
-        """Send one request, retrying as the module docstring says; None if ``stop`` was set while waiting."""
+                logprobs: int | None = None, seed: int | None = None) -> Outcome | None:
+        """Send one request, retrying as the module docstring says; None if ``stop`` was set while waiting.
+
+        ``seed`` is sent only by a transport that is :attr:`seedable`, and only when given.
+        """
+        seeded = {"seed": seed} if seed is not None and self.seedable else {}
         client = self.client()
         started = time.perf_counter()
         attempts = 0
@@ -297,7 +303,7 @@ class Transport:
             attempts += 1
             attempt_started = time.perf_counter()
             try:
-                reply = self.send(client, system, user, max_tokens, logprobs)
+                reply = self.send(client, system, user, max_tokens, logprobs, **seeded)
             except Exception as exc:  # classified below: retried, or returned as the failure
                 if stop.is_set():
                     return None  # the connection was closed under us by an interrupt
@@ -514,30 +520,41 @@ class OpenAITransport(Transport):
     """The OpenAI chat-completions wire format, at any ``base_url``."""
 
     provider = "openai"
+    seedable = True
     sdk = "openai"
     default_key_env = "OPENAI_API_KEY"
     base_url_env = "OPENAI_BASE_URL"
     default_base_url = "https://api.openai.com/v1"
     base_url_hint = "the API's /v1 address (like https://api.openai.com/v1)"
 
-    def __init__(self, *, max_tokens_field: str = "max_tokens", **options: Any) -> None:
-        """``max_tokens_field``: ``max_completion_tokens`` for OpenAI reasoning models (o-series, gpt-5)."""
+    def __init__(self, *, max_tokens_field: str = "max_tokens", extra_body: Mapping[str, Any] | None = None,
+                 **options: Any) -> None:
+        """``max_tokens_field``: ``max_completion_tokens`` for OpenAI reasoning models (o-series, gpt-5).
+        ``extra_body``: more fields for the request body, for a server's own parameters (vLLM's ``top_k``,
+        ``transformers serve``'s ``generation_config``)."""
         if max_tokens_field not in ("max_tokens", "max_completion_tokens"):
             raise ConfigError(f"max_tokens_field must be 'max_tokens' or 'max_completion_tokens', "
                               f"got {max_tokens_field!r}")
         self.max_tokens_field = max_tokens_field
+        self.extra_body = dict(extra_body or {})
         super().__init__(**options)
 
-    def settings(self) -> dict[str, Any]:
-        return {**super().settings(), "max_tokens_field": self.max_tokens_field}
+    def settings(self) -> dict[str, Any]:  # extra_body only when set: fingerprints made before it stay
+        return {**super().settings(), "max_tokens_field": self.max_tokens_field,
+                **({"extra_body": self.extra_body} if self.extra_body else {})}
 
     def _make_client(self, sdk: Any, key: str, base_url: str) -> Any:
         return sdk.OpenAI(api_key=key, base_url=base_url, timeout=self.timeout, max_retries=0,
                           **self._http_client(sdk))
 
-    def send(self, client: Any, system: str | None, user: str, max_tokens: int, logprobs: int | None) -> Reply:
+    def send(self, client: Any, system: str | None, user: str, max_tokens: int, logprobs: int | None,
+             seed: int | None = None) -> Reply:
         messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
         options: dict[str, Any] = {self.max_tokens_field: max_tokens}
+        if seed is not None:  # best effort on OpenAI's side; servers that ignore it still sample
+            options["seed"] = seed
+        if self.extra_body:
+            options["extra_body"] = dict(self.extra_body)
         if self.temperature is not None:
             options["temperature"] = self.temperature
         if logprobs:

@@ -71,6 +71,7 @@ import pandas as pd
 
 from evalkit.core.types import Measure
 from evalkit.report import stats
+from evalkit.run.record import Run
 
 SAMPLE_COLUMNS: tuple[str, ...] = ("document_id", "system", "sample", "metric", "value", "note")
 """The columns of a run's per-sample scores (one row per document, system, sample and metric)."""
@@ -78,14 +79,9 @@ POWER = 0.8
 """The power every report states its minimum detectable effect at."""
 
 
-def sample_frame(run) -> pd.DataFrame:
-    """A run's per-sample scores: ``run.sample_scores`` when the run has samples, else its scores as sample 0."""
-    samples = getattr(run, "sample_scores", None)
-    if samples is not None:
-        return samples
-    frame = run.scores.copy()
-    frame.insert(2, "sample", 0)
-    return frame
+def sample_frame(run: Run) -> pd.DataFrame:
+    """A run's per-sample scores (:attr:`Run.sample_scores`: sample 0 only for a run without samples)."""
+    return run.sample_scores
 
 
 # -- per-document shapes -------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import os
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from evalkit.core.errors import ConfigError
@@ -39,12 +40,26 @@ log = logging.getLogger(__name__)
 EXECUTORS = ("local", "ray")
 PLACEMENT_KEYS = ("resources", "actors")
 """Spec keys that say where a system or metric runs, not how it computes: never part of a fingerprint."""
+REPEAT_KEYS = ("samples",)
+"""Spec keys that say how many replies a system gives per document (``samples: k``): not part of a fingerprint."""
 RESOURCE_KEYS = ("num_cpus", "num_gpus", "memory", "resources")
 
 
 def summarize_batch(summarizer, requests: Sequence[Request], sink=None) -> list[Summary]:
-    """Run one strategy over a batch of requests (pure apart from ``sink``)."""
-    return summarizer.summarize(list(requests), sink=sink)
+    """Run one strategy over a batch of requests (pure apart from ``sink``).
+
+    Each summary carries its request's ``sample`` whether or not the strategy copied it: the runner
+    never puts two samples of one document in a batch, so the document id says which request it was.
+    """
+    requests = list(requests)
+    sample_of = {r.document.id: r.sample for r in requests}
+
+    def numbered(summary: Summary) -> Summary:
+        sample = sample_of.get(summary.document_id, summary.sample)
+        return summary if summary.sample == sample else replace(summary, sample=sample)
+
+    results = summarizer.summarize(requests, sink=None if sink is None else lambda s: sink(numbered(s)))
+    return [numbered(s) for s in results]
 
 
 def score_batch(metric, candidates: Sequence[Candidate]) -> list[MetricResult]:
@@ -58,11 +73,13 @@ def score_batch(metric, candidates: Sequence[Candidate]) -> list[MetricResult]:
 def split_spec(spec: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """A system or metric spec as ``(what builds it, where it runs)``.
 
-    ``resources`` and ``actors`` say where the work runs; they are removed before the strategy or
-    metric is built, so they never change a fingerprint or a signature.
+    ``resources`` and ``actors`` say where the work runs, ``samples`` how often; they are removed before
+    the strategy or metric is built, so they never change a fingerprint or a signature.
     """
     spec = dict(spec)
     placement = {k: spec.pop(k) for k in PLACEMENT_KEYS if k in spec}
+    for key in REPEAT_KEYS:  # read by the runner (evalkit.run.sampling), never by the strategy
+        spec.pop(key, None)
     resources = placement.get("resources") or {}
     if not isinstance(resources, Mapping) or set(resources) - set(RESOURCE_KEYS):
         raise ConfigError(f"resources must be a mapping of {', '.join(RESOURCE_KEYS)}, got {resources!r} "

@@ -12,13 +12,10 @@ import json
 import logging
 import os
 import platform
-import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -34,8 +31,12 @@ from evalkit.core.fingerprint import digest
 from evalkit.core.options import Flag, Options, Text, Whole, shown
 from evalkit.metrics.base import Metric
 from evalkit.core.redact import redact, redact_value
+from evalkit.run.interrupts import GUARD, interrupts
 from evalkit.run.record import Run
+from evalkit.run.repeats import (computed_samples, manifest_entry, sample_requests, samples_of, warn_identical,
+                                 with_copies)
 from evalkit.run.settings import Shard, Tracking
+from evalkit.run.sweeps import GRID_KEYS, expand_systems
 from evalkit.run.schema import MANIFEST_VERSION, Fact, RunManifest
 from evalkit.run.registry import build_metric, build_summarizer
 from evalkit.core.fingerprint import document_hash
@@ -80,6 +81,8 @@ class ExperimentConfig(Options):
     name: Text = "experiment"
     """A short word usable in a folder name: it names runs/<name>-<time>."""
     seed: Annotated[Whole, Field(ge=0)] = 0
+    samples: Annotated[Whole, Field(ge=1)] = 1
+    """Replies per document for every system without its own ``samples`` (see :mod:`evalkit.run.repeats`)."""
     output_dir: Path = Path("runs")
     store: Path | None = None
     batch_size: Annotated[Whole, Field(ge=1)] = 16
@@ -110,7 +113,21 @@ class ExperimentConfig(Options):
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, (str, Mapping)) for v in value):
             raise ValueError(f"'{info.field_name}' must be a list of specs such as {{kind: lead, name: lead-3}}, "
                              f"got {shown(value)}")
-        return [{"kind": v} if isinstance(v, str) else dict(v) for v in value]
+        specs = [{"kind": v} if isinstance(v, str) else dict(v) for v in value]
+        if info.field_name == "metrics":
+            for spec in specs:
+                taken = [k for k in ("samples", *GRID_KEYS) if k in spec]
+                if taken:
+                    raise ValueError(f"metric {spec.get('kind')!r} does not take {taken[0]!r}: samples and grids "
+                                     "belong to systems")
+            return specs
+        try:
+            specs = expand_systems(specs)  # a grid becomes named systems before anything else looks at them
+            for spec in specs:
+                samples_of(spec)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from exc
+        return specs
 
     @field_validator("systems")
     @classmethod
@@ -174,6 +191,8 @@ class Experiment:
     """The run's length target; a document's own target (from its instruction) takes precedence."""
     name: str = "experiment"
     seed: int = 0
+    samples: int = 1
+    """Replies per document for systems without their own ``samples`` (:mod:`evalkit.run.repeats`)."""
     output_dir: Path = Path("runs")
     store: Path | None = None
     """SQLite store; default ``<output_dir>/store.sqlite``."""
@@ -256,6 +275,7 @@ class Experiment:
             "name": self.name, "seed": self.seed, "data": self.data.to_dict(), "target": self.target.to_dict(),
             "systems": self.systems, "metrics": self.metrics, "batch_size": self.batch_size,
             "output_dir": str(self.output_dir), "store": str(self.store),
+            **({"samples": self.samples} if self.samples != 1 else {}),
             **({"shard": str(self.shard)} if self.shard else {})})
 
     # -- running --------------------------------------------------------------
@@ -269,19 +289,27 @@ class Experiment:
         for metric in metrics:
             if metric.makes_requests:
                 metric.replay_only = replay  # the replay policy is the runner's, for judges as for systems
-        counts = {"summaries_computed": 0, "summaries_cached": 0, "summaries_failed": 0,
+        counts = {"summaries_computed": 0, "summaries_cached": 0, "summaries_failed": 0, "summaries_copied": 0,
                   "scores_computed": 0, "scores_cached": 0}
         store = Store(self.store)
         self._executor = make_executor(self.executor, address=self.ray_address, runtime_env=self.ray_runtime_env)
         interrupted = False
         try:
-            with _interrupts():
+            with interrupts():
                 summaries: list[Summary] = []
                 requests = [Request(doc, doc.target or self.target) for doc in documents]
                 timings: dict[str, float] = {}
                 for summarizer, spec in zip(summarizers, self.systems):
                     start = time.perf_counter()
-                    summaries.extend(_redacted(s) for s in self._summaries(store, summarizer, requests, counts, spec))
+                    samples = samples_of(spec, self.samples)
+                    computed = computed_samples(summarizer, samples)
+                    if computed < samples:
+                        warn_identical(summarizer, samples)
+                    mine = self._summaries(store, summarizer, sample_requests(requests, computed), counts, spec)
+                    if computed < samples:  # computed == 1: the others are copies of sample 0
+                        counts["summaries_copied"] += (samples - 1) * len(mine)
+                        mine = with_copies(mine, samples)
+                    summaries.extend(_redacted(s) for s in mine)
                     summarizer.close()  # free a local model before the next system loads its own
                     timings[f"summarize:{summarizer.name}"] = round(time.perf_counter() - start, 3)
                 by_document = {doc.id: doc for doc in documents}
@@ -360,10 +388,11 @@ class Experiment:
         with Store(self.store) as store:
             for spec in self.systems:
                 summarizer = build_summarizer(split_spec(spec)[0])
+                asked = sample_requests(requests, computed_samples(summarizer, samples_of(spec, self.samples)))
                 keys = [summary_key(summarizer.fingerprint, r, uses_references=summarizer.uses_references)
-                        for r in requests]
+                        for r in asked]
                 stored = store.get_summaries(keys)
-                plan.append((summarizer, [r for k, r in dict(zip(keys, requests)).items()
+                plan.append((summarizer, [r for k, r in dict(zip(keys, asked)).items()
                                           if self._needs_work(summarizer, stored.get(k))]))
         return plan
 
@@ -418,7 +447,7 @@ class Experiment:
                 row = stored[key]
                 summary = Summary(document_id=request.document.id, system=summarizer.name, text=row["text"],
                                   fingerprint=summarizer.fingerprint, error=row["error"], seconds=row["seconds"],
-                                  details={**row["details"], "cached": True})
+                                  details={**row["details"], "cached": True}, sample=request.sample)
             counts["summaries_failed"] += summary.error is not None
             out.append(summary)
         return out
@@ -437,22 +466,26 @@ class Experiment:
             store.release(done)
             bar.update(len(done))
             todo = [k for k in mine if k not in set(done)]
-            key_of = {by_key[k].document.id: k for k in todo}  # ids are unique within a run (checked on entry)
+            # ids are unique within a run (checked on entry); a chunk holds one sample of each document at most
+            key_of = {(by_key[k].document.id, by_key[k].sample): k for k in todo}
 
             def sink(summary: Summary) -> None:  # written the moment it exists: a kill loses nothing done
-                key = key_of[summary.document_id]
-                with _GUARD.writing():
+                key = key_of[summary.document_id, summary.sample]
+                with GUARD.writing():
                     store.put_summary(key, summary, by_key[key])
 
             try:
-                chunks = [[by_key[k] for k in todo[start:start + self.batch_size]]
-                          for start in range(0, len(todo), self.batch_size)]
+                chunks = []
+                for sample in sorted({by_key[k].sample for k in todo}):
+                    of_sample = [by_key[k] for k in todo if by_key[k].sample == sample]
+                    chunks += [of_sample[start:start + self.batch_size]
+                               for start in range(0, len(of_sample), self.batch_size)]
                 for summaries in self._executor.summarize(summarizer, spec, chunks, sink):
                     for summary in summaries:
-                        fresh[key_of[summary.document_id]] = summary
+                        fresh[key_of[summary.document_id, summary.sample]] = summary
                     bar.update(len(summaries))
             finally:
-                if not _GUARD.interrupted:
+                if not GUARD.interrupted:
                     store.release([k for k in todo if k not in fresh])
             if not others:
                 break
@@ -472,7 +505,7 @@ class Experiment:
                 spec: Mapping[str, Any]) -> tuple[list[ScoreRow], list[Fact]]:
         """The run's score rows of one metric, and the facts it recorded (``MetricResult.info``) per summary."""
         ok = [s for s in summaries if s.ok]
-        ok.sort(key=lambda s: s.document_id)  # keep a document's candidates together in a chunk
+        ok.sort(key=lambda s: (s.document_id, s.sample))  # keep a document's candidates together in a chunk
         candidates = [Candidate(by_document[s.document_id], s.text, target_of[s.document_id]) for s in ok]
         texts: dict[str, dict[str, str]] = {}
         for summary in ok:
@@ -501,14 +534,14 @@ class Experiment:
             for name in metric.names:
                 value = result.values.get(name)
                 rows.append(ScoreRow(summary.document_id, summary.system, name,
-                                     None if value is None else float(value), result.notes.get(name)))
+                                     None if value is None else float(value), result.notes.get(name), summary.sample))
             if result.info:
                 facts.append(Fact(document_id=summary.document_id, system=summary.system, metric=metric.key,
-                                  info=dict(result.info)))
+                                  info=dict(result.info), sample=summary.sample))
         for summary in summaries:
             if not summary.ok:
-                rows.extend(ScoreRow(summary.document_id, summary.system, name, None, f"no summary: {summary.error}")
-                            for name in metric.names)
+                rows.extend(ScoreRow(summary.document_id, summary.system, name, None, f"no summary: {summary.error}",
+                                     summary.sample) for name in metric.names)
         return rows, facts
 
     def _manifest(self, documents: list[Document], summarizers: list[Summarizer], metrics: list[Metric],
@@ -523,8 +556,9 @@ class Experiment:
             "python": sys.version.split()[0],
             "platform": platform.platform(),
             "packages": _versions(PACKAGES),
-            "systems": {s.name: {"kind": s.kind, "fingerprint": s.fingerprint, "settings": s.settings()}
-                        for s in summarizers},
+            "systems": {s.name: {"kind": s.kind, "fingerprint": s.fingerprint, "settings": s.settings(),
+                                 **manifest_entry(s, samples_of(spec, self.samples))}
+                        for s, spec in zip(summarizers, self.systems)},
             "manifest_version": MANIFEST_VERSION,
             "metrics": {m.key: m.describe(spec) for m, spec in zip(metrics, self.metrics)},
             "metric_signature": digest(sorted(m.signature for m in metrics)),
@@ -584,7 +618,12 @@ def _resolve_path(value: Any, base_dir: Path) -> Any:
 def _resolve_spec_paths(spec: Any, base_dir: Path) -> Any:
     if not isinstance(spec, Mapping):
         return spec
-    return {k: _resolve_path(v, base_dir) if k in PATH_OPTIONS else v for k, v in spec.items()}
+    out = {k: _resolve_path(v, base_dir) if k in PATH_OPTIONS else v for k, v in spec.items()}
+    for key in GRID_KEYS:  # a grid over models or prompt files: each choice read like the option itself
+        if isinstance(out.get(key), Mapping):
+            out[key] = {k: ([_resolve_path(v, base_dir) for v in values] if k in PATH_OPTIONS
+                            and isinstance(values, list) else values) for k, values in out[key].items()}
+    return out
 
 
 def _redacted(summary: Summary) -> Summary:
@@ -593,58 +632,3 @@ def _redacted(summary: Summary) -> Summary:
         return summary
     return replace(summary, error=None if summary.error is None else redact(summary.error),
                    details=redact_value(dict(summary.details)))
-
-
-class Interrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM arrived during a run; ``signum`` says which (the CLI exits 128 + signum)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-class _InterruptGuard:
-    """Defers a signal that arrives while the main thread writes a reply, so the reply is stored first."""
-
-    def __init__(self) -> None:
-        self.depth = 0
-        self.pending: int | None = None
-        self.interrupted = False
-
-    @contextmanager
-    def writing(self) -> Iterator[None]:
-        main = threading.current_thread() is threading.main_thread()
-        self.depth += main
-        try:
-            yield
-        finally:
-            self.depth -= main
-            if main and not self.depth and self.pending is not None:
-                signum, self.pending = self.pending, None
-                self.interrupted = True
-                raise Interrupted(signum)
-
-    def handler(self, signum: int, frame: Any) -> None:
-        if self.depth:
-            self.pending = signum
-            return
-        self.interrupted = True
-        raise Interrupted(signum)
-
-
-_GUARD = _InterruptGuard()
-
-
-@contextmanager
-def _interrupts() -> Iterator[None]:
-    """While a run works: SIGINT and SIGTERM stop it once the reply being written is stored."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    _GUARD.interrupted, _GUARD.pending = False, None
-    previous = {sig: signal.signal(sig, _GUARD.handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

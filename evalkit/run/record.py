@@ -19,7 +19,7 @@ import os
 import secrets
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,10 @@ from evalkit.run.schema import (MANIFEST_VERSION, Fact, RunManifest, as_target_v
 log = logging.getLogger(__name__)
 
 TABLE_COLUMNS = ("document_id", "system", "metric", "value", "note")
-SUMMARY_COLUMNS = ("document_id", "system", "text", "error", "seconds", "fingerprint", "target", "details")
+SAMPLE_COLUMNS = ("document_id", "system", "sample", "metric", "value", "note")
+"""The columns of ``scores.csv`` and :attr:`Run.sample_scores`: one row per sample."""
+KEYS = ["document_id", "system", "metric"]
+SUMMARY_COLUMNS = ("document_id", "system", "sample", "text", "error", "seconds", "fingerprint", "target", "details")
 FACTS_FILE = "facts.jsonl"
 """One :class:`~evalkit.run.schema.Fact` per line (since manifest version 3)."""
 SOURCES_FILE = "sources.jsonl"
@@ -58,17 +61,25 @@ class Run:
     run_dir: Path
     manifest: RunManifest
     scores: pd.DataFrame
-    """One row per (document, system, value): document_id, system, metric, value, note."""
+    """One row per (document, system, value): document_id, system, metric, value, note. With ``samples: k``,
+    the value is the mean over the document's samples (undefined ones left out) and the note the first
+    sample's: documents stay the unit of every table, ranking and gate. Given with a ``sample`` column
+    (one row per sample), it is read as :attr:`sample_scores` and averaged."""
     summaries: pd.DataFrame
-    """One row per (document, system): text, error, seconds, fingerprint, target (object), details (object)."""
+    """One row per (document, system, sample): text, error, seconds, fingerprint, target (object), details (object)."""
     facts: pd.DataFrame = field(default_factory=empty_facts)
-    """One row per (document, system, metric instance) that recorded facts: document_id, system, metric, info."""
+    """One row per (document, system, sample, metric instance) that recorded facts: document_id, system, sample,
+    metric, info."""
+    sample_scores: pd.DataFrame = field(init=False, repr=False)
+    """One row per (document, system, sample, value): document_id, system, sample, metric, value, note
+    (sample 0 only, for a run without samples and for runs written before samples existed)."""
     _sources: dict[str, dict[str, Any]] | None = field(default=None, repr=False, compare=False)
     """``sources.jsonl`` by document id, read on the first :meth:`source` call."""
 
     def __post_init__(self) -> None:
         self.manifest = RunManifest.load(self.manifest)
-        self.scores, old_facts = facts_from_notes(self.scores)
+        scores, old_facts = facts_from_notes(self.scores)
+        self.sample_scores, self.scores = _per_sample_and_document(scores)
         if len(old_facts):
             self.facts = pd.concat([self.facts, old_facts], ignore_index=True) if len(self.facts) else old_facts
         summaries = self.summaries
@@ -76,7 +87,10 @@ class Run:
             summaries = summaries.assign(details=[details_from_text(d) for d in summaries["details"]])  # version 2
         if "target" in summaries.columns and any(isinstance(t, str) for t in summaries["target"]):
             summaries = summaries.assign(target=[_target_dict(t) for t in summaries["target"]])  # version 2
-        self.summaries = summaries
+        if "sample" not in summaries.columns or summaries["sample"].isna().any():
+            summaries = summaries.assign(sample=summaries.get("sample", pd.Series(0, index=summaries.index)))
+            summaries["sample"] = summaries["sample"].fillna(0)
+        self.summaries = summaries.astype({"sample": int})
 
     @property
     def run_id(self) -> str:
@@ -99,9 +113,10 @@ class Run:
                 suffix += 1
                 run_dir = output_dir / f"{name}-{stamp}-{suffix}"
         manifest = RunManifest.load(manifest).model_copy(update={"run_id": run_dir.name})
-        scores = pd.DataFrame([astuple(row) for row in rows], columns=list(TABLE_COLUMNS))
+        scores = pd.DataFrame([(r.document_id, r.system, r.sample, r.metric, r.value, r.note) for r in rows],
+                              columns=list(SAMPLE_COLUMNS))
         summary_frame = pd.DataFrame([{
-            "document_id": s.document_id, "system": s.system, "text": s.text, "error": s.error,
+            "document_id": s.document_id, "system": s.system, "sample": s.sample, "text": s.text, "error": s.error,
             "seconds": s.seconds, "fingerprint": s.fingerprint, "target": target_of[s.document_id].to_dict(),
             "details": dict(s.details),
         } for s in summaries], columns=list(SUMMARY_COLUMNS))
@@ -128,7 +143,7 @@ class Run:
             raise FileNotFoundError(f"{path}: not a run directory (no manifest.json); pass a folder under runs/")
         manifest = RunManifest.load(json.loads((path / "manifest.json").read_text(encoding="utf-8")))
         scores = pd.read_csv(path / "scores.csv", dtype={"document_id": str, "system": str, "metric": str,
-                                                         "note": "string"})
+                                                         "note": "string"})  # a "sample" column since samples: k
         scores["note"] = scores["note"].astype(object).where(scores["note"].notna(), None)
         summaries = pd.DataFrame(_read_jsonl(path / "summaries.jsonl"))
         summaries = summaries.reindex(columns=list(dict.fromkeys([*SUMMARY_COLUMNS, *summaries.columns])))
@@ -259,6 +274,33 @@ def check_comparable(a: RunManifest, b: RunManifest) -> None:
     if problems:
         raise SignatureMismatch(f"runs {a.run_id or '?'} and {b.run_id or '?'} were not scored the same way: "
                                 + "; ".join(problems) + ". Re-score one with the other's metric settings.")
+
+
+def _per_sample_and_document(scores: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(one row per sample, one row per document)`` from a scores frame with or without a ``sample`` column.
+
+    Without samples above 0 the per-document frame is the given one (less its ``sample`` column), rows
+    and types untouched; with them, each (document, system, metric) keeps its first sample's row, its
+    value replaced by the mean of the defined values over the samples (NaN when none is defined).
+    """
+    if "sample" not in scores.columns:
+        return scores.assign(sample=0).reindex(columns=_ordered(scores.columns)), scores
+    scores = scores.assign(sample=scores["sample"].fillna(0).astype(int))
+    by_sample = scores.reindex(columns=_ordered(scores.columns))
+    if not len(scores) or scores["sample"].max() == 0:
+        return by_sample, scores.drop(columns="sample")
+    values = pd.to_numeric(scores["value"], errors="coerce")
+    means = values.groupby([scores[k] for k in KEYS], sort=False, dropna=False).mean()
+    first = scores.sort_values("sample", kind="stable").drop_duplicates(KEYS).drop(columns="sample")
+    first["value"] = means.reindex(pd.MultiIndex.from_frame(first[KEYS])).to_numpy()
+    if "note" in first.columns:
+        first["note"] = first["note"].astype(object).where(first["note"].notna(), None)
+    return by_sample, first.reset_index(drop=True)
+
+
+def _ordered(columns: Sequence[str]) -> list[str]:
+    """The columns of a per-sample frame: :data:`SAMPLE_COLUMNS` first, then any others as they were."""
+    return [*SAMPLE_COLUMNS, *(c for c in columns if c not in SAMPLE_COLUMNS)]
 
 
 def _point_latest(output_dir: Path, name: str) -> None:

@@ -36,7 +36,7 @@ MANIFEST_VERSION = 3
 """3: typed manifest, facts in ``facts.jsonl``, details and targets as objects; 2: metric instances; 1: ``{kind: signature}``."""
 INFO_SUFFIX = "_info"
 """Version 2 wrote a metric instance's facts as a score row named ``<key>_info``."""
-FACT_COLUMNS = ("document_id", "system", "metric", "info")
+FACT_COLUMNS = ("document_id", "system", "sample", "metric", "info")
 
 __all__ = ["MANIFEST_VERSION", "RunManifest", "SystemEntry", "MetricEntry", "DataIdentity", "RunConfig", "Counts",
            "ExecutorInfo", "Fact", "upgrade_manifest", "facts_from_notes", "details_from_text", "target_from_key",
@@ -56,6 +56,13 @@ class SystemEntry(_Model):
     """What its summaries depend on: two systems with one fingerprint give the same summaries."""
     settings: dict[str, Any] = Field(default_factory=dict)
     """The settings the fingerprint was made of (no credentials)."""
+    samples: int = 1
+    """Replies per document (``samples: k``); 1 in runs without samples and in older runs."""
+    samples_computed: int | None = None
+    """How many of them were generated per document: ``samples``, or 1 for a system that does not sample
+    (the others are copies of sample 0, marked ``copy_of_sample`` in their details); None without samples."""
+    seeds: str | None = None
+    """How sample ``i`` of a document was seeded, in words (:meth:`Summarizer.seed_policy`); None without samples."""
 
 
 class MetricEntry(_Model):
@@ -101,7 +108,8 @@ class DataIdentity(_Model):
 
 
 class RunConfig(_Model):
-    """The experiment as configured (``Experiment.to_dict``), credentials redacted."""
+    """The experiment as configured (``Experiment.to_dict``), credentials redacted; ``samples`` (an extra key)
+    only when the experiment set one for all its systems (each system's count is in :class:`SystemEntry`)."""
 
     name: str | None = None
     seed: int = 0
@@ -121,6 +129,8 @@ class Counts(_Model):
     summaries_computed: int = 0
     summaries_cached: int = 0
     summaries_failed: int = 0
+    summaries_copied: int = 0
+    """Samples recorded as copies of sample 0, for systems that do not sample (not generated, not from the store)."""
     scores_computed: int = 0
     scores_cached: int = 0
 
@@ -222,6 +232,8 @@ class Fact(_Model):
     system: str
     metric: str
     """The metric instance key (``entities``, ``judge``)."""
+    sample: int = 0
+    """Which of the system's replies (``samples: k``) it is about; 0 in runs without samples."""
     info: dict[str, Any]
     """The metric's :attr:`MetricResult.info` (e.g. ``{"unsupported_entities": [...]}``)."""
 
@@ -339,7 +351,9 @@ def facts_frame(facts: list[Mapping[str, Any]]) -> pd.DataFrame:
     """A tidy facts frame (document_id, system, metric, info) from fact records."""
     if not facts:
         return empty_facts()
-    frame = pd.DataFrame([{c: f[c] for c in FACT_COLUMNS} for f in facts], columns=list(FACT_COLUMNS))
+    frame = pd.DataFrame([{c: f.get(c, 0) if c == "sample" else f[c] for c in FACT_COLUMNS} for f in facts],
+                         columns=list(FACT_COLUMNS))
     for column in ("document_id", "system", "metric"):
         frame[column] = frame[column].astype(str)
+    frame["sample"] = frame["sample"].fillna(0).astype(int)
     return frame

@@ -1,7 +1,8 @@
 """A SQLite store of summaries and scores, keyed by content.
 
 A summary's key covers the strategy's fingerprint, the document's text (and references, for
-strategies that read them) and the length target; a score's key covers the metric's
+strategies that read them), the length target and, for the second and later of a system's
+``samples: k`` replies, the sample index; a score's key covers the metric's
 signature, the document, the summary text and the target. So a re-run computes only what is
 missing, a run killed halfway resumes where it stopped, and renaming a system or re-ordering
 documents recomputes nothing.
@@ -125,12 +126,17 @@ TABLES = frozenset(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", "".join(MIGRA
 
 
 def summary_key(fingerprint: str, request: Request, *, uses_references: bool = False) -> str:
+    """The store key of a request's summary; ``"sample"`` joins it only above 0, so sample 0 (and every
+    summary stored before ``samples: k`` existed) keeps the key it always had."""
     doc = request.document
-    return digest({
+    key: dict[str, object] = {
         "fingerprint": fingerprint,
         "document": document_hash(doc.text, doc.references if uses_references else ()),
         "target": request.target.key(),
-    }, 32)
+    }
+    if request.sample:
+        key["sample"] = int(request.sample)
+    return digest(key, 32)
 
 
 def score_key(signature: str, candidate: Candidate) -> str:

@@ -37,7 +37,9 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, field_validator
 
+from evalkit.core.fingerprint import document_hash
 from evalkit.core.options import Number, Text, Whole
+from evalkit.core.seeds import sample_seed
 from evalkit.core.types import LengthTarget, Summary
 from evalkit.hosted.client import AnthropicTransport, OpenAITransport, Outcome, Transport
 from evalkit.hosted.options import TransportOptions
@@ -82,9 +84,13 @@ class OpenAIOptions(APIOptions):
 
     max_tokens_field: Text = "max_tokens"
     """``max_completion_tokens`` for OpenAI reasoning models (o-series, gpt-5)."""
+    extra_body: dict[str, Any] | None = None
+    """More request fields for a server's own parameters, e.g. ``{top_k: 40}`` (vLLM) or, for ``transformers
+    serve`` (which samples only when asked), ``{generation_config: '{"do_sample": true}'}``."""
 
     def transport_options(self) -> dict[str, Any]:
-        return {**super().transport_options(), "max_tokens_field": self.max_tokens_field}
+        return {**super().transport_options(), "max_tokens_field": self.max_tokens_field,
+                "extra_body": self.extra_body}
 
 
 class AnthropicOptions(APIOptions):
@@ -161,18 +167,41 @@ class APISummarizer(Summarizer):
         def work(request: Request, stop: threading.Event) -> Summary | None:
             system, user = self.prompt_parts(request)
             max_tokens = self.max_tokens_for(request.target)
+            seed = self.seed_for(request)
             outcome = self.transport.request(system, user, max_tokens, stop=stop,
-                                             what=f"document {request.document.id}")
+                                             what=f"document {request.document.id}", seed=seed)
             if outcome is None:  # stopped while waiting to retry
                 return None
             if outcome.reply is None:
                 return self._failed(request, outcome)
-            return self._success(request, outcome, max_tokens)
+            return self._success(request, outcome, max_tokens, seed)
 
         results = self.transport.map(requests, work, None if sink is None else lambda _, summary: sink(summary))
         return [s for s in results if s is not None]
 
-    def _success(self, request: Request, outcome: Outcome, max_tokens: int) -> Summary:
+    def seed_for(self, request: Request) -> int | None:
+        """The ``seed`` sent with a request: for samples 1 and up of a sampling, seedable system only.
+
+        Sample 0 is sent exactly as a system without ``samples`` sends it, since it shares that
+        request's store key; a later sample gets :func:`~evalkit.core.seeds.sample_seed` of base seed 0,
+        the document's hash and its index, so a re-run asks for the same reply.
+        """
+        if not request.sample or not self.transport.seedable or not self.draws_samples():
+            return None
+        return sample_seed(0, document_hash(request.document.text), request.sample)
+
+    def draws_samples(self) -> bool:
+        """Sampling unless the temperature is 0 (no temperature sent: the provider's default, which samples)."""
+        return self.transport.temperature is None or self.transport.temperature > 0
+
+    def seed_policy(self) -> str:
+        if not self.draws_samples():
+            return "none: temperature 0, every sample is the same reply"
+        if not self.transport.seedable:
+            return f"not seedable ({self.kind} takes no seed): samples differ by sampling alone"
+        return "seed = sample_seed(0, document hash, sample) sent for samples >= 1; sample 0 sent without one"
+
+    def _success(self, request: Request, outcome: Outcome, max_tokens: int, seed: int | None = None) -> Summary:
         reply = outcome.reply
         details: dict[str, Any] = {
             "model": reply.model or self.model, **self.transport.usage_details(reply),
@@ -180,11 +209,12 @@ class APISummarizer(Summarizer):
             "finish_reason": reply.finish_reason, "truncated": reply.truncated, "max_tokens": max_tokens,
             "stop_reason": "length" if reply.truncated else "stop",
             "response_id": reply.response_id,
+            **({"seed": seed} if seed is not None else {}),
         }
         if reply.truncated:
             log.warning("%s: the summary of %s stopped at max_tokens=%d", self.name, request.document.id, max_tokens)
         return Summary(document_id=request.document.id, system=self.name, text=reply.text,
-                       fingerprint=self.fingerprint, seconds=outcome.seconds, details=details)
+                       fingerprint=self.fingerprint, seconds=outcome.seconds, details=details, sample=request.sample)
 
     def _failed(self, request: Request, outcome: Outcome) -> Summary:
         message = self.transport.failure_message(outcome.failure, outcome.attempts)

@@ -55,6 +55,19 @@ class Summarizer(ABC):
     def fingerprint(self) -> str:
         return identity(type(self), self.kind, {"version": self.version, **self.settings()})
 
+    # -- repeated samples (``samples: k``) -----------------------------------
+    def draws_samples(self) -> bool:
+        """Whether two requests for one document can give different summaries (the strategy samples).
+
+        ``False`` (the default: extractive strategies, greedy decoding) makes the runner compute a
+        ``samples: k`` system's first reply only and record the others as copies of it.
+        """
+        return False
+
+    def seed_policy(self) -> str:
+        """How sample ``i`` of a document is seeded, in words, for the run manifest."""
+        return "none: deterministic, every sample is the same reply"
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, fingerprint={self.fingerprint!r})"
 
@@ -87,7 +100,7 @@ class Summarizer(ABC):
             return self.failure(request, exc, time.perf_counter() - start)
         return Summary(
             document_id=request.document.id, system=self.name, text=text, fingerprint=self.fingerprint,
-            seconds=time.perf_counter() - start, details=details,
+            seconds=time.perf_counter() - start, details=details, sample=request.sample,
         )
 
     def failure(self, request: Request, exc: BaseException | str, seconds: float = 0.0,
@@ -95,7 +108,7 @@ class Summarizer(ABC):
         message = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
         return Summary(
             document_id=request.document.id, system=self.name, text="", fingerprint=self.fingerprint,
-            error=message, seconds=seconds, details=details or {},
+            error=message, seconds=seconds, details=details or {}, sample=request.sample,
         )
 
     def close(self) -> None:

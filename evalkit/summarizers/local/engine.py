@@ -7,7 +7,9 @@ right. Chat models (no ``min_new_tokens``) share a batch across budgets: the bat
 the largest budget and each output is cut at its own, which gives what the smaller budget
 would have (greedy decoding reads no later token). A batch that runs out of memory is
 retried as two halves, down to single requests, and the smaller size is kept for the rest of
-the run. ``torch.manual_seed(seed)`` runs before every ``generate``.
+the run. ``torch.manual_seed(seed)`` runs before every ``generate``; a sampling model
+(``do_sample``) generates one request per call instead, seeded with
+:func:`~evalkit.core.seeds.sample_seed` of ``seed``, the document and the sample index.
 
 **Ends of summaries.** Greedy and sampled generation (one beam) stops each row at the first
 sentence end once its text has the budget's ``stop_after_words`` (:class:`SentenceStop`): the
@@ -66,8 +68,8 @@ class Unit:
     min_new: int | None
     stop_after: int | None = None
     """Words after which a sentence end stops the unit (see :class:`SentenceStop`)."""
-    seed: int = 0
-    """The seed a sampling engine that seeds each unit is given (:func:`evalkit.core.seeds.sample_seed`)."""
+    seed: int | None = None
+    """When sampling: the seed torch gets before this unit's own ``generate`` call (see :meth:`BatchedGeneration.unit_seed`)."""
 
 
 @dataclass(frozen=True)
@@ -168,12 +170,16 @@ class BatchedGeneration:
                 log.warning("%s failed on document %s: %s", self.name, request.document.id, exc)
                 emit(i, self.failure(request, exc, time.perf_counter() - plan_started))
                 continue
+            seed = self.unit_seed(request)
+            if seed is not None:
+                details = {**details, "seed": seed}
             plans[i] = Plan(request, len(parts), details, [None] * len(parts),
                             seconds=time.perf_counter() - plan_started)
-            seed = sample_seed(self.seed, document_hash(request.document.text, request.document.references),
-                               request.sample)
             units.extend(Unit(i, p, ids, hi, lo, after, seed) for p, (ids, hi, lo, after) in enumerate(parts))
-        pending = batches(units, self._batch_now, share_budgets=self.shares_budgets(loaded))
+        if self.draws_samples():  # one reply per generate call: each is drawn from its own seed
+            pending = [[unit] for unit in units]
+        else:
+            pending = batches(units, self._batch_now, share_budgets=self.shares_budgets(loaded))
         with self._threads(loaded) as threads:
             self._work(loaded, pending, plans, emit, threads)
         return [s for s in results if s is not None]
@@ -223,6 +229,24 @@ class BatchedGeneration:
                 if all(t is not None for t in plan.texts):
                     emit(unit.request, self._finish(loaded, plan, threads))
 
+    def draws_samples(self) -> bool:
+        """Whether generation samples (``generate_kwargs: {do_sample: true}``)."""
+        return bool(self.generate_kwargs.get("do_sample"))
+
+    def seed_policy(self) -> str:
+        if not self.draws_samples():
+            return "none: greedy or beam decoding, every sample is the same reply"
+        return ("torch.manual_seed(sample_seed(seed, document hash, sample)) before each reply, generated one "
+                "request per call")
+
+    def unit_seed(self, request: Request) -> int | None:
+        """When sampling, the seed of one request's reply: :func:`~evalkit.core.seeds.sample_seed` of the
+        system's ``seed``, the document's hash and the sample index, so a reply does not depend on which
+        other requests shared its batch, and a re-run draws the same one."""
+        if not self.draws_samples():
+            return None
+        return sample_seed(self.seed, document_hash(request.document.text), request.sample)
+
     def shares_budgets(self, loaded: Loaded) -> bool:
         """Whether units with different ``max_new`` may share a batch (greedy, no minimum, causal)."""
         beams = self.num_beams or getattr(loaded.model.generation_config, "num_beams", None) or 1
@@ -247,7 +271,8 @@ class BatchedGeneration:
             return self.failure(plan.request, f"the model generated no text ({plan.output_tokens} tokens, all special "
                                 f"or whitespace)", plan.seconds, details=details)
         return Summary(document_id=plan.request.document.id, system=self.name, text=text,
-                       fingerprint=self.fingerprint, seconds=plan.seconds, details=details)
+                       fingerprint=self.fingerprint, seconds=plan.seconds, details=details,
+                       sample=plan.request.sample)
 
     def _run_batch(self, loaded: Loaded, batch: list[Unit]) -> list[Any]:
         """Generate for ``batch``; on out-of-memory, retry in halves down to one. One outcome per unit:
@@ -330,7 +355,7 @@ class BatchedGeneration:
 
             stop.offset = offset
             extra["stopping_criteria"] = StoppingCriteriaList([stop])
-        torch.manual_seed(self.seed)
+        torch.manual_seed(self.seed if batch[0].seed is None else batch[0].seed)  # sampling: one unit, its own seed
         with torch.inference_mode():
             out = loaded.model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config,
                                         **extra)
