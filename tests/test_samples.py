@@ -311,7 +311,7 @@ def test_real_samples_distinct_resumed_after_sigkill_and_raised_from_three_to_fi
     asked twice), 3 distinct replies per document; a re-run sends nothing; samples: 5 sends 2 x 6."""
     docs = _short_articles(cnndm_documents, 6)
     data = _write_data(tmp_path / "six.jsonl", docs)
-    config = _served_config(tmp_path, real_server, data, "sampled", temperature=0.8, samples=3, max_tokens=40,
+    config = _served_config(tmp_path, real_server, data, "sampled", temperature=0.8, samples=3, max_tokens=24,
                             extra_body=SAMPLE)
     store = tmp_path / "sampled" / "store.sqlite"
     proxy = real_server.proxy
