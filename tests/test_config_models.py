@@ -28,7 +28,7 @@ EXPERIMENT_TYPOS = [
     ("seeds", "seed"), ("outputdir", "output_dir"), ("stor", "store"), ("batchsize", "batch_size"),
     ("progres", "progress"), ("replayonly", "replay_only"), ("exector", "executor"), ("ray_adress", "ray_address"),
     ("ray_runtime", "ray_runtime_env"), ("retry_fail", "retry_failed"), ("trackng", "tracking"),
-    ("shards", "shard"),
+    ("shards", "shard"), ("sample", "samples"),
 ]
 DATA_TYPOS = [
     ("pth", "path"), ("hff", "hf"), ("confg", "config"), ("splt", "split"), ("revison", "revision"),
@@ -40,7 +40,8 @@ POLICY_TYPOS = [
     ("metric", "metrics"), ("system", "systems"), ("alpah", "alpha"), ("corection", "correction"),
     ("tests", "test"), ("n_resample", "n_resamples"), ("seeds", "seed"), ("max_loss", "max_lost"),
 ]
-RULE_TYPOS = [("tolerence", "tolerance"), ("directon", "direction"), ("optinal", "optional"), ("gates", "gate")]
+RULE_TYPOS = [("tolerence", "tolerance"), ("directon", "direction"), ("optinal", "optional"), ("gates", "gate"),
+              ("non_inferior", "non_inferiority"), ("equivalense", "equivalence")]
 
 
 def one_line(error: pytest.ExceptionInfo) -> str:
@@ -95,7 +96,7 @@ def test_a_mistyped_rule_key_names_the_rule_and_the_key_meant(typo, meant, where
         Policy.from_dict(policy, source="gate.yaml")
     rule = "metrics.rouge1_f" if where == "metrics" else "systems.lead.rouge1_f"
     assert one_line(error) == (f"gate.yaml: policy: {rule} does not take '{typo}' (did you mean '{meant}'?); "
-                               "it takes: tolerance, direction, optional, gate")
+                               "it takes: tolerance, direction, optional, gate, non_inferiority, equivalence")
 
 
 def test_a_typo_inside_a_config_file_names_the_file_and_the_section(tmp_path):

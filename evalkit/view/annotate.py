@@ -325,16 +325,25 @@ def _spans(raw: str, text: str) -> list[dict[str, Any]]:
     return out
 
 
-@guarded
-def save_pointwise(context: ViewContext, request: Any) -> Any:
+def _posted(context: ViewContext, request: Any, page_suffix: str) -> Any:
+    """What a label POST needs: (run id, run, annotator, form, rubric of the form's version), or a redirect to
+    the annotation page (``page_suffix``: "" or "/pairwise") when no annotator name is set yet."""
     run_id = request.path_params["run_id"]
     run = load_run(context, run_id)
     annotator = annotator_of(request)
     if not annotator:
-        return redirect(f"/annotate/{quote(run_id, safe='')}")
+        return redirect(f"/annotate/{quote(run_id, safe='')}{page_suffix}")
     form = request.state.form
     _, current = study_rubric(context)
-    rubric = _rubric_for(context, form.get("rubric_version", ""), current)
+    return run_id, run, annotator, form, _rubric_for(context, form.get("rubric_version", ""), current)
+
+
+@guarded
+def save_pointwise(context: ViewContext, request: Any) -> Any:
+    posted = _posted(context, request, "")
+    if not isinstance(posted, tuple):
+        return posted
+    run_id, run, annotator, form, rubric = posted
     item = _find_item(run, form.get("document_id", ""), form.get("system", ""), form.get("summary_hash", ""))
     answers: dict[str, Any] = {q.name: form.get(f"q_{q.name}") for q in rubric.questions if q.kind != "spans"}
     for q in rubric.questions:
@@ -393,14 +402,10 @@ def pairwise_page(context: ViewContext, request: Any) -> Any:
 
 @guarded
 def save_pairwise(context: ViewContext, request: Any) -> Any:
-    run_id = request.path_params["run_id"]
-    run = load_run(context, run_id)
-    annotator = annotator_of(request)
-    if not annotator:
-        return redirect(f"/annotate/{quote(run_id, safe='')}/pairwise")
-    form = request.state.form
-    _, current = study_rubric(context)
-    rubric = _rubric_for(context, form.get("rubric_version", ""), current)
+    posted = _posted(context, request, "/pairwise")
+    if not isinstance(posted, tuple):
+        return posted
+    run_id, run, annotator, form, rubric = posted
     document_id = form.get("document_id", "")
     by_hash = {i.summary_hash: i for i in run_items(run) if i.document_id == document_id}
     a, b = by_hash.get(form.get("a", "")), by_hash.get(form.get("b", ""))
