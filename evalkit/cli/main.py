@@ -134,6 +134,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(summary.to_json(summary.run_summary(run)) if args.json else f"Wrote {html.write_html(run, args.html)}",
               end="" if args.json else "\n")
         return 0
+    if args.pass_condition:
+        from evalkit.report.tables import format_pass_rates
+
+        print(format_pass_rates(run, args.pass_condition))
+        return 0
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     print(f"run {run.run_id} ({run.manifest.created or '?'}), "
           f"{run.manifest.data.n_documents} documents")
@@ -288,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--metrics", help="comma-separated metric names to show")
     report.add_argument("--html", metavar="FILE", help="write a self-contained HTML report (charts, drill-down)")
     report.add_argument("--json", action="store_true", help="print the run's summary as JSON")
+    report.add_argument("--pass", dest="pass_condition", metavar="METRIC>=VALUE",
+                        help="per system: how often its samples meet the condition (pass rate, pass^k, pass@k), "
+                             "e.g. 'rougeL_f>=0.3'")
     report.set_defaults(func=cmd_report)
 
     compare = sub.add_parser("compare", help="clean one pasted article and compare strategies on it")

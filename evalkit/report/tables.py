@@ -7,6 +7,7 @@ and unit without this module knowing its name.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -182,4 +183,36 @@ def format_ranking(run, metric: str | None = None, alpha: float = 0.05) -> str:
     detectable = run_detectable(run, metric, alpha=alpha)
     if detectable is not None:
         lines.append(detectable.describe(measure))
+    return "\n".join(lines)
+
+
+_CONDITION = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(>=|<=)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+
+
+def format_pass_rates(run: Any, condition: str) -> str:
+    """Per system, how often its samples meet ``condition`` (``"rougeL_f>=0.3"``, on the stored scale):
+    the mean per-document pass rate, and with k = the fewest samples any of its documents has, pass^k
+    (all k samples pass; Yao et al. 2024) and pass@k (at least one does; Chen et al. 2021), averaged over
+    documents (:func:`evalkit.report.sampling.pass_rates`)."""
+    from evalkit.core.errors import ConfigError
+    from evalkit.report.sampling import pass_rates
+
+    match = _CONDITION.match(condition)
+    if not match:
+        raise ConfigError(f"--pass {condition!r}: write METRIC>=VALUE or METRIC<=VALUE on the stored scale "
+                          "(fractions for ROUGE), e.g. --pass 'rougeL_f>=0.3'")
+    metric, operator, threshold = match.group(1), match.group(2), float(match.group(3))
+    try:
+        rates = pass_rates(run.sample_scores, metric, threshold, higher_is_better=operator == ">=")
+    except ValueError as exc:
+        raise ConfigError(f"--pass {condition!r}: {exc}") from exc
+    lines = [f"Pass rates: {metric} {operator} {threshold:g} (per document over its samples, then the mean over "
+             "documents; k = the fewest samples a document of the system has)",
+             f"{'system':<24} {'documents':>9} {'k':>3} {'pass rate':>9} {'pass^k':>7} {'pass@k':>7}"]
+    for system, rows in rates.groupby("system", sort=False):
+        k = int(rows["n"].min())
+        per_k = pass_rates(run.sample_scores[run.sample_scores["system"] == system], metric, threshold,
+                           higher_is_better=operator == ">=", k=k)
+        lines.append(f"{system!s:<24} {len(rows):>9} {k:>3} {rows['rate'].mean():>9.3f} "
+                     f"{per_k['pass_hat_k'].mean():>7.3f} {per_k['pass_at_k'].mean():>7.3f}")
     return "\n".join(lines)
