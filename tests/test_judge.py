@@ -201,6 +201,11 @@ def test_the_signature_covers_model_prompt_and_parsing_not_plumbing(serve, tmp_p
                          ("nonesuch", "no such built-in rubric")]:
         with pytest.raises(ConfigError, match=message):
             load_rubric(bad)
+    broken = rubric.with_name("broken.yaml")
+    broken.write_text("name: x\ncriteria: [\n  - {name: y\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid YAML") as error:  # one line, like the human rubric's
+        load_rubric(str(broken))
+    assert "\n" not in str(error.value) and str(broken) in str(error.value)
 
 
 # -- the real thing: a local model behind `transformers serve` ---------------------------------------------------

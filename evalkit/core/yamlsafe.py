@@ -12,6 +12,7 @@ one-line message.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -72,3 +73,22 @@ def safe_load(text: str | bytes) -> Any:
         raise
     except yaml.YAMLError as exc:
         raise yaml.YAMLError(" ".join(str(exc).split())) from exc
+
+
+def read_named(value: str | Path, folder: Path, *, what: str, docs: str) -> tuple[str, Any]:
+    """A built-in YAML file of ``folder`` by name (``geval`` reads ``folder/geval.yaml``) or a path to one:
+    ``(where it came from, the parsed document)``. A missing file or invalid YAML is a one-line
+    :class:`~evalkit.core.errors.ConfigError` naming ``what`` (e.g. "rubric"), the built-in names and ``docs``."""
+    from evalkit.core.errors import ConfigError
+
+    text = str(value)
+    path = folder / f"{text}.yaml" if "/" not in text and not text.endswith((".yaml", ".yml")) else Path(text)
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml")))
+        raise ConfigError(f"{what} {text!r}: no such built-in {what} or file; use one of {known} or a path to a "
+                          f"{what} YAML (see {docs})")
+    try:
+        return str(path), safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        first = " ".join(str(exc).split())[:200]
+        raise ConfigError(f"{path}: not valid YAML ({first}); fix the file (see {docs})") from exc

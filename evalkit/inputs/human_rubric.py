@@ -160,27 +160,13 @@ def _span(item: Any, question: Question) -> dict[str, Any]:
 
 def load_human_rubric(value: str | Path | dict[str, Any] | None = None) -> HumanRubric:
     """A built-in human rubric by name (``default``), a YAML file, or a mapping; errors are one line."""
-    import yaml
-
     from evalkit.core import yamlsafe
 
     where = "the inline rubric"
     if value is None:
         value = "default"
     if isinstance(value, (str, Path)):
-        text = str(value)
-        path = HUMAN_RUBRICS / f"{text}.yaml" if "/" not in text and not text.endswith((".yaml", ".yml")) \
-            else Path(text)
-        if not path.is_file():
-            known = ", ".join(sorted(p.stem for p in HUMAN_RUBRICS.glob("*.yaml")))
-            raise ConfigError(f"human rubric {text!r}: no such built-in rubric or file; use one of {known} or a "
-                              "path to a rubric YAML (see docs/human-eval.md)")
-        where = str(path)
-        try:
-            value = yamlsafe.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            first = " ".join(str(exc).split())[:200]
-            raise ConfigError(f"{where}: not valid YAML ({first}); fix the file (see docs/human-eval.md)") from exc
+        where, value = yamlsafe.read_named(value, HUMAN_RUBRICS, what="human rubric", docs="docs/human-eval.md")
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: a human rubric is a mapping with name and questions (see docs/human-eval.md)")
     try:

@@ -121,22 +121,11 @@ class Rubric:
 
 def load_rubric(value: str | Mapping[str, Any]) -> Rubric:
     """A built-in rubric by name (``geval``, ``claims``), a YAML file, or an inline mapping."""
-    import yaml
-
     from evalkit.core import yamlsafe
 
     where = "the inline rubric"
     if isinstance(value, str):
-        path = RUBRICS / f"{value}.yaml" if "/" not in value and not value.endswith((".yaml", ".yml")) else Path(value)
-        if not path.exists():
-            known = ", ".join(sorted(p.stem for p in RUBRICS.glob("*.yaml")))
-            raise ConfigError(f"rubric {value!r}: no such built-in rubric or file; use one of {known} or a path to "
-                              "a rubric YAML (see docs/factuality.md)")
-        where = str(path)
-        try:
-            value = yamlsafe.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{where}: not valid YAML: {exc}") from exc
+        where, value = yamlsafe.read_named(value, RUBRICS, what="rubric", docs="docs/factuality.md")
     if not isinstance(value, Mapping):
         raise ConfigError(f"{where}: a rubric is a mapping with name, mode and criteria")
     mode = value.get("mode", "score")
