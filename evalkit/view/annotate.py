@@ -243,14 +243,24 @@ def _question_html(q: Question, previous: Any) -> str:
     return f"<div class=\"ann-q\" id=\"q-{q.name}\"><b>{esc(q.shown)}</b>{help_text}{options}</div>"
 
 
-@guarded
-def pointwise_page(context: ViewContext, request: Any) -> Any:
+def _opened(context: ViewContext, request: Any, verb: str) -> Any:
+    """What an annotation page needs: (run id, run, annotator, study, current rubric), or the form asking for
+    the annotator's name (titled ``verb`` and the run) when none is set yet."""
     run_id = request.path_params["run_id"]
     run = load_run(context, run_id)
     annotator = annotator_of(request)
     if not annotator:
-        return html_response(page(f"Annotate {run_id}", name_form(run_id, str(request.url.path))))
+        return html_response(page(f"{verb} {run_id}", name_form(run_id, str(request.url.path))))
     study, rubric = study_rubric(context)
+    return run_id, run, annotator, study, rubric
+
+
+@guarded
+def pointwise_page(context: ViewContext, request: Any) -> Any:
+    opened = _opened(context, request, "Annotate")
+    if not isinstance(opened, tuple):
+        return opened
+    run_id, run, annotator, study, rubric = opened
     mine: list[RunItem] = assigned(run_items(run), annotator, study.assignment)
     given = {(lab.document_hash, lab.summary_hash): lab for lab in LabelStore(store_of(context)).all(
         rubric_version=rubric.version, annotator=annotator) if lab.kind == "pointwise"}
@@ -366,12 +376,10 @@ def _ordered(pair: tuple[RunItem, RunItem], annotator: str, seed: int) -> tuple[
 
 @guarded
 def pairwise_page(context: ViewContext, request: Any) -> Any:
-    run_id = request.path_params["run_id"]
-    run = load_run(context, run_id)
-    annotator = annotator_of(request)
-    if not annotator:
-        return html_response(page(f"Compare {run_id}", name_form(run_id, str(request.url.path))))
-    study, rubric = study_rubric(context)
+    opened = _opened(context, request, "Compare")
+    if not isinstance(opened, tuple):
+        return opened
+    run_id, run, annotator, study, rubric = opened
     mine = assigned(pairs_of(run_items(run)), annotator, study.assignment)
     given = {lab.summary_hash for lab in LabelStore(store_of(context)).all(rubric_version=rubric.version,
                                                                              annotator=annotator)
