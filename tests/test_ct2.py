@@ -19,6 +19,7 @@ import pytest
 from evalkit.core.text import count_words
 from evalkit.core.types import Document, LengthTarget, Request
 from evalkit.summarizers.local import ChatSummarizer, Seq2SeqSummarizer, ct2
+from evalkit.summarizers.local.engine import Unit
 from test_local import DOCUMENTS, models  # noqa: F401  (models: the tiny random models, a module fixture)
 
 TARGET = LengthTarget(words=30)
@@ -54,11 +55,15 @@ def _summaries(folder: Path, requests: list[Request], **options) -> list:
 
 
 def test_float32_gives_the_transformers_greedy_text_and_a_rerun_converts_nothing(smollm2_folder, two_articles,
-                                                                                 cache):
+                                                                                 cache, monkeypatch):
     requests = [Request(d, TARGET) for d in two_articles]
     reference = _summaries(smollm2_folder, requests)  # transformers: the reference engine
     before = len(ct2.CONVERSIONS)
+    static, sent = [], ct2._static_prompt
+    monkeypatch.setattr(ct2, "_static_prompt", lambda model, tokens: static.append(sent(model, tokens)) or static[-1])
     fast = _summaries(smollm2_folder, requests, engine="ctranslate2")
+    # the instruction both prompts share went once, as the cached static prompt, and the texts did not move
+    assert static and len(static[0]) >= ct2.MIN_PREFIX
     assert len(ct2.CONVERSIONS) == before + 1
     converted = ct2.CONVERSIONS[-1]
     assert converted.parent == cache and (converted / ct2.MARKER).is_file()
@@ -85,6 +90,22 @@ def test_sampling_seeds_each_document_and_sample_whatever_the_batch(smollm2_fold
     assert second[1].text == first[0].text  # document a, sample 0: batched with other requests, in another order
     assert second[0].text == first[2].text
     assert first[0].text != first[1].text  # another sample of the same document draws another reply
+
+
+def _unit(ids: list[int]) -> Unit:
+    return Unit(request=0, part=0, input_ids=ids, max_new=40, min_new=None)
+
+
+def test_the_shared_prefix_is_what_every_input_starts_with_and_leaves_each_a_token():
+    head = list(range(100, 120))  # 20 shared tokens
+    assert ct2.shared_prefix([_unit(head + [1, 2]), _unit(head + [3]), _unit(head + [1, 5, 6])]) == 20
+    assert ct2.shared_prefix([_unit(head + [1]), _unit(head)]) == 19  # the shorter input keeps its last token
+    assert ct2.shared_prefix([_unit(head[:10] + [1]), _unit(head[:10] + [2])]) == 0  # under MIN_PREFIX
+    assert ct2.shared_prefix([_unit(head + [1])]) == 0  # one input: nothing shared, nothing cached
+    model = ct2.Ct2Model(None, None, "m", Path("."), "float32", 1)
+    prompts = [[f"t{i}", "x"] for i in range(ct2.STATIC_PROMPTS + 1)]
+    assert [ct2._static_prompt(model, p) for p in prompts] == prompts[:-1] + [[]]  # at most STATIC_PROMPTS cached
+    assert ct2._static_prompt(model, prompts[0]) == prompts[0]  # a cached one is still used
 
 
 def test_compute_type_and_engine_are_in_the_fingerprint(smollm2_folder):

@@ -19,6 +19,10 @@ transformers stays the reference and the fallback. What changes and what does no
 - **The same plan, budgets and stop rules** (:mod:`.engine`): the same prompts, length-sorted
   batches, per-row ``max_new_tokens``, the sentence stop (a per-token callback asks
   :meth:`.engine.SentenceStop.row_done`), trimming and ``stop_reason`` / ``cut`` details.
+- **The instruction once.** The tokens every input of a batch shares (the chat template, the system
+  prompt and the instruction before the article) go as CTranslate2's cached ``static_prompt``
+  (:func:`shared_prefix`): forwarded once per run instead of once per article. On the default
+  run's 24 articles that is 52 of 773 tokens a prompt, and the greedy texts stay the same.
 - **Sampling** (``generate_kwargs: {do_sample: true, temperature, top_k, top_p}``) maps to
   ``sampling_temperature``, ``sampling_topk`` and ``sampling_topp``; each unit is then generated
   alone after ``ctranslate2.set_random_seed(unit.seed)`` (:func:`evalkit.core.seeds.sample_seed`
@@ -53,6 +57,10 @@ COMPUTE_TYPES = ("float32", "int8", "int8_float32")
 INSTALL = "pip install 'evalkit[local]'"
 MARKER = "evalkit-ct2.json"
 """Written last into a converted folder: a folder without it is an interrupted conversion."""
+MIN_PREFIX = 16
+"""A shared prefix shorter than this many tokens is forwarded with each input (not worth a cached state)."""
+STATIC_PROMPTS = 4
+"""Distinct static prompts one runner caches (see :func:`_static_prompt`)."""
 CONVERSIONS: list[Path] = []
 """The folders converted in this process, in order (a re-run that reuses the cache adds none)."""
 
@@ -143,6 +151,8 @@ class Ct2Model:
     encoder_decoder: bool = False
     options: dict[str, Any] = field(default_factory=dict)
     """What the runner was built with (``device``, ``compute_type``, threads), to build a fresh one."""
+    static_prompts: set[tuple[str, ...]] = field(default_factory=set)
+    """The static prompts the runner has cached (see :func:`_static_prompt`)."""
 
     def fresh(self) -> Any:
         """A new runner on the same folder: new worker threads, whose random generators read the seed anew."""
@@ -222,22 +232,41 @@ def spread(unit: Unit) -> int:
     return max(8, unit.max_new // 4)
 
 
+def shared_prefix(batch: list[Unit]) -> int:
+    """How many leading tokens every input of ``batch`` shares (the chat template, the system prompt and the
+    instruction before the article), or 0 when that is under :data:`MIN_PREFIX` tokens or the batch has one unit.
+
+    CTranslate2 forwards such a ``static_prompt`` once and keeps its state for later calls with the same prefix,
+    so the instruction is not forwarded again for every article. Each input keeps at least one token of its own.
+    """
+    if len(batch) < 2:
+        return 0
+    first, shortest = batch[0].input_ids, min(len(unit.input_ids) for unit in batch) - 1
+    length = 0
+    while length < shortest and all(unit.input_ids[length] == first[length] for unit in batch):
+        length += 1
+    return length if length >= MIN_PREFIX else 0
+
+
 def run(model: Ct2Model, tokenizer: Any, batch: list[Unit], config: Any, stop: SentenceStop | None) -> list[list[int]]:
     """The token ids each unit generated (prompt left out, end token kept), as ``engine.run_model`` returns;
     row ``i``'s sentence stop is recorded in ``stop.stopped[i]`` as the transformers path does."""
     rows: list[list[int]] = [[] for _ in batch]
+    prefix = 0 if config.do_sample else shared_prefix(batch)
     for group in groups(batch, alone=bool(config.do_sample)):
         part = None if stop is None else SentenceStop(stop.decode, 0, [stop.limits[i] for i in group],
                                                       [stop.stop_after[i] for i in group], stop.eos_ids)
-        for k, row in enumerate(_call(model, tokenizer, [batch[i] for i in group], config, part)):
+        for k, row in enumerate(_call(model, tokenizer, [batch[i] for i in group], config, part, prefix)):
             rows[group[k]] = row
             if part is not None and k in part.stopped:
                 stop.stopped[group[k]] = part.stopped[k]
     return rows
 
 
-def _call(model: Ct2Model, tokenizer: Any, batch: list[Unit], config: Any, stop: SentenceStop | None) -> list[list[int]]:
-    """One ``generate_batch`` / ``translate_batch`` call."""
+def _call(model: Ct2Model, tokenizer: Any, batch: list[Unit], config: Any, stop: SentenceStop | None,
+          prefix: int = 0) -> list[list[int]]:
+    """One ``generate_batch`` / ``translate_batch`` call; a generator's first ``prefix`` tokens, the same in every
+    input, go as the cached ``static_prompt`` (see :func:`shared_prefix`)."""
     arguments = sampling(config)
     runner = model.runner
     if config.do_sample:
@@ -267,8 +296,24 @@ def _call(model: Ct2Model, tokenizer: Any, batch: list[Unit], config: Any, stop:
             results = runner.translate_batch(prompts, max_decoding_length=longest, max_input_length=0,
                                                    min_decoding_length=batch[0].min_new or 0, **common)
             return [tokenizer.convert_tokens_to_ids(result.hypotheses[0]) for result in results]
+        static = _static_prompt(model, prompts[0][:prefix])
+        if static:
+            common["static_prompt"], prompts = static, [prompt[prefix:] for prompt in prompts]
         results = runner.generate_batch(prompts, max_length=longest, min_length=batch[0].min_new or 0,
                                               include_prompt_in_result=False, **common)
         return [list(result.sequences_ids[0]) for result in results]
     finally:
         held.clear()
+
+
+def _static_prompt(model: Ct2Model, tokens: list[str]) -> list[str]:
+    """``tokens`` when CTranslate2 may cache them as a static prompt: a runner keeps every static prompt's state for
+    its life, so it holds at most :data:`STATIC_PROMPTS` of them (a run has one: its prompt's instruction)."""
+    if not tokens:
+        return []
+    key = tuple(tokens)
+    if key not in model.static_prompts:
+        if len(model.static_prompts) >= STATIC_PROMPTS:
+            return []
+        model.static_prompts.add(key)
+    return tokens
