@@ -516,6 +516,26 @@ def test_converted_gguf_is_cached_and_reused_without_transformers(monkeypatch):
     assert sources.convert_gguf(smollm2.gguf_path(), auto_class="AutoModelForCausalLM") == folder
 
 
+def test_the_converted_gguf_holds_what_transformers_reads_from_the_file_itself(tmp_path):
+    """The conversion reads the file once (sources.read_gguf_once); the folder must hold exactly what transformers'
+    own GGUF reading gives: every weight bit for bit, the same token ids, and the gguf package left as it was."""
+    import gguf
+    import torch
+
+    from evalkit.summarizers.local import smollm2, sources
+
+    path = smollm2.gguf_path()
+    folder = sources.convert_gguf(path, auto_class="AutoModelForCausalLM", cache=tmp_path)  # converted here, now
+    assert gguf.GGUFReader.__name__ == "GGUFReader" and not hasattr(gguf.get_tensor_name_map, "cache_info")
+    direct = transformers.AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name)
+    saved = transformers.AutoModelForCausalLM.from_pretrained(folder)
+    ours, theirs = saved.state_dict(), direct.state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    text = "Lyon's council voted 41-22 on Thursday; cars leave the Presqu'île in January 2027."
+    assert (transformers.AutoTokenizer.from_pretrained(folder)(text)["input_ids"]
+            == transformers.AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)(text)["input_ids"])
+
+
 def test_missing_gguf_packages_fail_with_the_install_command(tmp_path, monkeypatch):
     from evalkit.summarizers.local import smollm2, sources
 

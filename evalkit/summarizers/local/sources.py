@@ -12,6 +12,8 @@ file share stored summaries.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib.util
 import json
 import logging
@@ -19,9 +21,10 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from evalkit.core.errors import ModelLoadError, ModelNotFoundError
 from evalkit.summarizers.local.loading import file_hash, library_versions
@@ -117,6 +120,35 @@ def write_folder(target: Path, marker: str, write: Callable[[Path], None], facts
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def read_gguf_once() -> Iterator[None]:
+    """While converting, the ``gguf`` package parses a file once and maps tensor names once.
+
+    transformers reads a GGUF file's header three times (the tokenizer, the config, the
+    weights), each a ``gguf.GGUFReader`` walking every metadata field in Python, and rebuilds
+    ``gguf.get_tensor_name_map`` for every submodule (397 times for SmolLM2): 18 s of the
+    first run's conversion. Both are pure for a given file and architecture, so within this
+    block a reader is made once per (path, mode) and the name map once per argument; the
+    weights come out byte-identical (tests/test_local.py compares them).
+    """
+    import gguf
+
+    names, reader = gguf.get_tensor_name_map, gguf.GGUFReader
+    readers: dict[tuple[str, str], Any] = {}
+
+    def read(path: str | os.PathLike, mode: str = "r") -> Any:
+        key = (str(Path(path).resolve()), mode)
+        if key not in readers:
+            readers[key] = reader(path, mode)
+        return readers[key]
+
+    gguf.get_tensor_name_map, gguf.GGUFReader = functools.lru_cache(maxsize=None)(names), read
+    try:
+        yield
+    finally:
+        gguf.get_tensor_name_map, gguf.GGUFReader = names, reader
+
+
 def convert_gguf(gguf: str | Path, *, auto_class: str, cache: str | Path | None = None) -> Path:
     """A saved model folder for ``gguf``: converted on first use, then read from the cache.
 
@@ -138,8 +170,9 @@ def convert_gguf(gguf: str | Path, *, auto_class: str, cache: str | Path | None 
     started = time.perf_counter()
     log.info("converting %s to a transformers folder under %s (once; later loads use it)", gguf, root)
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = getattr(transformers, auto_class).from_pretrained(gguf.parent, gguf_file=gguf.name)
+        with read_gguf_once():
+            tokenizer = transformers.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            model = getattr(transformers, auto_class).from_pretrained(gguf.parent, gguf_file=gguf.name)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise ModelLoadError(f"transformers cannot read the GGUF file {gguf}: {type(exc).__name__}: "
                              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from exc
