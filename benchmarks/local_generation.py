@@ -11,6 +11,13 @@ CPU seconds it used (on a shared machine wall time depends on the neighbours; CP
 so), and how many outputs are identical to the reference's. Loading (and CTranslate2's one-time
 conversion, into ``$EVALKIT_CACHE``) is timed apart. ``--engines`` picks a subset.
 
+Then **the floor**: reading the prompts alone (every prompt token through every weight matrix,
+``2 x`` the non-embedding parameters per token, plus causal attention over the prompt) at this
+CPU's measured fp32 peak (``speed.matmul_peak``: a large matrix product, the best any fp32
+engine's prefill can do) takes ``S`` seconds, whatever the engine; no float32 engine can
+then be more than ``T / S`` times faster than transformers one at a time (``T``), and the line
+says how much of each engine's time is left for generating once that floor is paid.
+
 With ``--busy`` it instead generates batched twice: once as the machine is, and once beside one
 busy process (a spinning Python subprocess), and prints both rates and the ratio (the goal is at
 most 2.5x slower). The engine picks torch's threads from the cores the other processes leave
@@ -82,11 +89,46 @@ ENGINES = {
 """``--engines`` names: (label, ChatSummarizer options besides the model and batch size)."""
 
 
+def prompt_flops(model: object, prompt_tokens: list[int]) -> float:
+    """FLOPs to read these prompts once: ``2 * N`` per token for the ``N`` non-embedding parameters (the output layer
+    runs for the last token only) plus causal attention, ``2 * 2 * layers * heads * head_dim * L * (L + 1) / 2``."""
+    config = model.config
+    weights = sum(p.numel() for name, p in model.named_parameters() if "embed" not in name and "lm_head" not in name)
+    width = config.num_attention_heads * getattr(config, "head_dim", config.hidden_size // config.num_attention_heads)
+    attention = sum(2 * config.num_hidden_layers * width * length * (length + 1) for length in prompt_tokens)
+    return 2.0 * weights * sum(prompt_tokens) + attention
+
+
+def floor(requests: list[Request], model: str, walls: dict[str, float], threads: int) -> None:
+    """The fp32 prefill floor of these prompts on this CPU, and what it leaves each engine (module docstring)."""
+    from speed import matmul_peak
+
+    system = ChatSummarizer("floor", model=model, batch_size=1, engine="transformers")
+    loaded = system.load()
+    tokens = [len(part[0]) for request in requests for part in system.plan(loaded, request)[0]]
+    flops = prompt_flops(loaded.model, tokens)
+    system.close()
+    peak = max(matmul_peak(threads).values())
+    seconds = flops / peak / 1e9
+    print(f"floor: {sum(tokens)} prompt tokens, {flops / 1e12:.2f} TFLOP to read them; at this CPU's measured fp32 peak "
+          f"({peak:.0f} GFLOP/s, {threads} threads) that takes {seconds:.1f} s in any engine")
+    reference = walls.get("transformers-1")
+    if reference:
+        print(f"floor: so no float32 engine can be more than {reference / seconds:.2f}x transformers one at a time "
+              f"({reference:.1f} s) on these articles, even if generating cost nothing")
+    for key, wall in walls.items():
+        print(f"floor: {ENGINES[key][0]:28s} {wall:6.1f} s = {seconds:.1f} s floor + {wall - seconds:.1f} s generating "
+              f"and overhead ({100 * seconds / wall:.0f}% of its time is the floor)")
+
+
 def compare(requests: list[Request], model: str, batch_size: int, max_new_tokens: int | None,
-            engines: list[str]) -> None:
-    """Each engine on the same requests: rate, ratio to the first, CPU time and identical outputs."""
+            engines: list[str]) -> tuple[dict[str, float], int]:
+    """Each engine on the same requests: rate, ratio to the first, CPU time and identical outputs. Returns each
+    engine's wall seconds and the threads the first one ran."""
     common = {"model": model, "batch_size": batch_size, **({"max_new_tokens": max_new_tokens} if max_new_tokens else {})}
     reference: tuple[list[str], float] | None = None
+    walls: dict[str, float] = {}
+    used = 0
     for key in engines:
         label, options = ENGINES[key]
         system = ChatSummarizer(key, **{**common, **options})
@@ -95,12 +137,14 @@ def compare(requests: list[Request], model: str, batch_size: int, max_new_tokens
         loading = time.perf_counter() - started
         texts, wall, cpu, threads = timed_with_threads(system, requests)
         system.close()
+        walls[key], used = wall, used or threads or 1
         if reference is None:
             reference = (texts, wall)
         same = sum(a == b for a, b in zip(texts, reference[0]))
         print(f"{label:28s} {len(requests) / wall:.3f} articles/s ({wall:6.1f} s wall, {cpu:6.1f} s CPU, threads "
               f"{threads}; load {loading:.1f} s)  {reference[1] / wall:5.2f}x  identical to "
               f"{ENGINES[engines[0]][0]}: {same}/{len(requests)}", flush=True)
+    return walls, used
 
 
 def main() -> None:
@@ -128,7 +172,8 @@ def main() -> None:
     print(f"{args.model}: {len(requests)} articles, target about {args.words} words, max_new_tokens "
           f"{args.max_new_tokens or 'derived'}, batch size {args.batch_size}, greedy; {os.cpu_count()} CPUs, "
           f"load average {load:.2f} at the start")
-    compare(requests, args.model, args.batch_size, args.max_new_tokens or None, engines)
+    walls, threads = compare(requests, args.model, args.batch_size, args.max_new_tokens or None, engines)
+    floor(requests, args.model, walls, threads)
 
 
 if __name__ == "__main__":
