@@ -81,6 +81,8 @@ class ExperimentConfig(Options):
     name: Text = "experiment"
     """A short word usable in a folder name: it names runs/<name>-<time>."""
     seed: Annotated[Whole, Field(ge=0)] = 0
+    """Recorded in the manifest. Randomness is seeded per part: each system's own ``seed`` (the ``random``
+    baseline, sampled replies: see docs/samples.md), the data's ``sample`` seed, the statistics' fixed seed."""
     samples: Annotated[Whole, Field(ge=1)] = 1
     """Replies per document for every system without its own ``samples`` (see :mod:`evalkit.run.repeats`)."""
     output_dir: Path = Path("runs")
