@@ -204,11 +204,12 @@ def format_diagnostics(run) -> str:
     return "\n".join(out).strip("\n")
 
 
-def diagnostics_html(run) -> str:
-    """The "Judge diagnostics" section of the HTML report, or ``""`` when the run has no judge."""
+def diagnostics_html(run, found: dict[str, Any] | None = None) -> str:
+    """The "Judge diagnostics" section of the HTML report, or ``""`` when the run has no judge; ``found``: the
+    diagnostics already computed (the report's ``run_summary(run)["judging"]``), else computed here."""
     if not judges(run):
         return ""
-    found = diagnostics(run)
+    found = diagnostics(run) if found is None else found
     parts = ["<section id=\"judge\"><h2>Judge diagnostics</h2>"]
     parts += [f"<p class=\"warning\">{html.escape(w)}</p>" for w in found["family_warnings"]]
     for caption, header, rows in _lines(found):
