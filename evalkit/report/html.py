@@ -242,7 +242,7 @@ def report_sections(run: Run, summary: dict[str, Any], names: list[str]) -> str:
         f"<section id=\"charts\"><h2>Charts</h2><div class=\"charts\">{_chart_section(run)}</div></section>",
         f"<section id=\"metrics\"><h2>Every value, by metric</h2>{_by_metric(run, summary)}</section>",
         f"<section id=\"cost\"><h2>Cost</h2>{_cost(summary)}</section>",
-        diagnostics_html(run),  # the "Judge diagnostics" section; empty without a judge
+        diagnostics_html(run, summary.get("judging")),  # the data report --json has; empty without a judge
     ])
 
 

@@ -131,28 +131,47 @@ def long_articles(run) -> list[dict[str, Any]]:
     return rows
 
 
+def _pairs(run, key: str):
+    """``(system, document_id, systems sharing its text, pairs)`` of every summary a pairwise judge compared."""
+    facts = _facts(run, key)
+    if not len(facts):
+        return
+    for system, document, info in zip(facts["system"], facts["document_id"], facts["info"]):
+        if isinstance(info, dict) and "pairs" in info:
+            yield str(system), str(document), tuple(sorted(info.get("self_systems") or [system])), info["pairs"]
+
+
 def pairwise(run) -> list[dict[str, Any]]:
     """Per pairwise judge: pairs (each counted once), flipped pairs and the flip rate; per system W/T/L."""
     rows = []
     for key in judges(run):
-        facts = _facts(run, key)
         seen: dict[tuple, bool | None] = {}
         record: dict[str, dict[str, int]] = {}
-        for system, document, info in zip(facts["system"], facts["document_id"], facts["info"]):
-            if not isinstance(info, dict) or "pairs" not in info:
-                continue
-            tally = record.setdefault(str(system), {"win": 0, "tie": 0, "loss": 0})
-            mine = tuple(sorted(info.get("self_systems") or [system]))
-            for pair in info["pairs"]:
+        for system, document, mine, pairs in _pairs(run, key):
+            tally = record.setdefault(system, {"win": 0, "tie": 0, "loss": 0})
+            for pair in pairs:
                 if pair["outcome"] is not None:
                     tally[pair["outcome"]] += 1
-                seen.setdefault((str(document), frozenset([mine, tuple(sorted(pair["opponents"]))])), pair["flipped"])
+                seen.setdefault((document, frozenset([mine, tuple(sorted(pair["opponents"]))])), pair["flipped"])
         if not record:
             continue
         read = [f for f in seen.values() if f is not None]
         rows.append({"judge": key, "pairs": len(read), "flipped": sum(read),
                      "flip_rate": sum(read) / len(read) if read else None, "systems": record})
     return rows
+
+
+def pair_verdicts(run) -> dict[str, list[tuple[str, str, str, float]]]:
+    """Pairwise judge -> ``[(document_id, system, opponent, score of system)]``: 1 won (in both orders), 0 lost,
+    1/2 tie, one row per opponent system; pairs without a verdict are left out."""
+    score = {"win": 1.0, "tie": 0.5, "loss": 0.0}
+    out = {}
+    for key in judges(run):
+        rows = [(document, system, opponent, score[pair["outcome"]]) for system, document, _, pairs in _pairs(run, key)
+                for pair in pairs if pair["outcome"] is not None for opponent in pair["opponents"]]
+        if rows:
+            out[key] = rows
+    return out
 
 
 def diagnostics(run) -> dict[str, Any]:
@@ -204,11 +223,12 @@ def format_diagnostics(run) -> str:
     return "\n".join(out).strip("\n")
 
 
-def diagnostics_html(run) -> str:
-    """The "Judge diagnostics" section of the HTML report, or ``""`` when the run has no judge."""
+def diagnostics_html(run, found: dict[str, Any] | None = None) -> str:
+    """The "Judge diagnostics" section of the HTML report, or ``""`` when the run has no judge; ``found``: the
+    diagnostics already computed (the report's ``run_summary(run)["judging"]``), else computed here."""
     if not judges(run):
         return ""
-    found = diagnostics(run)
+    found = diagnostics(run) if found is None else found
     parts = ["<section id=\"judge\"><h2>Judge diagnostics</h2>"]
     parts += [f"<p class=\"warning\">{html.escape(w)}</p>" for w in found["family_warnings"]]
     for caption, header, rows in _lines(found):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +60,8 @@ class Agreement:
 
 
 # -- correlations ------------------------------------------------------------------------------------
-def _corr(x: np.ndarray, y: np.ndarray, method: str) -> float:
+def correlate(x: np.ndarray, y: np.ndarray, method: str) -> float:
+    """Pearson, Spearman or Kendall's tau-b of ``x`` and ``y``; NaN for fewer than two pairs or a constant side."""
     if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return math.nan
     if method == "pearson":
@@ -70,13 +71,24 @@ def _corr(x: np.ndarray, y: np.ndarray, method: str) -> float:
     return float(stats.kendalltau(x, y).statistic)
 
 
-def _interval(draws: Sequence[float], confidence: float) -> tuple[float, float]:
+def interval(draws: Sequence[float], confidence: float) -> tuple[float, float]:
+    """The percentile interval of the defined bootstrap draws (NaN, NaN when none is defined)."""
     draws = [d for d in draws if not math.isnan(d)]
     if not draws:
         return math.nan, math.nan
     alpha = (1 - confidence) / 2
     low, high = np.quantile(draws, [alpha, 1 - alpha])
     return float(low), float(high)
+
+
+def document_draws(n_docs: int, statistic: Callable[[np.ndarray], float], n_resamples: int,
+                   rng: np.random.Generator) -> list[float]:
+    """The statistic on ``n_resamples`` bootstrap resamples of the documents: each resample draws ``n_docs``
+    documents with replacement and hands ``statistic`` how often each was drawn (a weight per document), so a
+    statistic of system means weights each document's cells by it. The system-level CI of :class:`MetaEval` and
+    of the pairwise win rates (:mod:`evalkit.report.metaeval_pairwise`) are both made this way."""
+    return [statistic(np.bincount(rng.integers(0, n_docs, n_docs), minlength=n_docs).astype(float))
+            for _ in range(n_resamples)]
 
 
 class MetaEval:
@@ -125,7 +137,7 @@ class MetaEval:
         bounds = np.flatnonzero(np.diff(self.doc_ids[order])) + 1
         for group in np.split(order, bounds):
             keep = group[~(np.isnan(x[group]) | np.isnan(y[group]))]
-            out[self.doc_ids[group[0]]] = _corr(x[keep], y[keep], method)
+            out[self.doc_ids[group[0]]] = correlate(x[keep], y[keep], method)
         return out
 
     def _system_means(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -154,11 +166,9 @@ class MetaEval:
             return point, draws, int(defined.sum())
         if level == "system":
             mx, my = self._system_means(x, y, np.ones(n_docs))
-            draws = []
-            for _ in range(self.n_resamples):
-                weights = np.bincount(rng.integers(0, n_docs, n_docs), minlength=n_docs).astype(float)
-                draws.append(_corr(*self._system_means(x, y, weights), method))
-            return _corr(mx, my, method), draws, len(mx)
+            draws = document_draws(n_docs, lambda weights: correlate(*self._system_means(x, y, weights), method),
+                                   self.n_resamples, rng)
+            return correlate(mx, my, method), draws, len(mx)
         keep = ~(np.isnan(x) | np.isnan(y))
         xs, ys, gs = x[keep], y[keep], self.system_ids[keep]
         n = len(xs)
@@ -180,7 +190,7 @@ class MetaEval:
                                                  seed=self.seed)
             return Agreement(metric, human, level, method, boot.r, boot.low, boot.high, boot.n, boot.n)
         point, draws, n = self._draws(level, method, x, y)
-        low, high = _interval(draws, self.confidence)
+        low, high = interval(draws, self.confidence)
         n_items = int((~(np.isnan(x) | np.isnan(y))).sum())
         return Agreement(metric, human, level, method, point, low, high, n, n_items)
 
@@ -204,7 +214,7 @@ class MetaEval:
         ra, da, n = self._draws(level, method, xa, y)
         rb, db, _ = self._draws(level, method, xb, y)  # the same seed: the same resamples for both
         diffs = [p - q for p, q in zip(da, db) if not (math.isnan(p) or math.isnan(q))]
-        low, high = _interval(diffs, self.confidence)
+        low, high = interval(diffs, self.confidence)
         p = min(1.0, 2 * min(np.mean([d <= 0 for d in diffs]), np.mean([d >= 0 for d in diffs]))) if diffs \
             else math.nan
         return {"a": a, "b": b, "human": human, "level": level, "method": method, "delta": ra - rb,

@@ -1,8 +1,9 @@
-"""A run's summary as plain data: what it compared, per-system means, rankings and cost.
+"""A run's summary as plain data: what it compared, per-system means, rankings, cost and judge diagnostics.
 
 The same numbers as ``evalkit report`` prints, for ``evalkit report --json`` and the HTML
 report. Rankings are :func:`evalkit.report.stats.ranking` (bootstrap CIs, paired permutation tests,
-Holm-corrected) on every headline value that has a better direction.
+Holm-corrected) on every headline value that has a better direction; the judge diagnostics are
+:func:`evalkit.report.judging.diagnostics`, the same data the text table and the HTML section show.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import json
 from typing import Any
 
 from evalkit.core.cost import total_cost
-from evalkit.run.record import Run
+from evalkit.report.judging import diagnostics
 from evalkit.report.tables import cut_counts, headline_metrics, json_number, ranking_rows
+from evalkit.run.record import Run
 
 
 def value_names(run: Run) -> list[str]:
@@ -60,9 +62,22 @@ def costs(run: Run) -> dict[str, dict[str, Any]]:
     return out
 
 
+def json_ready(value: Any) -> Any:
+    """``value`` with every float made JSON-ready (:func:`evalkit.report.tables.json_number`: NaN and ±inf become
+    ``None``), through dicts, lists and tuples; other values as they are."""
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, float):  # numpy's float64 is a float too
+        return json_number(value)
+    return value
+
+
 def run_summary(run: Run, *, alpha: float = 0.05, n_resamples: int | None = None) -> dict[str, Any]:
     """The run as JSON-ready data: identity, measures, per-system means, failures and summaries cut at the
-    length budget (``None``: the system records no stop reason), rankings, cost."""
+    length budget (``None``: the system records no stop reason), rankings, cost, and the judge diagnostics
+    (``judging``: :func:`evalkit.report.judging.diagnostics`, empty lists without a judge)."""
     names = value_names(run)
     table = run.table().reindex(columns=names) if names else None  # a value undefined everywhere stays, as n/a
     failed = run.summaries.groupby("system")["error"].apply(lambda e: int(e.notna().sum())).to_dict()
@@ -84,6 +99,7 @@ def run_summary(run: Run, *, alpha: float = 0.05, n_resamples: int | None = None
         "detectable": detectable(run, alpha=alpha),
         "alpha": alpha,
         "cost": costs(run),
+        "judging": json_ready(diagnostics(run)),
     }
 
 

@@ -38,6 +38,7 @@ from evalkit.run.repeats import (computed_samples, manifest_entry, sample_reques
 from evalkit.run.settings import Shard, Tracking
 from evalkit.run.sweeps import GRID_KEYS, expand_systems
 from evalkit.run.schema import MANIFEST_VERSION, Fact, RunManifest
+from evalkit.run.scoring import prepared_signature
 from evalkit.run.registry import build_metric, build_summarizer
 from evalkit.core.fingerprint import document_hash
 from evalkit.run.store import Store, score_key, summary_key
@@ -509,11 +510,7 @@ class Experiment:
         ok = [s for s in summaries if s.ok]
         ok.sort(key=lambda s: (s.document_id, s.sample))  # keep a document's candidates together in a chunk
         candidates = [Candidate(by_document[s.document_id], s.text, target_of[s.document_id]) for s in ok]
-        texts: dict[str, dict[str, str]] = {}
-        for summary in ok:
-            texts.setdefault(summary.document_id, {})[summary.system] = summary.text
-        metric.prepare_summaries(texts)  # before the signature: a pairwise judge's depends on them
-        signature = metric.signature
+        signature = prepared_signature(metric, ((s.document_id, s.system, s.text) for s in ok))
         keys = [score_key(signature, c) for c in candidates]
         results = store.get_scores(keys)
         counts["scores_cached"] += len(results)

@@ -303,12 +303,18 @@ def label_status(run: Run, labels: Iterable[Label]) -> LabelStatus:
     return LabelStatus(tuple(current), tuple(stale), tuple(missing))
 
 
+def _by_content(run: Run) -> dict[tuple[str, str], list[RunItem]]:
+    """(document hash, summary hash) -> the run's items with that text (several when systems wrote the same)."""
+    out: dict[tuple[str, str], list[RunItem]] = {}
+    for item in run_items(run):
+        out.setdefault((item.document_hash, item.summary_hash), []).append(item)
+    return out
+
+
 def ratings_by_question(run: Run, labels: Sequence[Label], rubric: HumanRubric) -> dict[str, list[tuple]]:
     """Question -> ``[((document_id, system), annotator, number)]`` from the current pointwise labels of one
     rubric version (a summary shown under several systems counts once per system)."""
-    by_key: dict[tuple[str, str], list[RunItem]] = {}
-    for item in run_items(run):
-        by_key.setdefault((item.document_hash, item.summary_hash), []).append(item)
+    by_key = _by_content(run)
     out: dict[str, list[tuple]] = {q.name: [] for q in rubric.rated}
     for label in labels:
         if label.kind != "pointwise" or label.rubric_version != rubric.version:
@@ -336,16 +342,51 @@ def human_items(run: Run, labels: Sequence[Label], rubric: HumanRubric,
     if not means:
         raise DataError(f"run {run.run_id}: no current labels under rubric {rubric.name!r} version "
                         f"{rubric.version}; label some summaries in `evalkit view` or import labels first")
-    wide = run.wide().set_index(["document_id", "system"])
-    names = list(metrics) if metrics is not None else [c for c in wide.columns if wide[c].notna().any()]
-    unknown = [m for m in names if m not in wide.columns]
-    if unknown:
-        raise ConfigError(f"metric(s) {unknown} not in run {run.run_id}; it has {', '.join(wide.columns)}")
+    wide, names = _metric_table(run, metrics)
     texts = {(i.document_id, i.system): i.text for i in run_items(run)}
     keys = sorted(means, key=lambda k: (k[0], k[1]))
     items = [Item(document_id=d, system=s, summary=texts.get((d, s), ""), human=means[(d, s)]) for d, s in keys]
     columns = {m: [_value(wide, k, m) for k in keys] for m in names}
     return items, columns
+
+
+def _metric_table(run: Run, metrics: Sequence[str] | None) -> tuple[Any, list[str]]:
+    """The run's values indexed by (document_id, system), and the metric names asked for (default: every value
+    defined somewhere); an unknown name is a one-line :class:`ConfigError`."""
+    wide = run.wide().set_index(["document_id", "system"])
+    names = list(metrics) if metrics is not None else [c for c in wide.columns if wide[c].notna().any()]
+    unknown = [m for m in names if m not in wide.columns]
+    if unknown:
+        raise ConfigError(f"metric(s) {unknown} not in run {run.run_id}; it has {', '.join(wide.columns)}")
+    return wide, names
+
+
+def metric_values(run: Run, metrics: Sequence[str] | None = None) -> dict[str, dict[tuple[str, str], float | None]]:
+    """Metric -> (document_id, system) -> the run's value (``None`` where undefined), for every metric of the run
+    or ``metrics``: the metric side of the pairwise meta-eval."""
+    wide, names = _metric_table(run, metrics)
+    return {m: {(str(d), str(s)): _value(wide, (d, s), m) for d, s in wide.index} for m in names}
+
+
+def pairwise_by_question(run: Run, labels: Sequence[Label], rubric: HumanRubric) -> dict[str, list[tuple]]:
+    """Question -> ``[(document_id, system_a, system_b, annotator, score of a)]`` from the current pairwise labels
+    of one rubric version: 1 when a's summary was preferred, 0 when b's, 1/2 for a tie (unanswered questions are
+    left out); a summary shown under several systems counts once per system, as in :func:`ratings_by_question`."""
+    by_key = _by_content(run)
+    out: dict[str, list[tuple]] = {q.name: [] for q in rubric.rated}
+    for label in labels:
+        if label.kind != "pairwise" or label.rubric_version != rubric.version:
+            continue
+        first, second = label.summary_hashes
+        for q in rubric.rated:
+            answer = label.answers.get(q.name)
+            score = 0.5 if answer == TIE else 1.0 if answer == first else 0.0 if answer == second else None
+            if score is None:
+                continue
+            for a in by_key.get((label.document_hash, first), []):
+                for b in by_key.get((label.document_hash, second), []):
+                    out[q.name].append((a.document_id, a.system, b.system, label.annotator, score))
+    return out
 
 
 def _value(wide: Any, key: tuple[str, str], metric: str) -> float | None:
