@@ -19,7 +19,7 @@ from test_judge_bias import RUBRIC, SYSTEMS, clean_env, length_judge, run  # noq
 from evalkit.cli.main import main
 from evalkit.core.text import count_words
 from evalkit.report.html import render_html
-from evalkit.report.summary import json_ready
+from evalkit.report.tables import json_ready
 
 
 def refuse(name: str) -> None:

@@ -130,7 +130,7 @@ def test_the_command_scores_with_evalkit_metrics_caches_and_writes_json_and_a_ch
     with sqlite3.connect(store) as db:
         stored = db.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
     assert stored == 9
-    saved = json.loads(out_json.read_text())
+    saved = json.loads(out_json.read_text(), parse_constant=_no_constant)  # strict JSON: jq and browsers read it
     assert saved["settings"]["items"] == 9 and {a["metric"] for a in saved["agreement"]} >= {"Rouge 1", "density"}
     assert chart.stat().st_size > 1000
     assert main(argv) == 0  # a second run scores nothing new
@@ -138,3 +138,7 @@ def test_the_command_scores_with_evalkit_metrics_caches_and_writes_json_and_a_ch
         assert db.execute("SELECT COUNT(*) FROM scores").fetchone()[0] == stored
     assert main(["meta-eval", str(data), "--columns", "Nope"]) == 2
     assert "not in the file" in capsys.readouterr().err
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON (NaN and infinities are written as null)")

@@ -28,6 +28,7 @@ from evalkit.report.agreement import Rating, among_annotators
 from evalkit.report.judging import pair_verdicts
 from evalkit.report.metaeval import METHODS, MetaEval, format_table
 from evalkit.report.metaeval_pairwise import PairwiseMetaEval, format_pairwise, judge_agreement, pairwise_json
+from evalkit.report.tables import json_ready
 from evalkit.run.labels import (
     Label,
     LabelStore,
@@ -126,7 +127,7 @@ def meta_eval_labels(args: Any) -> int:
     if pairwise is not None:
         out["pairwise"] = pairwise
     if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=2, allow_nan=True), encoding="utf-8")
+        Path(args.json).write_text(json.dumps(json_ready(out), indent=2, allow_nan=False), encoding="utf-8")
     if args.chart and version not in pointwise:
         log.warning("--chart draws the pointwise correlations; run %s has no pointwise labels of version %s, so no "
                     "chart was written", run.run_id, version)

@@ -35,6 +35,7 @@ from scipy import stats
 
 from evalkit.core.errors import ConfigError, DataError
 from evalkit.report.correlation import bootstrap_partial_correlation, codes, partial_r
+from evalkit.report.tables import json_ready
 
 if TYPE_CHECKING:
     from evalkit.inputs.annotated import Item
@@ -225,8 +226,8 @@ class MetaEval:
         settings = {"items": len(self.items), "documents": int(self.doc_ids.max() + 1),
                     "systems": int(self.system_ids.max() + 1), "n_resamples": self.n_resamples,
                     "confidence": self.confidence, "seed": self.seed}
-        return json.dumps({"settings": settings, "agreement": [asdict(r) for r in results],
-                           "comparisons": list(comparisons)}, indent=2, allow_nan=True)
+        return json.dumps(json_ready({"settings": settings, "agreement": [asdict(r) for r in results],
+                                      "comparisons": list(comparisons)}), indent=2, allow_nan=False)
 
 
 def format_table(results: Sequence[Agreement]) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from evalkit.core.cost import total_cost
 from evalkit.report.judging import diagnostics
-from evalkit.report.tables import cut_counts, headline_metrics, json_number, ranking_rows
+from evalkit.report.tables import cut_counts, headline_metrics, json_number, json_ready, ranking_rows
 from evalkit.run.record import Run
 
 
@@ -60,18 +60,6 @@ def costs(run: Run) -> dict[str, dict[str, Any]]:
                                 "tokens_prompt": total.tokens_prompt, "tokens_completion": total.tokens_completion,
                                 "text": total.describe()}
     return out
-
-
-def json_ready(value: Any) -> Any:
-    """``value`` with every float made JSON-ready (:func:`evalkit.report.tables.json_number`: NaN and ±inf become
-    ``None``), through dicts, lists and tuples; other values as they are."""
-    if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(v) for v in value]
-    if isinstance(value, float):  # numpy's float64 is a float too
-        return json_number(value)
-    return value
 
 
 def run_summary(run: Run, *, alpha: float = 0.05, n_resamples: int | None = None) -> dict[str, Any]:

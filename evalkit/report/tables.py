@@ -155,6 +155,18 @@ def json_number(value) -> float | None:
     return None if value != value or value in (float("inf"), float("-inf")) else value
 
 
+def json_ready(value: Any) -> Any:
+    """``value`` with every float made JSON-ready (:func:`json_number`: NaN and ±inf become ``None``), through
+    dicts, lists and tuples; other values as they are."""
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, float):  # numpy's float64 is a float too
+        return json_number(value)
+    return value
+
+
 def format_ranking(run, metric: str | None = None, alpha: float = 0.05) -> str:
     """Which systems are significantly better than which on one metric (default: the first headline one)."""
     if metric is None:
