@@ -40,13 +40,15 @@ class StandInSampler(Summarizer):
 
 @pytest.fixture(scope="module")
 def sampled(tmp_path_factory):
-    """(viewer, run): ``sampler`` with ``samples: 3`` and ``lead`` on two documents, scored on length and entities."""
+    """(viewer, run): ``lead``, ``sampler`` with ``samples: 3`` and ``copies`` (textrank, which does not sample, so
+    its second sample is recorded as a copy of the first) on two documents, scored on length and entities."""
     tmp = tmp_path_factory.mktemp("view-samples")
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(registry.SUMMARIZERS, StandInSampler.kind, f"{__name__}:StandInSampler")
         docs = [Document("council", ARTICLE), Document("other", ARTICLE.replace("Brindlemoor", "Oakvale"))]
         run = Experiment(systems=[{"kind": "lead", "name": "lead"},
-                                  {"kind": StandInSampler.kind, "name": "sampler", "samples": 3}],
+                                  {"kind": StandInSampler.kind, "name": "sampler", "samples": 3},
+                                  {"kind": "textrank", "name": "copies", "samples": 2}],  # does not sample
                          metrics=[{"kind": "length"}, {"kind": "entities"}], target={"words": 20},
                          output_dir=tmp / "runs", store=tmp / "store.sqlite", progress=False).run(docs)
     viewer = serve(tmp / "runs", port=0)
@@ -58,7 +60,7 @@ def test_the_samples_of_a_system_are_grouped_under_one_heading_with_the_mean_and
     viewer, run = sampled
     page.goto(f"{viewer.url}run/{run.run_id}/doc/council")
     boxes = page.locator(".side .summary")
-    assert boxes.count() == 2  # one box per system, not one per sample
+    assert boxes.count() == 3  # one box per system, not one per sample
     box = page.locator('.summary[data-system="sampler"]')
     assert box.locator("h4").count() == 1 and box.locator("h4").inner_text().startswith("sampler")
     samples = box.locator("details.sample")
@@ -83,11 +85,12 @@ def test_the_samples_of_a_system_are_grouped_under_one_heading_with_the_mean_and
     assert any(INVENTED in m for m in marked[1]) and marked[0] == [] and marked[2] == []
 
 
-def test_a_system_with_one_sample_looks_as_before(sampled, page):
+@pytest.mark.parametrize("system", ["lead", "copies"])
+def test_a_system_with_one_sample_or_copies_of_one_looks_as_before(sampled, page, system):
     viewer, run = sampled
     page.goto(f"{viewer.url}run/{run.run_id}/doc/council")
-    lead = page.locator('.summary[data-system="lead"]')
-    assert lead.locator("details").count() == 0 and lead.locator("table.scores.mean").count() == 0
-    assert lead.locator(".text").count() == 1 and lead.locator("h4").inner_text() == "lead"
-    words = len(lead.locator(".text").inner_text().split())
-    assert lead.locator("table.scores tr", has_text="summary length").locator("td").inner_text() == f"{words:.2f} words"
+    box = page.locator(f'.summary[data-system="{system}"]')
+    assert box.locator("details").count() == 0 and box.locator("table.scores.mean").count() == 0
+    assert box.locator(".text").count() == 1 and box.locator("h4").inner_text() == system
+    words = len(box.locator(".text").inner_text().split())
+    assert box.locator("table.scores tr", has_text="summary length").locator("td").inner_text() == f"{words:.2f} words"
