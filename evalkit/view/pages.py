@@ -307,10 +307,10 @@ def _samples(part: Run, names: list[str]) -> dict[str, dict[str, Any]]:
     systems = {str(s) for s, n in drawn.groupby(drawn["system"].astype(str))["sample"].nunique().items() if n > 1}
     if not systems:
         return {}
-    out: dict[str, dict[str, Any]] = {}
     def at(frame: Any, sample: int) -> Any:
         return frame[frame["sample"] == sample] if len(frame) else frame
 
+    out: dict[str, dict[str, Any]] = {}
     for sample in sorted(set(drawn["sample"])):
         one = Run(part.run_dir, part.manifest, *(at(f, sample) for f in (part.sample_scores, summaries, part.facts)))
         data, claims = document_data(one, names), unsupported_claims(one)
@@ -410,8 +410,8 @@ def _sampled_box(system: str, sampled: dict[str, Any], means: dict[str, Any], me
     rows = "".join(f"<tr class=\"{'headline' if m.headline else 'other'}\">{_label(m)}"
                    f"<td class=\"num\">{esc(_score(means.get(m.name), m))}</td><td class=\"num\">{esc(span(m))}</td></tr>"
                    for m in measures)
-    table = (f"<table class=\"scores mean\"><caption>mean of {k} samples (as the tables use it); "
-             f"min–max over {k} samples</caption><thead><tr><th></th><th>mean</th><th>min–max</th></tr></thead>"
+    table = (f"<table class=\"scores mean\"><caption>mean over the samples, as the tables use it (undefined "
+             f"values left out); min–max over {k} samples</caption><thead><tr><th></th><th>mean</th><th>min–max</th></tr></thead>"
              f"<tbody>{rows}</tbody></table>")
     parts = []
     for position, (sample, entry, claims) in enumerate(samples):
