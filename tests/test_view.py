@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser import browser, page  # noqa: F401 (fixtures)
 
 from evalkit.core.fingerprint import document_hash
 from evalkit.core.types import Document
@@ -79,28 +80,6 @@ def viewer(runs):
     viewer = serve(runs[0], port=0)
     yield viewer
     viewer.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    executable = shutil.which("chromium")
-    assert executable, "Debian's chromium is needed (apt-get install chromium)"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    problems: list[str] = []
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    yield page
-    page.close()
-    assert problems == []
 
 
 def _fetch(url: str) -> tuple[int, str]:

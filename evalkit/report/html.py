@@ -16,7 +16,7 @@ when it is opened. All text is escaped: Python-side with :func:`html.escape`, in
 block with ``<``, ``>``, ``&`` and U+2028/9 written as ``\\uXXXX`` escapes, and the script builds
 the drill-down with ``textContent`` only, so a hostile article or system name cannot run script.
 Bidirectional-text controls cannot reorder what is shown either: each is written as a visible
-marker such as ``⟨U+202E⟩`` (:func:`visible_bidi`), in the tables and in the drill-down's data.
+marker such as ``⟨U+202E⟩`` (:func:`evalkit.report.bidi.visible_bidi`), in the tables and in the drill-down's data.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ import html
 import io
 import json
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
 from evalkit.core.types import LengthTarget, Measure
+from evalkit.report.bidi import visible_bidi
 from evalkit.report.judging import diagnostics_html
 from evalkit.report.summary import run_summary, value_names
 from evalkit.report.tables import cut_legend, json_number, stopped_at_budget
@@ -38,9 +38,6 @@ from evalkit.run.record import Run
 
 log = logging.getLogger(__name__)
 
-_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-"""Unicode's bidirectional formatting characters (UAX #9): embeddings, overrides, isolates and marks,
-which can show text in another order than it is stored ("Trojan Source", CVE-2021-42574)."""
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
@@ -50,11 +47,6 @@ def json_for_script(data: Any) -> str:
     for char, escape in _JSON_ESCAPES.items():
         text = text.replace(char, escape)
     return text
-
-
-def visible_bidi(text: str) -> str:
-    """``text`` with each bidirectional formatting character written as a visible marker: ``⟨U+202E⟩``."""
-    return _BIDI.sub(lambda match: f"⟨U+{ord(match.group()):04X}⟩", text)
 
 
 def _e(value: Any) -> str:
@@ -125,7 +117,7 @@ def _rankings(summary: dict[str, Any]) -> str:
             (f"<tr class=\"bound\"><td class=\"num\">–</td><td></td><th>{_e(r['system'])}</th>"
              f"<td class=\"num\">{_fmt(measure, r['mean'])}</td>"
              f"<td class=\"num\">[{_fmt(measure, r['ci_low'])}, {_fmt(measure, r['ci_high'])}]</td>"
-             f"<td class=\"num\">–</td><td>{_e(r['note'])}</td></tr>") if r.get("upper_bound") else
+             f"<td class=\"num\">–</td><td>{_e(r['note'])}</td></tr>") if r.get("rank") is None else
             (f"<tr><td class=\"num\">{r['rank']}</td><td>{_e(r['group'])}</td><th>{_e(r['system'])}</th>"
              f"<td class=\"num\">{_fmt(measure, r['mean'])}</td>"
              f"<td class=\"num\">[{_fmt(measure, r['ci_low'])}, {_fmt(measure, r['ci_high'])}]</td>"

@@ -350,6 +350,18 @@ def _group_label(index: int) -> str:
     return label
 
 
+def _not_finite(stats: pd.Series, values: pd.Series) -> str:
+    """Why a system with defined values but no finite mean is not ranked (``""`` when its mean is finite or it
+    has no defined value): ``"not ranked: mean is inf (1 document has inf)"``."""
+    mean = float(stats["mean"])
+    if math.isfinite(mean) or int(stats["n"]) == 0:
+        return ""
+    values = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    counts = [(int(np.sum(values == bound)), label) for bound, label in ((np.inf, "inf"), (-np.inf, "-inf"))]
+    found = ", ".join(f"{n} document{' has' if n == 1 else 's have'} {label}" for n, label in counts if n)
+    return f"not ranked: mean is {'undefined (inf - inf)' if math.isnan(mean) else f'{mean:g}'} ({found})"
+
+
 def ranking(table: pd.DataFrame, metric: str, *, higher_is_better: bool = True, alpha: float = 0.05,
             method: Method = "permutation", correction: Correction = "holm", n_resamples: int = N_RESAMPLES,
             confidence: float = 0.95, seed: int = 0, systems: Sequence[str] | None = None,
@@ -375,6 +387,9 @@ def ranking(table: pd.DataFrame, metric: str, *, higher_is_better: bool = True, 
       are neither ranked nor tested. They follow the ranked systems with their mean and interval,
       ``rank`` and the rank range empty, and a note, which names the ranked systems whose mean is
       better than the bound's (a greedy oracle bounded by the target can be beaten).
+    - A system whose defined values include ±inf has no finite mean to rank by: it is neither ranked
+      nor tested, and follows the others with ``rank`` empty and a note that says why, such as
+      ``"not ranked: mean is inf (1 document has inf)"``.
     """
     table = _check_table(table)
     rows = _metric_rows(table, metric)
@@ -383,6 +398,9 @@ def ranking(table: pd.DataFrame, metric: str, *, higher_is_better: bool = True, 
     names = [name for name in selected if name not in set(bounds)]
     rows = rows[rows["system"].isin(selected)]
     summary = summarize(rows, n_resamples=n_resamples, confidence=confidence, seed=seed).set_index("system")
+    infinite = {name: note for name in names if (note := _not_finite(summary.loc[name],
+                                                                     rows.loc[rows["system"] == name, "value"]))}
+    names = [name for name in names if name not in infinite]
     pairs = compare_systems(rows, metric, alpha=alpha, method=method, correction=correction,
                             n_resamples=n_resamples, seed=seed, systems=names)
 
@@ -432,6 +450,14 @@ def ranking(table: pd.DataFrame, metric: str, *, higher_is_better: bool = True, 
             "ci_low": float(stats["ci_low"]), "ci_high": float(stats["ci_high"]),
             "n": int(stats["n"]), "n_undefined": int(stats["n_undefined"]), "better_than": "",
             "rank_best": None, "rank_worst": None, "upper_bound": True, "note": note,
+        })
+    for name, note in infinite.items():
+        stats = summary.loc[name]
+        records.append({
+            "rank": None, "group": "", "system": name, "mean": float(stats["mean"]),
+            "ci_low": float(stats["ci_low"]), "ci_high": float(stats["ci_high"]),
+            "n": int(stats["n"]), "n_undefined": int(stats["n_undefined"]), "better_than": "",
+            "rank_best": None, "rank_worst": None, "upper_bound": False, "note": note,
         })
     table = pd.DataFrame.from_records(records, columns=RANKING_COLUMNS)
     return table.astype({"rank": "Int64", "rank_best": "Int64", "rank_worst": "Int64", "upper_bound": bool})

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from evalkit.core.cost import total_cost
+from evalkit.report.bidi import json_bidi_escaped
 from evalkit.report.judging import diagnostics
 from evalkit.report.tables import cut_counts, headline_metrics, json_number, json_ready, ranking_rows
 from evalkit.run.record import Run
@@ -92,4 +93,6 @@ def run_summary(run: Run, *, alpha: float = 0.05, n_resamples: int | None = None
 
 
 def to_json(summary: dict[str, Any]) -> str:
-    return json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False, default=str) + "\n"
+    """``evalkit report --json``: strict JSON, bidirectional controls in names as ``\\uXXXX`` escapes
+    (:func:`evalkit.report.bidi.json_bidi_escaped`)."""
+    return json_bidi_escaped(json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False, default=str)) + "\n"

@@ -186,7 +186,7 @@ def format_ranking(run, metric: str | None = None, alpha: float = 0.05) -> str:
     lines = [f"Ranking on {measure.axis_label} (95% bootstrap CI; '>' = better by a paired permutation test, "
              f"Holm-corrected, alpha={alpha}):"]
     for row in rows:
-        if row["upper_bound"]:
+        if row["rank"] is None:  # an upper bound, or a system with no finite mean: the note says which
             lines.append(f"  -  {row['system']:<14} {interval(row)}  {row['note']}")
         else:
             lines.append(f"  {row['rank']}. {row['system']:<14} {interval(row)}  {row['better_than']}")

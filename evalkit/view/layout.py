@@ -3,7 +3,7 @@
 Every page of ``evalkit view`` (the read-only pages and the annotation pages) is built as
 ``page(title, body_html)``, and every piece of text that came from a run (article, summary,
 system name, document id, error message) goes through :func:`esc` before it is put into
-``body_html``. ``esc`` is the HTML report's rule (:func:`evalkit.report.html.visible_bidi` then
+``body_html``. ``esc`` is the HTML report's rule (:func:`evalkit.report.bidi.visible_bidi` then
 :func:`html.escape` with quotes), so a hostile article cannot run script nor reorder what is shown.
 """
 
@@ -13,10 +13,10 @@ import html
 from typing import Any
 from urllib.parse import quote
 
+from evalkit.report.bidi import visible_bidi
 from evalkit.report.html import (
     _CSS as _REPORT_CSS,  # one style for the report and the viewer
 )
-from evalkit.report.html import visible_bidi
 
 CSS = _REPORT_CSS + """
 header.top{display:flex;gap:1.2em;align-items:baseline;border-bottom:1px solid #dde3ea;padding-bottom:.4em}

@@ -280,21 +280,58 @@ def _by_document(run: Run) -> dict[str, Any]:
 
     order = list(dict.fromkeys(map(str, run.summaries["document_id"])))
     return {"names": value_names(run), "order": order, "position": {d: i for i, d in enumerate(order)},
-            "scores": rows(run.scores), "summaries": rows(run.summaries), "facts": rows(run.facts)}
+            "scores": rows(run.sample_scores), "summaries": rows(run.summaries), "facts": rows(run.facts)}
 
 
 def _one_document(run: Run, index: dict[str, Any], document_id: str) -> dict[str, Any]:
-    """:func:`evalkit.report.html.document_data` of one document: the report's reading of a run cut to its rows."""
+    """:func:`evalkit.report.html.document_data` of one document: the report's reading of a run cut to its rows
+    (its scores the per-document means over samples), plus ``"samples"``: :func:`_samples`."""
     def cut(frame: Any, name: str) -> Any:
         return frame.iloc[index[name].get(document_id, [])]
 
-    part = Run(run.run_dir, run.manifest, cut(run.scores, "scores"), cut(run.summaries, "summaries"),
+    part = Run(run.run_dir, run.manifest, cut(run.sample_scores, "scores"), cut(run.summaries, "summaries"),
                cut(run.facts, "facts"))
-    return {**document_data(part, index["names"]), "claims": unsupported_claims(part)}
+    return {**document_data(part, index["names"]), "claims": unsupported_claims(part),
+            "samples": _samples(part, index["names"])}
+
+
+def _samples(part: Run, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Each system of one document's ``part`` with more than one distinct sample (``samples: k`` of a strategy
+    that samples): ``{"samples": [(sample, document_data entry, unsupported claims)], "spread": {value: (min,
+    max)}}``, the spread over the samples' defined values. Samples recorded as copies of sample 0 (a strategy
+    that does not sample) do not count."""
+    summaries = part.summaries
+    copies = [isinstance(d, dict) and "copy_of_sample" in d for d in summaries["details"]] \
+        if "details" in summaries.columns else [False] * len(summaries)
+    drawn = summaries[[not c for c in copies]]
+    systems = {str(s) for s, n in drawn.groupby(drawn["system"].astype(str))["sample"].nunique().items() if n > 1}
+    if not systems:
+        return {}
+    def at(frame: Any, sample: int) -> Any:
+        return frame[frame["sample"] == sample] if len(frame) else frame
+
+    out: dict[str, dict[str, Any]] = {}
+    for sample in sorted(set(drawn["sample"])):
+        one = Run(part.run_dir, part.manifest, *(at(f, sample) for f in (part.sample_scores, summaries, part.facts)))
+        data, claims = document_data(one, names), unsupported_claims(one)
+        for document, _, entries in data["documents"]:
+            for system, entry in zip(data["systems"], entries):
+                if system in systems and entry is not None:
+                    entry = [*entry[:2], dict(zip(data["values"], entry[2])), *entry[3:]]
+                    out.setdefault(system, {"samples": []})["samples"].append(
+                        (sample, entry, claims.get((document, system), [])))
+    values = part.sample_scores.dropna(subset=["value"])
+    values = values[values["system"].astype(str).isin(systems) & values["value"].map(math.isfinite)]
+    for (system, metric), group in values.groupby([values["system"].astype(str), "metric"]):
+        out[system].setdefault("spread", {})[str(metric)] = (float(group["value"].min()), float(group["value"].max()))
+    return out
 
 
 def document_page(context: ViewContext, run_id: str, document_id: str) -> tuple[str, str]:
-    """The source article, every system's summary side by side with unsupported entities marked, every score."""
+    """The source article, every system's summary side by side with unsupported entities marked, every score.
+
+    A system with several samples (``samples: k``) shows its scores as the per-document mean over the samples
+    (what every table uses) with their min–max, and each sample's text, marks and scores in a ``<details>``."""
     run = context.runs.run(run_id)
     index = context.runs.memo("by-document", (run_id,), lambda: _by_document(run))
     if document_id not in index["position"]:
@@ -316,22 +353,14 @@ def document_page(context: ViewContext, run_id: str, document_id: str) -> tuple[
             boxes.append(f"<div class=\"summary\" data-system=\"{esc(system)}\"><h4>{esc(system)}</h4>"
                          "<p class=\"error\">(no summary in this run)</p></div>")
             continue
-        text, error, values, entities, numbers, cut = entry
-        scores = [dict(zip(docs["values"], values)).get(n) for n in index["names"]]
-        badge = f"<span class=\"badge cut\">{esc(cut)}</span>" if cut else ""
-        failed = f"<p class=\"error\">failed: {esc(error)}</p>" if error else ""
-        claims = docs["claims"].get((document_id, system), [])
-        notes = "".join(f"<p class=\"scores\">{label}: {esc('; '.join(items))}</p>"
-                        for label, items in (("Unsupported entities", entities), ("Unsupported numbers", numbers))
-                        if items)
-        notes += ("<div class=\"claims\"><p class=\"scores\">Unsupported claims (LLM judge):</p><ul>"
-                  + "".join(f"<li>{esc(c)}</li>" for c in claims) + "</ul></div>") if claims else ""
-        rows = "".join(f"<tr class=\"{'headline' if m.headline else 'other'}\"><th title=\"{esc(m.description or m.name)}\">"
-                       f"{esc(m.label)}</th><td class=\"num\">{esc(_score(v, m))}</td></tr>"
-                       for m, v in zip(measures, scores))
-        boxes.append(f"<div class=\"summary\" data-system=\"{esc(system)}\"><h4>{esc(system)}{badge}</h4>{failed}"
-                     f"<div class=\"text\">{highlight(text, [*entities, *numbers], claims)}</div>{notes}"
-                     f"<table class=\"scores\"><tbody>{rows}</tbody></table></div>")
+        scores = dict(zip(docs["values"], entry[2]))
+        sampled = docs["samples"].get(system)
+        if sampled:
+            boxes.append(_sampled_box(system, sampled, scores, measures))
+            continue
+        heading, shown = _summary_box([*entry[:2], scores, *entry[3:]], docs["claims"].get((document_id, system), []),
+                                      measures)
+        boxes.append(f"<div class=\"summary\" data-system=\"{esc(system)}\"><h4>{esc(system)}{heading}</h4>{shown}</div>")
     body = (f"<p class=\"meta\">Run <a href=\"{href('run', run_id)}\">{esc(run_id)}</a>; document {at + 1} of "
             f"{len(order)}; length target: {esc(target)}.{step}</p>"
             f"<section><h2>Source article</h2>{article}"
@@ -341,6 +370,57 @@ def document_page(context: ViewContext, run_id: str, document_id: str) -> tuple[
                                           "found unsupported." if docs["claims"] else "")
             + f"</p><div class=\"side\">{''.join(boxes)}</div></section>")
     return f"Document {document_id}", body
+
+
+def _summary_box(entry: list, claims: list[str], measures: list[Measure]) -> tuple[str, str]:
+    """(the badge after the heading, the rest) of one summary: ``entry`` as :func:`document_data` writes it with
+    its scores as ``{value: score}``; its failure, text with unsupported entities, numbers and claims marked,
+    their lists and its scores."""
+    text, error, scores, entities, numbers, cut = entry
+    badge = f"<span class=\"badge cut\">{esc(cut)}</span>" if cut else ""
+    failed = f"<p class=\"error\">failed: {esc(error)}</p>" if error else ""
+    notes = "".join(f"<p class=\"scores\">{label}: {esc('; '.join(items))}</p>"
+                    for label, items in (("Unsupported entities", entities), ("Unsupported numbers", numbers))
+                    if items)
+    notes += ("<div class=\"claims\"><p class=\"scores\">Unsupported claims (LLM judge):</p><ul>"
+              + "".join(f"<li>{esc(c)}</li>" for c in claims) + "</ul></div>") if claims else ""
+    rows = "".join(f"<tr class=\"{'headline' if m.headline else 'other'}\">{_label(m)}"
+                   f"<td class=\"num\">{esc(_score(scores.get(m.name), m))}</td></tr>" for m in measures)
+    return badge, (f"{failed}<div class=\"text\">{highlight(text, [*entities, *numbers], claims)}</div>{notes}"
+                   f"<table class=\"scores\"><tbody>{rows}</tbody></table>")
+
+
+def _label(measure: Measure) -> str:
+    return f"<th title=\"{esc(measure.description or measure.name)}\">{esc(measure.label)}</th>"
+
+
+def _sampled_box(system: str, sampled: dict[str, Any], means: dict[str, Any], measures: list[Measure]) -> str:
+    """One system's several samples: the per-document mean of each value and its min–max over the samples, then
+    each sample (:func:`_summary_box`) in a ``<details>``, the first open."""
+    samples, spread = sampled["samples"], sampled.get("spread", {})
+    k = len(samples)
+
+    def span(measure: Measure) -> str:
+        low_high = spread.get(measure.name)
+        if low_high is None:
+            return "n/a"
+        digits = 2 if not measure.is_fraction else 1
+        return "–".join(measure.format(v, digits) for v in low_high)
+
+    rows = "".join(f"<tr class=\"{'headline' if m.headline else 'other'}\">{_label(m)}"
+                   f"<td class=\"num\">{esc(_score(means.get(m.name), m))}</td><td class=\"num\">{esc(span(m))}</td></tr>"
+                   for m in measures)
+    table = (f"<table class=\"scores mean\"><caption>mean over the samples, as the tables use it (undefined "
+             f"values left out); min–max over {k} samples</caption><thead><tr><th></th><th>mean</th><th>min–max</th></tr></thead>"
+             f"<tbody>{rows}</tbody></table>")
+    parts = []
+    for position, (sample, entry, claims) in enumerate(samples):
+        badge, shown = _summary_box(entry, claims, measures)
+        failed = " · failed" if entry[1] else ""
+        parts.append(f"<details class=\"sample\" data-sample=\"{sample}\"{' open' if position == 0 else ''}>"
+                     f"<summary>sample {sample}{failed}{badge}</summary>{shown}</details>")
+    return (f"<div class=\"summary\" data-system=\"{esc(system)}\"><h4>{esc(system)} "
+            f"<span class=\"badge samples\">{k} samples</span></h4>{table}{''.join(parts)}</div>")
 
 
 # -- two runs --------------------------------------------------------------------------------------

@@ -4,6 +4,11 @@ A pass is a short summary: rows are shown only for checks that regressed or impr
 rest are counted); a reason the run could not be compared is said once, with the checks it
 affects, not once per (system, value). Every change is one signed number, ``new - baseline``,
 with which way it went: ``rouge1_f -0.0470 (worse)``.
+
+Text for people (terminal, Markdown, JUnit) shows a bidirectional control in a system name or document id
+as a visible marker (``⟨U+202E⟩``, :func:`evalkit.report.bidi.visible_bidi`), so it cannot reverse a line
+of a pull-request comment; JSON keeps the exact string (:meth:`GateResult.to_json` escapes it). JSON has no
+infinity: a number that is ±inf is ``null`` there, with a note naming it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import re
 import statistics
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
+
+from evalkit.report.bidi import visible_bidi
 
 if TYPE_CHECKING:  # the result types are read, never built, here: decision imports this module
     from evalkit.report.gate.decision import Check, GateResult
@@ -107,7 +114,7 @@ def text(result: GateResult, *, all_rows: bool = False) -> str:
     lines = [headline(result)]
     shown, rest = _shown(result, all_rows)
     if shown:
-        rows = [_cells(c) for c in shown]
+        rows = [[visible_bidi(cell) for cell in _cells(c)] for c in shown]  # markers before the widths
         widths = [max(len(r[i]) for r in [list(HEADER), *rows]) for i in range(len(HEADER))]
 
         def fmt(cells: list[str] | tuple[str, ...]) -> str:
@@ -129,11 +136,11 @@ def text(result: GateResult, *, all_rows: bool = False) -> str:
     if result.policy is not None:
         lines += ["", f"Regressed = worse by more than the tolerance and significant: {result.policy.describe()}."]
     lines += [claims_line(result)] if claims_line(result) else []  # the MDE line is in the Markdown and JSON
-    return "\n".join(lines)
+    return visible_bidi("\n".join(lines))
 
 
 def _md(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+    return visible_bidi(str(value)).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
 
 
 def _md_headed(check: Check) -> str:
@@ -217,11 +224,23 @@ def junit(result: GateResult) -> str:
 def _xml_safe(text: str) -> str:
     """``text`` with each character XML 1.0 forbids written as its visible escape (ESC -> ``\\x1b``)."""
     return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}",
-                        text)
+                        visible_bidi(text))
 
 
 def _number(value: float | None) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+    """A JSON number: ``None`` for undefined (NaN) and for ±inf, which strict JSON cannot hold."""
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def _infinite(check: Check) -> str:
+    """``"new is inf, change is inf, worst doc-3 new is inf"``: the check's JSON numbers that are ±inf (written
+    as ``null``), or ""."""
+    numbers = [("baseline", check.baseline), ("new", check.new), ("change", check.change), ("worse_by", check.drop),
+               ("ci_low", check.ci_low), ("ci_high", check.ci_high), ("mde", check.mde),
+               ("tolerance", check.tolerance)]
+    numbers += [(f"worst {d} {name}", value) for d, b, n, _ in check.worst
+                for name, value in (("baseline", b), ("new", n))]
+    return ", ".join(f"{name} is {value}" for name, value in numbers if value is not None and math.isinf(value))
 
 
 def as_dict(result: GateResult) -> dict[str, Any]:
@@ -243,7 +262,10 @@ def as_dict(result: GateResult) -> dict[str, Any]:
             "worst": [{"document_id": d, "baseline": _number(b), "new": _number(n), "change": _number(n - b)}
                       for d, b, n, _ in c.worst],
         } for c in result.checks],
-        "errors": list(result.errors), "notes": list(result.notes),
+        "errors": list(result.errors),
+        "notes": [*result.notes, *(f"{c.system} / {c.metric}: {found}: written as null, as strict JSON has no "
+                                   "Infinity; a score that is not finite is a metric's fault, see the run's scores"
+                                   for c in result.checks if (found := _infinite(c)))],
     }
 
 
