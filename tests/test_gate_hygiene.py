@@ -139,3 +139,8 @@ def test_an_infinite_score_is_not_ranked_and_the_gates_json_is_strict(runs):
         run.values().query("system == @SYSTEM and metric == 'rouge1_f'")["value"].mean())
     notes = [n for n in data["notes"] if n.startswith(f"{SYSTEM} / rouge1_f: ")]
     assert len(notes) == 1 and "new is inf" in notes[0] and "written as null" in notes[0]
+    # and an infinite mean is not a verdict: could not compare (exit 3), saying which run has how many
+    assert data["verdict"] == "incomparable" and lead["status"] == "error"
+    assert "infinite values (run: 1 of" in lead["reason"] and "gate: false" in lead["reason"]
+    others = [c for c in data["checks"] if (c["system"], c["metric"]) != (SYSTEM, "rouge1_f")]
+    assert others and all(c["status"] == "passed" for c in others)  # the rest is still decided

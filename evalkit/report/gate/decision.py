@@ -213,6 +213,11 @@ def _compare(check: Check, base: Mapping[str, Any], new: Mapping[str, float], po
         raise GateError(f"{check.system} / {check.metric}: no document has a value in both the baseline and the run")
     sign = 1.0 if check.direction == "higher" else -1.0  # lower and closer: a smaller value is better
     check.baseline, check.new = float(x[both].mean()), float(y[both].mean())
+    infinite = [f"{run}: {int(np.isinf(v[both]).sum())} of {check.n} documents"
+                for run, v in (("baseline", x), ("run", y)) if np.isinf(v[both]).any()]
+    if infinite:  # an infinite mean would read as a change of inf, "improved" or "regressed" by an undefined amount
+        raise GateError(f"{check.system} / {check.metric}: infinite values ({'; '.join(infinite)}) have no mean to "
+                        f"compare; fix the metric, or set gate: false for {check.metric} in the policy")
     check.drop = sign * (check.baseline - check.new)
     result = stats.paired_test(y[both], x[both], method=policy.test, n_resamples=policy.n_resamples,
                                seed=policy.seed)
