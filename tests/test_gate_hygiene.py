@@ -144,3 +144,6 @@ def test_an_infinite_score_is_not_ranked_and_the_gates_json_is_strict(runs):
     assert "infinite values (run: 1 of" in lead["reason"] and "gate: false" in lead["reason"]
     others = [c for c in data["checks"] if (c["system"], c["metric"]) != (SYSTEM, "rouge1_f")]
     assert others and all(c["status"] == "passed" for c in others)  # the rest is still decided
+    with pytest.raises(ValueError, match=r"rouge1_f is infinite on 1 document\(s\) of run .*gate: false"):
+        save_baseline(broken, run.run_dir.parent / "inf-baseline.json")  # one line, not JSON's "Out of range float"
+    assert not (run.run_dir.parent / "inf-baseline.json").exists()

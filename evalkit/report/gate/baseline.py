@@ -160,6 +160,11 @@ def save_baseline(run, path: str | Path, systems: Sequence[str] | None = None, m
             values = values_of(frame, system, name)
             scores[system][name] = {d: (None if math.isnan(values[d]) else values[d]) if d in values else None
                                     for d in identity["ids"]}
+            infinite = [d for d, v in scores[system][name].items() if v is not None and math.isinf(v)]
+            if infinite:  # JSON has no infinity, and a gate cannot compare an infinite mean anyway
+                raise ValueError(f"{system} / {name} is infinite on {len(infinite)} document(s) of run {run.run_id} "
+                                 f"(e.g. {infinite[0]}): a baseline needs finite values; fix the metric, or set "
+                                 f"gate: false for {name} in the policy")
             if all(v is None for v in scores[system][name].values()):
                 log.warning("%s has no defined %s value in run %s; its check will not be able to compare",
                             system, name, run.run_id)
