@@ -27,7 +27,7 @@ from evalkit.report.gate import check, save_baseline
 from evalkit.report.html import render_html
 from evalkit.report.stats import ranking
 from evalkit.report.summary import run_summary, to_json
-from evalkit.report.tables import format_ranking
+from evalkit.report.tables import format_ranking, format_table
 from evalkit.run.experiment import Experiment
 
 RLO = "\u202e"
@@ -86,6 +86,18 @@ def test_markdown_and_terminal_report_show_bidi_controls_as_markers(runs, tmp_pa
     assert CONTROLS.search(result.to_junit()) is None
 
 
+def test_evalkit_reports_text_shows_bidi_controls_as_markers(runs):
+    run, _, _ = runs
+    shown = "lead⟨U+202E⟩txt.exe"
+    table = format_table(run)
+    assert CONTROLS.search(table) is None
+    header, rule, *rows = table.splitlines()
+    row = next(r for r in rows if r.startswith(shown + " "))  # the widths were measured on what is shown
+    assert len(rule.split()[0]) == len(shown) and row.split()[0] == shown
+    ranking = format_ranking(run, "rouge1_f")
+    assert CONTROLS.search(ranking) is None and shown in ranking
+
+
 def test_json_keeps_the_exact_names_as_escapes(runs, tmp_path):
     run, baseline, _ = runs
     out = _cli("check", str(run.run_dir), "--baseline", str(baseline), "--json")
@@ -123,7 +135,7 @@ def test_an_infinite_score_is_not_ranked_and_the_gates_json_is_strict(runs):
     text = format_ranking(broken, "rouge1_f")
     lines = text.splitlines()
     assert lines[1].startswith("  1. textrank")
-    assert lines[2].split() == ["-", SYSTEM, "n/a", "not", "ranked:", "mean", "is", "inf", "(1", "document", "has",
+    assert lines[2].split() == ["-", "lead⟨U+202E⟩txt.exe", "n/a", "not", "ranked:", "mean", "is", "inf", "(1", "document", "has",
                                 "inf)"]
     summary = strict(to_json(run_summary(broken, n_resamples=200)))
     rows = {r["system"]: r for r in summary["rankings"]["rouge1_f"]}

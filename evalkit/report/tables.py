@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from evalkit.report.bidi import visible_bidi
+
 
 def stopped_at_budget(details: Mapping[str, Any]) -> bool:
     """True when a summary's details say the length budget ended it, not the model: ``stop_reason`` ``length``
@@ -92,7 +94,7 @@ def format_table(run, metrics: Sequence[str] | None = None) -> str:
     header = ["system", "n", *chosen, "failed", *(["cut"] if show_cuts else [])]
     lines = []
     for system, row in table.iterrows():
-        cells = [str(system), str(made.get(system, 0)), *(m.format(row[m.name]) for m in measures),
+        cells = [visible_bidi(str(system)), str(made.get(system, 0)), *(m.format(row[m.name]) for m in measures),
                  str(counts.get(system, 0))]
         if show_cuts:
             cells.append("-" if cuts.get(str(system)) is None else str(cuts[str(system)]))
@@ -119,8 +121,8 @@ def format_table(run, metrics: Sequence[str] | None = None) -> str:
     from evalkit.report.judging import format_diagnostics
 
     judged = format_diagnostics(run)  # empty without a judge
-    return "\n".join([fmt(header), rule, *map(fmt, lines), *warning, "", "Columns (means over the n documents with a "
-                      f"summary; {counted}):", *legend, *(["", judged] if judged else [])])
+    return visible_bidi("\n".join([fmt(header), rule, *map(fmt, lines), *warning, "", "Columns (means over the n "
+                                   f"documents with a summary; {counted}):", *legend, *(["", judged] if judged else [])]))
 
 
 def ranking_rows(run, metric: str, *, alpha: float = 0.05, n_resamples: int | None = None,
@@ -195,7 +197,7 @@ def format_ranking(run, metric: str | None = None, alpha: float = 0.05) -> str:
     detectable = run_detectable(run, metric, alpha=alpha)
     if detectable is not None:
         lines.append(detectable.describe(measure))
-    return "\n".join(lines)
+    return visible_bidi("\n".join(lines))
 
 
 _CONDITION = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(>=|<=)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
@@ -227,4 +229,4 @@ def format_pass_rates(run: Any, condition: str) -> str:
                            higher_is_better=operator == ">=", k=k)
         lines.append(f"{system!s:<24} {len(rows):>9} {k:>3} {rows['rate'].mean():>9.3f} "
                      f"{per_k['pass_hat_k'].mean():>7.3f} {per_k['pass_at_k'].mean():>7.3f}")
-    return "\n".join(lines)
+    return visible_bidi("\n".join(lines))
