@@ -121,8 +121,10 @@ def format_table(run, metrics: Sequence[str] | None = None) -> str:
     from evalkit.report.judging import format_diagnostics
 
     judged = format_diagnostics(run)  # empty without a judge
-    return visible_bidi("\n".join([fmt(header), rule, *map(fmt, lines), *warning, "", "Columns (means over the n "
-                                   f"documents with a summary; {counted}):", *legend, *(["", judged] if judged else [])]))
+    columns = f"Columns (means over the n documents with a summary; {counted}):"
+    text = "\n".join([fmt(header), rule, *map(fmt, lines), *warning, "", columns, *legend,
+                      *(["", judged] if judged else [])])
+    return visible_bidi(text)
 
 
 def ranking_rows(run, metric: str, *, alpha: float = 0.05, n_resamples: int | None = None,
