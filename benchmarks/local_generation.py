@@ -18,6 +18,10 @@ engine's prefill can do) takes ``S`` seconds, whatever the engine; no float32 en
 then be more than ``T / S`` times faster than transformers one at a time (``T``), and the line
 says how much of each engine's time is left for generating once that floor is paid.
 
+With ``--steps`` it instead measures what the engines' times are made of, on random prompt tokens:
+reading an 800-token prompt (GFLOP/s) and one generated step after it, for 1 and 8 rows, in torch
+(the model's forward with its cache, as transformers' ``generate`` calls it) and CTranslate2 float32.
+
 With ``--busy`` it instead generates batched twice: once as the machine is, and once beside one
 busy process (a spinning Python subprocess), and prints both rates and the ratio (the goal is at
 most 2.5x slower). The engine picks torch's threads from the cores the other processes leave
@@ -110,8 +114,8 @@ def floor(requests: list[Request], model: str, walls: dict[str, float], threads:
     system.close()
     peak = max(matmul_peak(threads).values())
     seconds = flops / peak / 1e9
-    print(f"floor: {sum(tokens)} prompt tokens, {flops / 1e12:.2f} TFLOP to read them; at this CPU's measured fp32 peak "
-          f"({peak:.0f} GFLOP/s, {threads} threads) that takes {seconds:.1f} s in any engine")
+    print(f"floor: {sum(tokens)} prompt tokens, {flops / 1e12:.2f} TFLOP to read them; at this CPU's measured fp32 "
+          f"peak ({peak:.0f} GFLOP/s, {threads} threads) that takes {seconds:.1f} s in any engine")
     reference = walls.get("transformers-1")
     if reference:
         print(f"floor: so no float32 engine can be more than {reference / seconds:.2f}x transformers one at a time "
@@ -119,6 +123,52 @@ def floor(requests: list[Request], model: str, walls: dict[str, float], threads:
     for key, wall in walls.items():
         print(f"floor: {ENGINES[key][0]:28s} {wall:6.1f} s = {seconds:.1f} s floor + {wall - seconds:.1f} s generating "
               f"and overhead ({100 * seconds / wall:.0f}% of its time is the floor)")
+
+
+def steps(model: str, length: int = 800, rows: tuple[int, ...] = (1, 8), new: int = 40) -> None:
+    """Prompt reading (GFLOP/s) and one generated step (ms) per engine, for each number of ``rows``."""
+    import random
+
+    import torch
+
+    system = ChatSummarizer("steps", model=model, engine="transformers")
+    loaded = system.load()
+    torch_model, tokenizer = loaded.model, loaded.tokenizer
+    threads = torch.get_num_threads()
+    per_token = prompt_flops(torch_model, [length]) / length
+    rng = random.Random(0)
+    vocabulary = range(1000, min(20000, tokenizer.vocab_size))
+    for n in rows:
+        ids = torch.tensor([[rng.choice(vocabulary) for _ in range(length)] for _ in range(n)])
+        with torch.inference_mode():
+            started = time.perf_counter()
+            out = torch_model(ids, use_cache=True, logits_to_keep=1)
+            read = time.perf_counter() - started
+            token = out.logits[:, -1:].argmax(-1)
+            started = time.perf_counter()
+            for _ in range(new):
+                out = torch_model(token, past_key_values=out.past_key_values, use_cache=True)
+                token = out.logits[:, -1:].argmax(-1)
+            step = (time.perf_counter() - started) / new
+        print(f"torch          {n} row(s): reads a {length}-token prompt at {n * length * per_token / read / 1e9:5.0f} "
+              f"GFLOP/s; a generated step {1000 * step:6.1f} ms ({1000 * step / n:5.1f} ms a token)", flush=True)
+    system.close()
+
+    fast = ChatSummarizer("steps", model=model, engine="ctranslate2")
+    generator = fast.load().model.runner
+    for n in rows:
+        prompts = [tokenizer.convert_ids_to_tokens([rng.choice(vocabulary) for _ in range(length)]) for _ in range(n)]
+        common = {"sampling_topk": 1, "include_prompt_in_result": False}
+        started = time.perf_counter()
+        generator.generate_batch(prompts, max_length=1, **common)
+        read = time.perf_counter() - started
+        started = time.perf_counter()
+        generator.generate_batch(prompts, max_length=new + 1, min_length=new + 1, **common)
+        step = (time.perf_counter() - started - read) / new
+        print(f"CTranslate2    {n} row(s): reads a {length}-token prompt at {n * length * per_token / read / 1e9:5.0f} "
+              f"GFLOP/s; a generated step {1000 * step:6.1f} ms ({1000 * step / n:5.1f} ms a token)", flush=True)
+    fast.close()
+    print(f"({threads} threads; GFLOP counted as in the floor: 2 x non-embedding parameters + attention)")
 
 
 def compare(requests: list[Request], model: str, batch_size: int, max_new_tokens: int | None,
@@ -157,7 +207,11 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--busy", action="store_true", help="compare generation as is and beside a busy process")
+    parser.add_argument("--steps", action="store_true", help="prompt reading and one generated step, per engine")
     args = parser.parse_args()
+    if args.steps:
+        steps(args.model)
+        return
 
     documents = load_articles(args.data, args.n)
     requests = [Request(d, LengthTarget(words=args.words)) for d in documents]
