@@ -80,6 +80,12 @@ def test_the_samples_of_a_system_are_grouped_under_one_heading_with_the_mean_and
     assert row.locator("td").nth(1).inner_text() == f"{min(WORDS):.2f}–{max(WORDS):.2f}"
     assert "min–max over 3 samples" in box.locator("table.scores.mean").inner_text()
     assert run.table().loc["sampler", "length_words"] == pytest.approx(mean)  # what the tables show
+    # the deviation from the 20-word target: (5-20)/20 = -75% to (12-20)/20 = -40%, a range of negatives in words
+    deviation = box.locator("table.scores.mean tr", has_text="deviation from word target").locator("td").nth(1)
+    assert deviation.inner_text().replace("\n", " ") == "-75.0 to -40.0"
+    # a sampled system's box takes two columns of the grid: its mean table has a column more than a sample's
+    width = box.evaluate("b => b.getBoundingClientRect().width")
+    assert width > 1.8 * page.locator('.summary[data-system="lead"]').evaluate("b => b.getBoundingClientRect().width")
     # each sample carries its own unsupported-entity marks: only sample 1 names the invented mayor
     marked = [[m.inner_text() for m in samples.nth(i).locator("mark.unsupported").all()] for i in range(3)]
     assert any(INVENTED in m for m in marked[1]) and marked[0] == [] and marked[2] == []

@@ -29,7 +29,8 @@ background:#2457a6;color:#fff}.ns{color:#8a96a3;font-size:.8em;margin-left:.4em}
 .source{white-space:pre-wrap;border:1px solid #d5dbe1;background:#fbfcfd;border-radius:4px;padding:.8em 1em;
 max-height:32em;overflow-y:auto}
 .side{display:grid;grid-template-columns:repeat(auto-fill,minmax(18em,1fr));gap:.8em}
-.side .summary{margin:0}
+.side .summary{margin:0}.side .summary.sampled{grid-column:span 2}.wide{overflow-x:auto}
+table.scores.mean caption{text-align:left;font-size:.9em;color:#52606d;padding-bottom:.2em}
 del{background:#ffe3e3;color:#8b0000}ins{background:#dcf5e3;color:#0b5d1e;text-decoration:underline}
 .pair{border-top:1px solid #dde3ea;margin-top:1em}.pair .text{white-space:pre-wrap}.scores span.change{margin:0;display:inline}
 mark.claim{background:#fff0db;border-bottom:2px solid #c2410c}.claims ul{margin:.1em 0 .4em 1.2em;padding:0}

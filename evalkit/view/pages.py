@@ -405,21 +405,22 @@ def _sampled_box(system: str, sampled: dict[str, Any], means: dict[str, Any], me
         if low_high is None:
             return "n/a"
         digits = 2 if not measure.is_fraction else 1
-        return "–".join(measure.format(v, digits) for v in low_high)
+        low, high = (measure.format(v, digits) for v in low_high)
+        return f"{low} to {high}" if low_high[0] < 0 else f"{low}–{high}"  # "-75.0 to -40.0%", not "-75.0–-40.0%"
 
     rows = "".join(f"<tr class=\"{'headline' if m.headline else 'other'}\">{_label(m)}"
                    f"<td class=\"num\">{esc(_score(means.get(m.name), m))}</td><td class=\"num\">{esc(span(m))}</td></tr>"
                    for m in measures)
-    table = (f"<table class=\"scores mean\"><caption>mean over the samples, as the tables use it (undefined "
+    table = (f"<div class=\"wide\"><table class=\"scores mean\"><caption>mean over the samples, as the tables use it (undefined "
              f"values left out); min–max over {k} samples</caption><thead><tr><th></th><th>mean</th><th>min–max</th></tr></thead>"
-             f"<tbody>{rows}</tbody></table>")
+             f"<tbody>{rows}</tbody></table></div>")
     parts = []
     for position, (sample, entry, claims) in enumerate(samples):
         badge, shown = _summary_box(entry, claims, measures)
         failed = " · failed" if entry[1] else ""
         parts.append(f"<details class=\"sample\" data-sample=\"{sample}\"{' open' if position == 0 else ''}>"
                      f"<summary>sample {sample}{failed}{badge}</summary>{shown}</details>")
-    return (f"<div class=\"summary\" data-system=\"{esc(system)}\"><h4>{esc(system)} "
+    return (f"<div class=\"summary sampled\" data-system=\"{esc(system)}\"><h4>{esc(system)} "
             f"<span class=\"badge samples\">{k} samples</span></h4>{table}{''.join(parts)}</div>")
 
 
