@@ -100,6 +100,9 @@ def test_evalkit_reports_text_shows_bidi_controls_as_markers(runs):
 
 def test_json_keeps_the_exact_names_as_escapes(runs, tmp_path):
     run, baseline, _ = runs
+    saved = baseline.read_text(encoding="utf-8")  # the committed baseline: its diff in a pull request
+    assert CONTROLS.search(saved) is None and "lead\\u202etxt.exe" in saved
+    assert SYSTEM in strict(saved)["systems"] and DOCUMENT in strict(saved)["data"]["ids"]
     out = _cli("check", str(run.run_dir), "--baseline", str(baseline), "--json")
     assert out.returncode == 0, out.stderr
     assert CONTROLS.search(out.stdout) is None and "lead\\u202etxt.exe" in out.stdout
