@@ -27,7 +27,7 @@ import numpy as np
 
 from evalkit.report.agreement import Rating, agreement_row
 from evalkit.report.metaeval import correlate, document_draws, interval
-from evalkit.report.tables import json_number
+from evalkit.report.tables import json_ready
 
 METHODS = ("spearman", "kendall")
 MIN_SYSTEMS = 3
@@ -196,20 +196,17 @@ def format_pairwise(evaluation: PairwiseMetaEval, results: Sequence[WinRateAgree
                 lines.append(f"{metric:<{width}}  {cells[methods[0]].systems:>7}  " + "  ".join(
                     f"{c.r:6.3f} [{c.low:6.3f},{c.high:6.3f}]" for c in (cells[m] for m in methods)))
         for j in (j for j in judges if j.question == question):
-            lines.append(f"pairwise judge {j.judge!r} vs people on {question}: {j.answers} answers, raw agreement {j.raw:.3f}, "
-                         f"Cohen's kappa {j.cohen:.3f}")
+            lines.append(f"pairwise judge {j.judge!r} vs people on {question}: {j.answers} answers, raw agreement "
+                         f"{j.raw:.3f}, Cohen's kappa {j.cohen:.3f}")
         lines.append("")
     return "\n".join(lines).rstrip()
 
 
 def pairwise_json(evaluation: PairwiseMetaEval, results: Sequence[WinRateAgreement],
                   judges: Sequence[JudgeAgreement] = ()) -> dict[str, Any]:
-    """The pairwise section as JSON-ready data (undefined numbers as ``None``)."""
-    def ready(record: dict[str, Any]) -> dict[str, Any]:
-        return {k: json_number(v) if isinstance(v, float) else v for k, v in record.items()}
-
-    return {"win_rates": [ready(asdict(r)) for q in evaluation.answers for r in evaluation.win_rates(q)],
+    """The pairwise section as JSON-ready data (undefined numbers as ``None``: :func:`json_ready`)."""
+    return {"win_rates": [json_ready(asdict(r)) for q in evaluation.answers for r in evaluation.win_rates(q)],
             "too_few_systems": [n for q in evaluation.answers if (n := evaluation.too_few(q))],
-            "agreement": [ready(asdict(r)) for r in results], "judge": [ready(asdict(j)) for j in judges],
+            "agreement": [json_ready(asdict(r)) for r in results], "judge": [json_ready(asdict(j)) for j in judges],
             "settings": {"n_resamples": evaluation.n_resamples, "confidence": evaluation.confidence,
                          "seed": evaluation.seed, "level": "system", "methods": list(METHODS)}}
