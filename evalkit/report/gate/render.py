@@ -20,6 +20,7 @@ import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
 from evalkit.report.bidi import visible_bidi
+from evalkit.report.tables import json_number
 
 if TYPE_CHECKING:  # the result types are read, never built, here: decision imports this module
     from evalkit.report.gate.decision import Check, GateResult
@@ -227,11 +228,6 @@ def _xml_safe(text: str) -> str:
                         visible_bidi(text))
 
 
-def _number(value: float | None) -> float | None:
-    """A JSON number: ``None`` for undefined (NaN) and for ±inf, which strict JSON cannot hold."""
-    return None if value is None or not math.isfinite(value) else float(value)
-
-
 def _infinite(check: Check) -> str:
     """``"new is inf, change is inf, worst doc-3 new is inf"``: the check's JSON numbers that are ±inf (written
     as ``null``), or ""."""
@@ -254,13 +250,14 @@ def as_dict(result: GateResult) -> dict[str, Any]:
                                                "seed": policy.seed, "max_lost": policy.max_lost},
         "checks": [{
             "system": c.system, "metric": c.metric, "status": c.status, "improved": c.improved, "reason": c.reason,
-            "direction": c.direction, "ideal": c.ideal, "tolerance": _number(c.tolerance), "n": c.n, "n_lost": c.n_lost,
-            "baseline": _number(c.baseline), "new": _number(c.new), "change": _number(c.change),
-            "worse_by": _number(c.drop), "p_value": _number(c.p_value), "p_adjusted": _number(c.p_adjusted),
+            "direction": c.direction, "ideal": c.ideal, "tolerance": json_number(c.tolerance), "n": c.n,
+            "n_lost": c.n_lost,
+            "baseline": json_number(c.baseline), "new": json_number(c.new), "change": json_number(c.change),
+            "worse_by": json_number(c.drop), "p_value": json_number(c.p_value), "p_adjusted": json_number(c.p_adjusted),
             "fingerprint_changed": c.fingerprint_changed, "lost": list(c.lost), "claim": c.claim,
-            "ci_low": _number(c.ci_low), "ci_high": _number(c.ci_high), "mde": _number(c.mde),
-            "worst": [{"document_id": d, "baseline": _number(b), "new": _number(n), "change": _number(n - b)}
-                      for d, b, n, _ in c.worst],
+            "ci_low": json_number(c.ci_low), "ci_high": json_number(c.ci_high), "mde": json_number(c.mde),
+            "worst": [{"document_id": d, "baseline": json_number(b), "new": json_number(n),
+                       "change": json_number(n - b)} for d, b, n, _ in c.worst],
         } for c in result.checks],
         "errors": list(result.errors),
         "notes": [*result.notes, *(f"{c.system} / {c.metric}: {found}: written as null, as strict JSON has no "
