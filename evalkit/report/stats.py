@@ -44,7 +44,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -350,6 +350,14 @@ def _group_label(index: int) -> str:
     return label
 
 
+def _unranked(name: str, stats: pd.Series, note: str, *, upper_bound: bool) -> dict[str, Any]:
+    """The ranking row of a system that is listed but neither ranked nor tested, with ``note`` saying why."""
+    return {"rank": None, "group": "", "system": name, "mean": float(stats["mean"]),
+            "ci_low": float(stats["ci_low"]), "ci_high": float(stats["ci_high"]),
+            "n": int(stats["n"]), "n_undefined": int(stats["n_undefined"]), "better_than": "",
+            "rank_best": None, "rank_worst": None, "upper_bound": upper_bound, "note": note}
+
+
 def _not_finite(stats: pd.Series, values: pd.Series) -> str:
     """Why a system with defined values but no finite mean is not ranked (``""`` when its mean is finite or it
     has no defined value): ``"not ranked: mean is inf (1 document has inf)"``."""
@@ -445,19 +453,7 @@ def ranking(table: pd.DataFrame, metric: str, *, higher_is_better: bool = True, 
         if above:
             note += (f"; {', '.join(above)} score{'s' if len(above) == 1 else ''} better than it "
                      "(the oracle is greedy and bounded by the length target)")
-        records.append({
-            "rank": None, "group": "", "system": name, "mean": bound,
-            "ci_low": float(stats["ci_low"]), "ci_high": float(stats["ci_high"]),
-            "n": int(stats["n"]), "n_undefined": int(stats["n_undefined"]), "better_than": "",
-            "rank_best": None, "rank_worst": None, "upper_bound": True, "note": note,
-        })
-    for name, note in infinite.items():
-        stats = summary.loc[name]
-        records.append({
-            "rank": None, "group": "", "system": name, "mean": float(stats["mean"]),
-            "ci_low": float(stats["ci_low"]), "ci_high": float(stats["ci_high"]),
-            "n": int(stats["n"]), "n_undefined": int(stats["n_undefined"]), "better_than": "",
-            "rank_best": None, "rank_worst": None, "upper_bound": False, "note": note,
-        })
+        records.append(_unranked(name, stats, note, upper_bound=True))
+    records += [_unranked(name, summary.loc[name], note, upper_bound=False) for name, note in infinite.items()]
     table = pd.DataFrame.from_records(records, columns=RANKING_COLUMNS)
     return table.astype({"rank": "Int64", "rank_best": "Int64", "rank_worst": "Int64", "upper_bound": bool})
