@@ -8,11 +8,10 @@ Holm-corrected) on every headline value that has a better direction; the judge d
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from evalkit.core.cost import total_cost
-from evalkit.report.bidi import json_bidi_escaped
+from evalkit.report.bidi import strict_json
 from evalkit.report.judging import diagnostics
 from evalkit.report.tables import cut_counts, headline_metrics, json_number, json_ready, ranking_rows
 from evalkit.run.record import Run
@@ -94,5 +93,5 @@ def run_summary(run: Run, *, alpha: float = 0.05, n_resamples: int | None = None
 
 def to_json(summary: dict[str, Any]) -> str:
     """``evalkit report --json``: strict JSON, bidirectional controls in names as ``\\uXXXX`` escapes
-    (:func:`evalkit.report.bidi.json_bidi_escaped`)."""
-    return json_bidi_escaped(json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False, default=str)) + "\n"
+    (:func:`evalkit.report.bidi.strict_json`)."""
+    return strict_json(summary, indent=2, default=str) + "\n"

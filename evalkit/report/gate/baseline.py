@@ -24,7 +24,7 @@ from typing import Any
 from evalkit.core.errors import GateError, PolicyError
 from evalkit.core.fingerprint import digest
 from evalkit.core.redact import shown
-from evalkit.report.bidi import json_bidi_escaped
+from evalkit.report.bidi import strict_json
 from evalkit.report.gate.policy import Policy
 from evalkit.run.record import Run
 from evalkit.run.schema import MetricEntry, RunManifest
@@ -185,7 +185,7 @@ def save_baseline(run, path: str | Path, systems: Sequence[str] | None = None, m
         "scores": scores,
     }
     # a bidi control in a name stays an escape, so a pull request's diff of the committed file shows it in order
-    text = json_bidi_escaped(json.dumps(baseline, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False)) + "\n"
+    text = strict_json(baseline, indent=1, sort_keys=True) + "\n"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".gz":

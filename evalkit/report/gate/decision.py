@@ -41,7 +41,7 @@ from evalkit.core.errors import GateError, PolicyError
 from evalkit.report.gate.baseline import (as_run, baseline_instance, check_baseline, document_identity, gated_values,
                                    instance, load_baseline, systems_of, values_of)
 from evalkit.report.gate.policy import Policy
-from evalkit.report.bidi import json_bidi_escaped
+from evalkit.report.bidi import strict_json
 from evalkit.report.gate import render
 from evalkit.report.gate.render import change_text, num, p_text
 from evalkit.core.types import Measure
@@ -160,7 +160,7 @@ class GateResult:
 
     def to_json(self) -> str:
         """:meth:`to_dict` as strict JSON (no NaN or Infinity), bidirectional controls as ``\\uXXXX`` escapes."""
-        return json_bidi_escaped(json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)) + "\n"
+        return strict_json(self.to_dict(), indent=2) + "\n"
 
 
 def _problems_with_documents(base: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
